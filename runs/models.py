@@ -1,0 +1,324 @@
+"""Runs and everything a watcher can see about them.
+
+State changes are methods on Run. Each one locks the run's row, checks the move is legal, writes the new
+state and appends its event in one transaction, so status and event log never disagree.
+"""
+
+from django.conf import settings
+from django.db import models, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from experiments import catalog
+
+
+class IllegalTransition(Exception):
+    """A status change the run's current status does not allow."""
+
+
+class Run(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        CANCELLING = "cancelling", "Cancelling"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        STOPPED = "stopped", "Stopped"
+
+    TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.STOPPED})
+    ACTIVE = frozenset({Status.QUEUED, Status.RUNNING, Status.CANCELLING})
+    TRANSITIONS = {
+        Status.QUEUED: {Status.RUNNING, Status.STOPPED, Status.FAILED},
+        Status.RUNNING: {Status.CANCELLING, Status.COMPLETED, Status.FAILED, Status.STOPPED},
+        # A run that was asked to stop ends Stopped, or Failed if its worker died; never Completed.
+        Status.CANCELLING: {Status.STOPPED, Status.FAILED},
+        Status.COMPLETED: set(),
+        Status.FAILED: set(),
+        Status.STOPPED: set(),
+    }
+
+    experiment = models.ForeignKey(
+        "experiments.Experiment", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="runs")
+    name = models.CharField(max_length=200)
+    spec = models.JSONField(help_text="Snapshot of the validated spec at launch; never changes afterwards.")
+    runner = models.CharField(max_length=16, default="cv")
+    rerun_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    progress = models.FloatField(default=0.0)
+    message = models.CharField(max_length=300, blank=True)
+    current_step = models.CharField(max_length=40, blank=True)
+    current_fold = models.PositiveIntegerField(null=True, blank=True)
+    total_folds = models.PositiveIntegerField(null=True, blank=True)
+    current_variant = models.PositiveIntegerField(null=True, blank=True)
+    total_variants = models.PositiveIntegerField(null=True, blank=True)
+    variant_description = models.CharField(max_length=300, blank=True)
+    current_branch = models.CharField(max_length=100, blank=True)
+    # Units of work: fits (folds x variants x branches) for cross-validation, epochs for training.
+    total_fits = models.PositiveIntegerField(default=0)
+    finished_fits = models.PositiveIntegerField(default=0)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    # Training runner
+    early_stopped = models.BooleanField(default=False)
+    stopped_epoch = models.PositiveIntegerField(null=True, blank=True)
+    latest_score = models.FloatField(null=True, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+
+    queued_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    kill_sent_at = models.DateTimeField(null=True, blank=True)
+
+    error_message = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    partial = models.BooleanField(default=False, help_text="Stopped or failed with some results kept.")
+
+    best_score = models.FloatField(null=True, blank=True)
+    best_variant = models.JSONField(null=True, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    model_file = models.CharField(max_length=500, blank=True)
+    model_sha256 = models.CharField(max_length=64, blank=True)
+
+    rq_job_id = models.CharField(max_length=64, blank=True, db_index=True)
+    worker_name = models.CharField(max_length=200, blank=True)
+
+    seed = models.BigIntegerField(null=True, blank=True)
+    library_versions = models.JSONField(default=dict, blank=True)
+    data_hash = models.CharField(max_length=64, blank=True)
+
+    # The last sequence number handed out for this run's events.
+    last_seq = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-queued_at"]), models.Index(fields=["status", "heartbeat_at"])]
+
+    def __str__(self):
+        return f"{self.name} #{self.pk}"
+
+    def get_absolute_url(self):
+        return reverse("runs:detail", args=[self.pk])
+
+    @property
+    def is_terminal(self):
+        return self.status in self.TERMINAL
+
+    @property
+    def is_active(self):
+        return self.status in self.ACTIVE
+
+    @property
+    def can_stop(self):
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def duration(self):
+        if not self.started_at:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
+
+    @property
+    def metric(self):
+        return self.spec.get("metric", "")
+
+    @property
+    def metric_label(self):
+        return catalog.METRIC_LABELS.get(self.metric, self.metric)
+
+    @property
+    def task(self):
+        return self.spec.get("task", "")
+
+    def visible_to(self, user):
+        return user.is_authenticated and (user.is_staff or user.pk == self.owner_id)
+
+    def progress_record(self):
+        """The one progress record every runner keeps, readable at any time."""
+        percent = round(100.0 * self.finished_fits / self.total_fits, 1) if self.total_fits else 0.0
+        if self.status == self.Status.COMPLETED:
+            percent = 100.0
+        return {
+            "runner": self.runner,
+            "completed_units": self.finished_fits,
+            "total_units": self.total_fits,
+            "percent": percent,
+            "early_stopped": self.early_stopped,
+            "stopped_epoch": self.stopped_epoch,
+            "started_at": self.started_at,
+            "updated_at": self.updated_at,
+            "best_score": self.best_score,
+            "latest_score": self.latest_score,
+            "eta_seconds": self.eta_seconds,
+            "error": self.error_message,
+            "warnings": self.warnings,
+        }
+
+    # --- State changes ---------------------------------------------------------------------------------
+
+    def transition(self, new_status, *, event_data=None, **fields):
+        """Move to `new_status` if the current status allows it; write `fields` and the status event.
+
+        Raises IllegalTransition, leaving the row untouched, when the move is not allowed. The row lock
+        makes this safe against a worker and a web request changing the same run at once.
+        """
+        from . import events
+
+        with transaction.atomic():
+            current = Run.objects.select_for_update().filter(pk=self.pk).values_list("status", flat=True).get()
+            if new_status not in self.TRANSITIONS[current]:
+                raise IllegalTransition(f"Run {self.pk} is {current}; it cannot become {new_status}.")
+            now = timezone.now()
+            fields["status"] = new_status
+            if new_status in self.TERMINAL:
+                fields.setdefault("finished_at", now)
+            fields["updated_at"] = now
+            Run.objects.filter(pk=self.pk).update(**fields)
+            for key, value in fields.items():
+                setattr(self, key, value)
+            data = {"status": new_status, "previous": current, **(event_data or {})}
+            events.append(self, events.status_event_type(new_status), data, check_open=False)
+        return self
+
+    def mark_running(self, worker_name="", **facts):
+        now = timezone.now()
+        return self.transition(
+            self.Status.RUNNING, started_at=now, heartbeat_at=now, worker_name=worker_name, **facts
+        )
+
+    def mark_completed(self, summary):
+        return self.transition(
+            self.Status.COMPLETED,
+            summary=summary,
+            progress=1.0,
+            eta_seconds=0,
+            message="Completed",
+            event_data={"summary": summary},
+        )
+
+    def mark_failed(self, message, traceback=""):
+        has_results = self.fold_metrics.exists()
+        return self.transition(
+            self.Status.FAILED,
+            error_message=message,
+            traceback=traceback,
+            partial=has_results,
+            eta_seconds=None,
+            message="Failed",
+            event_data={"message": message, "traceback": traceback},
+        )
+
+    def mark_stopped(self, reason="Stopped by request"):
+        has_results = self.fold_metrics.exists()
+        return self.transition(
+            self.Status.STOPPED,
+            partial=has_results,
+            eta_seconds=None,
+            message=reason,
+            event_data={"message": reason, "partial": has_results},
+        )
+
+    def mark_cancelling(self):
+        return self.transition(
+            self.Status.CANCELLING, cancel_requested_at=timezone.now(), message="Stopping after the current fit…"
+        )
+
+
+class RunStep(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    name = models.CharField(max_length=40)
+    label = models.CharField(max_length=80, blank=True)
+    order = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["run", "order"]
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="unique_step_per_run")]
+
+    def __str__(self):
+        return self.label or self.name
+
+    @property
+    def duration(self):
+        if not self.started_at:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
+
+
+class FoldMetric(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="fold_metrics")
+    branch = models.CharField(max_length=100, default="default")
+    variant = models.PositiveIntegerField(help_text="1-based variant index across the spec's models")
+    variant_description = models.CharField(max_length=300, blank=True)
+    fold = models.PositiveIntegerField(null=True, blank=True, help_text="1-based; empty for epoch scores")
+    epoch = models.PositiveIntegerField(null=True, blank=True)
+    metric = models.CharField(max_length=40)
+    value = models.FloatField(null=True)
+    fit_time = models.FloatField(default=0.0)
+    seq = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["run", "seq", "id"]
+        indexes = [models.Index(fields=["run", "branch", "variant"])]
+
+    def __str__(self):
+        return f"{self.metric}={self.value}"
+
+
+class LogEntry(models.Model):
+    class Level(models.TextChoices):
+        DEBUG = "debug", "Debug"
+        INFO = "info", "Info"
+        WARNING = "warning", "Warning"
+        ERROR = "error", "Error"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="logs")
+    seq = models.PositiveBigIntegerField()
+    created = models.DateTimeField(default=timezone.now)
+    level = models.CharField(max_length=8, choices=Level.choices, default=Level.INFO)
+    message = models.TextField()
+    step = models.CharField(max_length=40, blank=True)
+    fold = models.PositiveIntegerField(null=True, blank=True)
+    branch = models.CharField(max_length=100, blank=True)
+    variant = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "seq"]
+        indexes = [models.Index(fields=["run", "seq"]), models.Index(fields=["run", "level", "seq"])]
+        verbose_name_plural = "log entries"
+
+    def __str__(self):
+        return f"[{self.level}] {self.message[:80]}"
+
+
+class RunEvent(models.Model):
+    """The durable, append-only event log: everything a watcher can receive, in sequence order."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveBigIntegerField()
+    type = models.CharField(max_length=32)
+    data = models.JSONField(default=dict)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="unique_event_seq_per_run")]
+
+    def __str__(self):
+        return f"{self.run_id}#{self.seq} {self.type}"
+
+    def to_message(self):
+        return {"seq": self.seq, "type": self.type, "ts": self.created.isoformat(), "run": self.run_id, "data": self.data}

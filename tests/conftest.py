@@ -1,0 +1,95 @@
+import pytest
+import redis
+from django.conf import settings
+from django.contrib.auth.models import User
+
+from experiments.models import Experiment
+from tests.helpers import free_port, start_daphne, start_monitor, start_worker, wait_for
+
+IRIS_SPEC = {
+    "dataset": {"kind": "builtin", "name": "iris"},
+    "task": "classification",
+    "models": [{"estimator": "LogisticRegression", "params": {"C": [0.1, 1.0], "max_iter": [500]}}],
+    "cv": {"kind": "stratified_kfold", "folds": 3, "shuffle": True, "seed": 1},
+    "metric": "accuracy",
+}
+
+
+@pytest.fixture(scope="session")
+def redis_client():
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError as e:
+        pytest.fail(f"Redis is not reachable at {settings.REDIS_URL} ({e}). `make test` starts a private one.")
+    return client
+
+
+@pytest.fixture(autouse=True)
+def clean_redis(redis_client):
+    # The tests own this Redis database (REDIS_URL points at a number nothing else uses).
+    redis_client.flushdb()
+    yield
+
+
+@pytest.fixture
+def owner(db):
+    return User.objects.create_user("alice", "alice@example.org", "alice-password-1")
+
+
+@pytest.fixture
+def outsider(db):
+    return User.objects.create_user("mallory", "mallory@example.org", "mallory-password-1")
+
+
+@pytest.fixture
+def staff(db):
+    return User.objects.create_user("sam", "sam@example.org", "sam-password-1", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def iris_spec():
+    import copy
+
+    return copy.deepcopy(IRIS_SPEC)
+
+
+@pytest.fixture
+def experiment(owner, iris_spec):
+    return Experiment.objects.create(owner=owner, name="Iris baseline", spec=iris_spec)
+
+
+@pytest.fixture
+def worker(transactional_db):
+    """A real RQ worker process (RunwatchWorker) on the test database and Redis."""
+    process = start_worker()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def monitor(transactional_db):
+    process = start_monitor()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def daphne_server(transactional_db):
+    """daphne serving config.asgi on a free port; yields its base URL."""
+    import httpx
+
+    port = free_port()
+    process = start_daphne(port)
+    url = f"http://127.0.0.1:{port}"
+
+    def up():
+        try:
+            return httpx.get(f"{url}/login/", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(up, timeout=30, message=f"daphne on port {port}")
+    process.url = url
+    yield process
+    process.stop()

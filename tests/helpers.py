@@ -1,0 +1,119 @@
+"""Shared test helpers: waiting on conditions, starting real worker, monitor and daphne processes."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(condition, timeout=30.0, interval=0.05, message="condition"):
+    """Poll `condition` until it returns something truthy; fail with `message` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+def test_database_url():
+    """A URL for the database the tests are using, so child processes open the same one."""
+    s = connection.settings_dict
+    if s["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{s['NAME']}"
+    auth = s["USER"] or ""
+    if s.get("PASSWORD"):
+        auth += f":{s['PASSWORD']}"
+    return f"postgres://{auth}@{s['HOST'] or 'localhost'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def child_env(**extra):
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DEBUG="1",
+        DATABASE_URL=test_database_url(),
+        PYTHONUNBUFFERED="1",
+        RUNWATCH_WORKER_LOST=env.get("RUNWATCH_WORKER_LOST", "6"),
+        RUNWATCH_CANCEL_GRACE=env.get("RUNWATCH_CANCEL_GRACE", "2"),
+        RUNWATCH_QUEUED_LOST=env.get("RUNWATCH_QUEUED_LOST", "3"),
+        RUNWATCH_HEARTBEAT=env.get("RUNWATCH_HEARTBEAT", "1"),
+    )
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Process:
+    """A child process in its own process group, so a test can kill it and everything it forked."""
+
+    def __init__(self, args, log_name, **env):
+        log_dir = ROOT / ".runwatch" / "test-logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"{log_name}-{os.getpid()}-{time.time_ns()}.log"
+        self._log = open(self.log_path, "wb")
+        self.popen = subprocess.Popen(
+            args, cwd=ROOT, env=child_env(**env), stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    @property
+    def pid(self):
+        return self.popen.pid
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def log_text(self):
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.alive():
+            try:
+                os.killpg(self.popen.pid, sig)
+                self.popen.wait(timeout=timeout)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+        if self.alive():
+            try:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.popen.wait(timeout=timeout)
+        self._log.close()
+
+
+def manage(*args):
+    return [sys.executable, str(ROOT / "manage.py"), *args]
+
+
+def start_worker(name=None, **env):
+    args = manage("rqworker", "default", "--worker-class", "runs.worker.RunwatchWorker")
+    if name:
+        args += ["--name", name]
+    return Process(args, "worker", **env)
+
+
+def start_monitor(**env):
+    return Process(manage("monitor", "--interval", "0.5"), "monitor", **env)
+
+
+def start_daphne(port, **env):
+    return Process(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+        "daphne",
+        **env,
+    )
