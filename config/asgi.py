@@ -8,16 +8,34 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator, OriginValidator  # noqa: E402
 
 from runs.routing import websocket_urlpatterns  # noqa: E402
 from runs.ws_auth import TokenAuthMiddleware  # noqa: E402
 
+
+class BrowserOriginValidator(OriginValidator):
+    """Checks a browser's Origin against ALLOWED_HOSTS, and lets clients without an Origin through.
+
+    The Origin check exists against cross-site WebSocket hijacking: a page on another site opening a socket
+    that the browser authenticates with our session cookie. Browsers always send Origin on a WebSocket
+    handshake and page scripts cannot remove it, so a request without one is not from a browser: it is an
+    API client (a script, a notebook), which has to bring its own token and gains nothing from hijacking.
+    AllowedHostsOriginValidator refuses a missing Origin, which would lock those clients out.
+    """
+
+    def valid_origin(self, parsed_origin):
+        return parsed_origin is None or super().valid_origin(parsed_origin)
+
+
+def origin_checked(app):
+    # Reuse channels' reading of ALLOWED_HOSTS (including its DEBUG defaults).
+    return BrowserOriginValidator(app, AllowedHostsOriginValidator(app).allowed_origins)
+
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
-        ),
+        "websocket": origin_checked(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))),
     }
 )

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
     "experiments",
@@ -116,8 +117,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # Worker processes in the tests must open the same file, so the test database is a file too.
     DATABASES["default"]["TEST"] = {"NAME": str(STATE_DIR / "test.sqlite3")}
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+    # CONN_MAX_AGE stays 0: under ASGI every sync_to_async thread would keep its own connection open, and
+    # RQ forks work horses that must not share the worker's connection.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -128,6 +131,7 @@ _redis_db = (urlsplit(REDIS_URL).path.strip("/") or "0")
 
 RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 24 * 3600}}
 RQ = {"COMMIT_MODE": "on_db_commit"}
+RQ_SHOW_ADMIN_LINK = False  # the admin index links to /admin/rq/ itself
 
 CHANNEL_LAYERS = {
     "default": {
@@ -206,6 +210,15 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The docs UI is served from this app, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Run and step statuses share the field name "status"; give each enum its own schema name.
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "runs.models.Run.Status",
+        "StepStatusEnum": "runs.models.RunStep.Status",
+    },
 }
 
 # --- Security: everything `check --deploy` asks for once DEBUG is off ----------------------------------

@@ -96,3 +96,28 @@ class Experiment(models.Model):
     @property
     def metric_label(self):
         return catalog.METRIC_LABELS.get((self.spec or {}).get("metric"), "")
+
+
+class RegisteredModel(models.Model):
+    """A run's exported model promoted under a name (runs API `promote/`), kept after the run is gone.
+
+    The bundle is copied into its own file, so deleting or re-running the run never changes what was
+    promoted; `sha256` is the run's checksum of that same file.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="registered_models")
+    name = models.CharField(max_length=200)
+    run = models.ForeignKey("runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="promotions")
+    file = models.FileField(upload_to="models/%Y/%m/")
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField(default=0)
+    metric = models.CharField(max_length=40, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="unique_model_name_per_owner")]
+
+    def __str__(self):
+        return self.name

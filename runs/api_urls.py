@@ -1,1 +1,36 @@
-urlpatterns = []
+"""/api/v1/: the REST API (DRF router), its OpenAPI schema and docs."""
+
+from django.http import JsonResponse
+from django.urls import path, re_path
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from experiments.api import DatasetViewSet, ExperimentViewSet, RegisteredModelViewSet
+
+from . import api
+
+app_name = "api"
+
+router = DefaultRouter()
+router.register("datasets", DatasetViewSet, basename="dataset")
+router.register("experiments", ExperimentViewSet, basename="experiment")
+router.register("models", RegisteredModelViewSet, basename="model")
+router.register("runs", api.RunViewSet, basename="run")
+
+
+@csrf_exempt  # or a POST to an unknown path would get the CSRF middleware's HTML 403 instead
+def not_found(request, path=""):
+    # Django's own 404 page is HTML; API clients get JSON everywhere under /api/v1/.
+    return JsonResponse({"detail": "Not found."}, status=404)
+
+
+urlpatterns = [
+    path("auth/token/", api.ObtainToken.as_view(), name="token"),
+    # An async view (see its docstring), so it is routed beside the router, not through it.
+    path("runs/<int:pk>/wait/", api.wait, name="run-wait"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    *router.urls,
+    re_path(r"^(?P<path>.*)$", not_found),
+]

@@ -4,12 +4,17 @@ Every path (pages, API, admin actions, the CLI) calls these functions, so a run 
 the same way whoever asks.
 """
 
+import logging
 import uuid
 
 import django_rq
 from django.db import transaction
+from django.utils import timezone
+from redis.exceptions import RedisError
+from rq import Callback
+from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.job import Job
+from rq.job import Job, JobStatus
 
 from experiments.spec import total_fits, validate_spec
 
@@ -17,13 +22,17 @@ from . import events
 from .engine.steps import steps_for
 from .models import IllegalTransition, Run, RunStep
 
+log = logging.getLogger(__name__)
+
 
 class CannotCancel(Exception):
     """Raised with a message a user can read, such as "This run already completed"."""
 
 
 def get_queue():
-    return django_rq.get_queue("default")
+    # launch_run already enqueues from transaction.on_commit, so django-rq's own deferral would only add a
+    # second, surprising one (a job enqueued inside an outer atomic block would silently wait for it).
+    return django_rq.get_queue("default", commit_mode="auto")
 
 
 def launch_run(owner, *, experiment=None, spec=None, name=None, rerun_of=None):
@@ -49,21 +58,21 @@ def launch_run(owner, *, experiment=None, spec=None, name=None, rerun_of=None):
             RunStep(run=run, name=name_, label=label, order=i) for i, (name_, label) in enumerate(steps_for(spec))
         )
         events.append(run, events.JOB_STATUS, {"status": Run.Status.QUEUED, "previous": None})
-        # Enqueue only after commit, or a fast worker could look for a run that does not exist yet.
+        # Enqueue only after commit, or a fast worker could look for a run that does not exist yet. If Redis
+        # is down at that moment the run stays queued without a job; the monitor fails it after a while.
         transaction.on_commit(lambda: enqueue(run))
     return run
 
 
 def enqueue(run):
-    from rq import Callback
-
     get_queue().enqueue(
         "runs.jobs.execute_run",
         run.pk,
         job_id=run.rq_job_id,
-        job_timeout=-1,
+        job_timeout=-1,  # Runs end by finishing, by cancel or by the reaper; never by an RQ timeout.
         result_ttl=24 * 3600,
         failure_ttl=7 * 24 * 3600,
+        # RQ calls this in the worker after it killed the work horse on our stop-job command.
         on_stopped=Callback("runs.jobs.job_stopped"),
         description=f"Run {run.pk}: {run.name}",
     )
@@ -75,8 +84,15 @@ def rerun(run, owner=None):
 
 
 def cancel_run(run):
-    """Stop a run. Queued: it never starts. Running: it goes to Cancelling at once, and stops after the
-    current fit (or is killed after the grace period). A second cancel is harmless. Returns the run."""
+    """Stop a run; the one function every caller uses. Returns the run, refreshed.
+
+    - Queued: it becomes Stopped at once and its RQ job leaves the queue, so it never starts. A worker that
+      already dequeued it finds it Stopped and does nothing (Stopped -> Running is not a legal move).
+    - Running: it becomes Cancelling at once. The engine stops after the current fit; if it has not within
+      the grace period, the monitor kills the work horse (force_stop).
+    - Cancelling or Stopped: nothing to do; a second cancel is harmless.
+    - Completed or Failed: CannotCancel, with a message to show the user.
+    """
     for _ in range(3):
         run.refresh_from_db()
         try:
@@ -86,34 +102,44 @@ def cancel_run(run):
                 return run
             if run.status == Run.Status.RUNNING:
                 return run.mark_cancelling()
-            if run.status == Run.Status.CANCELLING:
-                return run
         except IllegalTransition:
-            continue  # The worker moved it in the meantime (queued -> running); look again.
+            continue  # A worker or the monitor moved it meanwhile (queued -> running); look again.
+        if run.status in (Run.Status.CANCELLING, Run.Status.STOPPED):
+            return run
         raise CannotCancel(f"This run already {run.get_status_display().lower()}; there is nothing to stop.")
     raise CannotCancel("The run keeps changing state; try again.")
 
 
 def _remove_job(job_id):
-    connection = get_queue().connection
+    """Take a cancelled run's job out of the queue. Best effort: the run is already Stopped, so even a job
+    left behind (Redis down) would be refused by the worker."""
     try:
-        job = Job.fetch(job_id, connection=connection)
-    except NoSuchJobError:
-        return
-    try:
-        job.cancel()
-    except InvalidJobOperation:
-        pass  # Already taken by a worker: its first move (queued -> running) is refused, so it does nothing.
+        job = Job.fetch(job_id, connection=get_queue().connection)
+        if job.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED):
+            job.cancel()
+    except (NoSuchJobError, InvalidJobOperation):
+        pass
+    except RedisError:
+        log.warning("Could not remove job %s from the queue; the worker will refuse it", job_id, exc_info=True)
 
 
 def force_stop(run):
-    """Kill the work horse of a cancelling run that did not stop within the grace period."""
-    from django.utils import timezone
-    from rq.command import send_stop_job_command
+    """Kill the work horse of a cancelling run that did not stop within the grace period.
 
-    Run.objects.filter(pk=run.pk).update(kill_sent_at=timezone.now())
+    Sends RQ's stop-job command to the worker executing the job; the worker kills the horse and calls
+    runs.jobs.job_stopped, which marks the run Stopped. Returns False when no worker is executing the job,
+    so there is nothing to kill.
+    """
+    connection = get_queue().connection
     try:
-        send_stop_job_command(get_queue().connection, run.rq_job_id)
-        return True
+        job = Job.fetch(run.rq_job_id, connection=connection)
+    except NoSuchJobError:
+        return False
+    if job.get_status(refresh=False) != JobStatus.STARTED or not job.worker_name:
+        return False
+    Run.objects.filter(pk=run.pk, status=Run.Status.CANCELLING).update(kill_sent_at=timezone.now())
+    try:
+        send_stop_job_command(connection, run.rq_job_id)
     except (NoSuchJobError, InvalidJobOperation):
         return False
+    return True

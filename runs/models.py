@@ -190,7 +190,8 @@ class Run(models.Model):
             self.Status.RUNNING, started_at=now, heartbeat_at=now, worker_name=worker_name, **facts
         )
 
-    def mark_completed(self, summary):
+    def mark_completed(self, summary, **fields):
+        """`fields`: the run's final facts (best score, model file…), written with the status change."""
         return self.transition(
             self.Status.COMPLETED,
             summary=summary,
@@ -198,6 +199,7 @@ class Run(models.Model):
             eta_seconds=0,
             message="Completed",
             event_data={"summary": summary},
+            **fields,
         )
 
     def mark_failed(self, message, traceback=""):
@@ -212,7 +214,7 @@ class Run(models.Model):
             event_data={"message": message, "traceback": traceback},
         )
 
-    def mark_stopped(self, reason="Stopped by request"):
+    def mark_stopped(self, reason="Stopped by request", **fields):
         has_results = self.fold_metrics.exists()
         return self.transition(
             self.Status.STOPPED,
@@ -220,6 +222,7 @@ class Run(models.Model):
             eta_seconds=None,
             message=reason,
             event_data={"message": reason, "partial": has_results},
+            **fields,
         )
 
     def mark_cancelling(self):

@@ -1,1 +1,9 @@
-websocket_urlpatterns = []
+from django.urls import path
+
+from . import consumers
+
+websocket_urlpatterns = [
+    # JSON for API clients and HTML fragments for the run page: one stream, the same seqs.
+    path("ws/runs/<int:run_id>/", consumers.RunEventsConsumer.as_asgi()),
+    path("ws/runs/<int:run_id>/fragments/", consumers.RunFragmentsConsumer.as_asgi()),
+]

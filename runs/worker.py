@@ -1,20 +1,53 @@
 """The RQ worker class `make run` starts: it fails a run at once when its work horse dies."""
 
+import logging
+import os
+import signal
+
+from django.db import connections
 from rq.worker import Worker
 
 from .models import IllegalTransition, Run
 
+log = logging.getLogger(__name__)
+
+
+def describe_exit(ret_val):
+    if ret_val is not None and os.WIFSIGNALED(ret_val):
+        number = os.WTERMSIG(ret_val)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = "unknown signal"
+        hint = "; it may have been killed or run out of memory" if number == signal.SIGKILL else ""
+        return f"was killed by signal {number} ({name}){hint}"
+    if ret_val is not None and os.WIFEXITED(ret_val):
+        return f"exited with status {os.WEXITSTATUS(ret_val)}"
+    return "ended unexpectedly"
+
 
 class RunwatchWorker(Worker):
+    def fork_work_horse(self, job, queue):
+        # The worker itself touches the database (the handlers below, the stop callback). A forked horse
+        # must not inherit that socket: two processes talking on one connection corrupt it.
+        connections.close_all()
+        super().fork_work_horse(job, queue)
+
     def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        try:
+            self._end_run(job, ret_val)
+        except Exception:
+            # Never take the worker down with us; the monitor fails the run once its heartbeat is stale.
+            log.exception("Could not record the death of the work horse for job %s", job.id)
+        finally:
+            connections.close_all()
+
+    def _end_run(self, job, ret_val):
         run = Run.objects.filter(rq_job_id=job.id).first()
         if run is None or run.is_terminal:
             return
-        import os
-
-        how = f"signal {os.WTERMSIG(ret_val)}" if ret_val and os.WIFSIGNALED(ret_val) else f"exit status {ret_val}"
-        message = f"The work horse running this job died ({how}); it may have been killed or run out of memory."
+        message = f"The work horse running this job {describe_exit(ret_val)}."
         try:
             if run.status == Run.Status.CANCELLING:
                 run.mark_stopped("Stopped: the work horse ended while stopping")

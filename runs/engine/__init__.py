@@ -1,0 +1,79 @@
+"""The Runwatch engine: executes a run spec with scikit-learn and reports through a reporter object.
+
+A plain module on purpose: no Django, Channels or DRF, and no runs.models. It can run in a work horse, in
+a test, or in the benchmark; runs.execution connects it to a Run (runs.reporter.DbReporter).
+
+    outcome = execute(spec, reporter, workdir, dataset_path=..., bundle_path=..., bundle_sha256=...)
+
+`spec` is a validated spec (experiments.spec.validate_spec). An uploaded CSV's file is passed as
+`dataset_path`; the evaluation runner's bundle as `bundle_path` with the SHA-256 recorded when it was
+exported. Bundles are written under `workdir`.
+
+Raises DataError (bad data, with a readable message and the failed step), RunError (anything else the user
+can act on), Cancelled (reporter.should_stop() said so). The outcome is a JSON-able dict:
+    summary           flat facts for the run's summary: best_score, best_variant (text), metric,
+                      models_trained, duration_seconds, rows, features, and per runner a few more
+    best_score        the best variant's primary-metric mean (CV), best validation score (training),
+                      or the score (evaluation)
+    best_variant      {"branch", "variant", "description", "estimator", "params"}
+    bundle            {"path", "sha256"} of the exported model, or None
+    data_hash         SHA-256 of the CSV file, or of the data arrays of a built-in or synthetic dataset
+    library_versions  {"python", "scikit-learn", ...}
+    timings           seconds per step
+    early_stopped, stopped_epoch, latest_score   (training runner: those of the exported variant)
+"""
+
+import time
+
+from . import cv, evaluation, training
+from .common import library_versions
+from .errors import Cancelled, DataError, RunError
+from .export import Bundle, load_bundle, read_metadata
+from .reporting import Clock, Reporter
+
+__all__ = [
+    "Bundle", "Cancelled", "Clock", "DataError", "Reporter", "RunError", "execute", "load_bundle", "read_metadata",
+]
+
+RUNNERS = {"cv": cv.run, "training": training.run, "evaluation": evaluation.run}
+
+
+def execute(spec, reporter, workdir, *, dataset_path=None, bundle_path=None, bundle_sha256=None):
+    started = time.monotonic()
+    timings = {}
+    runner = spec["runner"]
+    extra = {"bundle_path": bundle_path, "bundle_sha256": bundle_sha256} if runner == "evaluation" else {}
+    result = RUNNERS[runner](spec, reporter, workdir, dataset_path=dataset_path, timings=timings, **extra)
+    best, data = result["best"], result["data"]
+    summary = {
+        "best_score": best["primary"],
+        "best_variant": best["description"] + (f" [{best['branch']}]" if best["branch"] != "default" else ""),
+        "metric": spec["metric"],
+        "models_trained": result["models_trained"],
+        "duration_seconds": round(time.monotonic() - started, 2),
+        "rows": data.n_rows,
+        "features": data.n_features,
+    }
+    outcome = {
+        "best_score": best["primary"],
+        "best_variant": {k: best[k] for k in ("branch", "variant", "description", "estimator", "params")},
+        "bundle": result["bundle"],
+        "data_hash": data.sha256,
+        "library_versions": library_versions(),
+        "timings": timings,
+        "variants": result.get("variants", []),
+    }
+    if runner == "training":
+        summary.update(
+            epochs_completed=result["epochs_completed"],
+            epochs_total=result["epochs_total"],
+            best_epoch=best["best_epoch"],
+            early_stopped=best["early_stopped"],
+            stopped_epoch=best["stopped_epoch"],
+        )
+        outcome.update(early_stopped=best["early_stopped"], stopped_epoch=best["stopped_epoch"], latest_score=best["latest"])
+    if runner == "evaluation":
+        summary["evaluated_run"] = result["evaluated_run"]
+        summary.update({name: value for name, value in result["metrics"].items()})
+    outcome["summary"] = summary
+    return outcome

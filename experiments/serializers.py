@@ -1,0 +1,68 @@
+"""Serializers of the datasets, experiments and promoted-models API."""
+
+import os
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from runs.serializers import JSONObjectField, spec_errors
+
+from .models import Dataset, Experiment, RegisteredModel
+from .spec import SpecError, validate_spec
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    spec_ref = serializers.JSONField(read_only=True, help_text='Use this as a spec\'s "dataset".')
+
+    class Meta:
+        model = Dataset
+        fields = ["id", "name", "kind", "params", "size_bytes", "n_rows", "n_columns", "columns", "sha256", "created",
+                  "spec_ref"]
+        read_only_fields = fields
+
+
+class DatasetUploadSerializer(serializers.Serializer):
+    """multipart/form-data: `file` (a CSV with a header row) and an optional `name`."""
+
+    file = serializers.FileField(help_text="A CSV file with a header row.")
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True,
+                                 help_text="Defaults to the file name.")
+
+    def create(self, validated_data):
+        upload = validated_data["file"]
+        name = validated_data.get("name") or os.path.basename(upload.name).replace("\x00", "")[:200]
+        dataset = Dataset(owner=validated_data["owner"], name=name, kind=Dataset.Kind.CSV)
+        try:
+            dataset.describe_csv(upload)
+        except DjangoValidationError as e:
+            raise serializers.ValidationError(e.message_dict) from None
+        dataset.file.save(os.path.basename(upload.name), upload, save=False)
+        dataset.save()
+        return dataset
+
+
+class ExperimentSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    spec = JSONObjectField(help_text="The run spec, validated like the wizard's; see experiments/spec.py.")
+
+    class Meta:
+        model = Experiment
+        fields = ["id", "name", "description", "spec", "owner", "created", "updated"]
+        read_only_fields = ["created", "updated"]
+
+    def validate_spec(self, value):
+        owner = self.instance.owner if self.instance else self.context["request"].user
+        try:
+            return validate_spec(value, owner=owner)
+        except SpecError as e:
+            # Raised as a dict so the dotted paths are not flattened into one list under "spec".
+            raise serializers.ValidationError(spec_errors(e.errors)["spec"]) from None
+
+
+class RegisteredModelSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True)
+
+    class Meta:
+        model = RegisteredModel
+        fields = ["id", "name", "owner", "run", "sha256", "size_bytes", "metric", "score", "created"]
+        read_only_fields = fields

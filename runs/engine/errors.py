@@ -1,0 +1,21 @@
+"""How the engine ends early. Messages are written for the person watching the run, not for a developer."""
+
+
+class RunError(Exception):
+    """The run cannot go on; `message` says why in plain words, `step` which step failed."""
+
+    def __init__(self, message, step=None):
+        super().__init__(message)
+        self.message = message
+        self.step = step
+
+
+class DataError(RunError):
+    """The data cannot be used as the spec says (empty file, constant target, text with no encoder…)."""
+
+    def __init__(self, message, step="validate_data"):
+        super().__init__(message, step)
+
+
+class Cancelled(Exception):
+    """The reporter said the run should stop; raised between fits and epochs. Results so far are kept."""

@@ -1,0 +1,161 @@
+"""Turning a spec's names into scikit-learn objects: pipelines, the fold splitter, and the metrics.
+
+A branch is a chain of preprocessing steps. Steps before a one_hot_encoder work on the numeric columns; the
+encoder turns the text columns into numbers; steps after it see every column. Without text columns the
+encoder has nothing to do and is left out.
+"""
+
+import math
+import warnings
+
+import numpy as np
+from sklearn import metrics as skm
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+
+from experiments import catalog
+
+
+def make_estimator(variant, seed):
+    module, cls_name, _, _ = catalog.ESTIMATORS[variant["estimator"]]
+    estimator = catalog.load_class(module, cls_name)(**variant["params"])
+    # Seed anything random the spec left unseeded, so a rerun of the same spec gives the same numbers.
+    if "random_state" in estimator.get_params() and "random_state" not in variant["params"]:
+        estimator.set_params(random_state=seed)
+    return estimator
+
+
+def allows_nan(variant):
+    from sklearn.utils import get_tags
+
+    return get_tags(make_estimator(variant, 0)).input_tags.allow_nan
+
+
+def make_step(step, task, seed):
+    name, params = step["name"], dict(step.get("params") or {})
+    module, cls_name, _ = catalog.PREPROCESSING[name]
+    cls = catalog.load_class(module, cls_name)
+    if name == "pca":
+        n = params.get("n_components")
+        if n is not None and n >= 1:
+            params["n_components"] = int(n)  # 3.0 means three components; a fraction means explained variance
+        params.setdefault("random_state", seed)
+    if name == "select_k_best":
+        from sklearn.feature_selection import f_classif, f_regression
+
+        params["score_func"] = f_classif if task == "classification" else f_regression
+    if name == "one_hot_encoder":
+        params.update(handle_unknown="ignore", sparse_output=False)
+    return name, cls(**params)
+
+
+def build(steps, variant, *, task, seed, text_columns=(), numeric_columns=()):
+    """An unfitted Pipeline: the branch's preprocessing, then the estimator as step "model"."""
+    names = [s["name"] for s in steps]
+    encoder_at = next((i for i, n in enumerate(names) if n in catalog.ENCODERS), None)
+    if encoder_at is None or not text_columns:
+        chain = [make_step(s, task, seed) for s in steps if s["name"] not in catalog.ENCODERS]
+    else:
+        from sklearn.compose import ColumnTransformer
+
+        before = [make_step(s, task, seed) for s in steps[:encoder_at]]
+        columns = ColumnTransformer(
+            [
+                ("numeric", Pipeline(before) if before else "passthrough", list(numeric_columns)),
+                ("text", make_step(steps[encoder_at], task, seed)[1], list(text_columns)),
+            ],
+            verbose_feature_names_out=False,
+        )
+        after = [make_step(s, task, seed) for s in steps[encoder_at + 1 :] if s["name"] not in catalog.ENCODERS]
+        chain = [("columns", columns), *after]
+    return Pipeline([*_unique(chain), ("model", make_estimator(variant, seed))])
+
+
+def _unique(chain):
+    """Pipeline step names must be unique; a chain may use the same step twice."""
+    seen, out = {}, []
+    for name, step in chain:
+        seen[name] = seen.get(name, 0) + 1
+        out.append((name if seen[name] == 1 else f"{name}_{seen[name]}", step))
+    return out
+
+
+def splitter(cv, task):
+    from sklearn import model_selection as ms
+
+    kind, folds, shuffle, seed = cv["kind"], cv["folds"], cv["shuffle"], cv["seed"]
+    if kind == "shuffle_split":
+        return ms.ShuffleSplit(n_splits=folds, test_size=0.2, random_state=seed)
+    cls = ms.StratifiedKFold if kind == "stratified_kfold" and task == "classification" else ms.KFold
+    return cls(n_splits=folds, shuffle=shuffle, random_state=seed if shuffle else None)
+
+
+def take(X, rows):
+    return X.iloc[rows] if hasattr(X, "iloc") else X[rows]
+
+
+def greater_is_better(task, metric):
+    return catalog.METRICS[task][metric][0]
+
+
+def better(task, metric, a, b):
+    """Is score `a` better than `b` (None is worse than anything)?"""
+    if a is None:
+        return False
+    if b is None:
+        return True
+    return a > b if greater_is_better(task, metric) else a < b
+
+
+def score(model, X, y, task):
+    """Every metric of the task for a fitted model on (X, y); None where a metric does not apply."""
+    if task == "regression":
+        pred = model.predict(X)
+        return {
+            "r2": _finite(skm.r2_score(y, pred)),
+            "rmse": _finite(skm.root_mean_squared_error(y, pred)),
+            "mae": _finite(skm.mean_absolute_error(y, pred)),
+        }
+    pred = model.predict(X)
+    return {
+        "accuracy": _finite(skm.accuracy_score(y, pred)),
+        "f1_macro": _finite(skm.f1_score(y, pred, average="macro")),
+        "roc_auc": _roc_auc(model, X, y),
+    }
+
+
+def _roc_auc(model, X, y):
+    """As scikit-learn's "roc_auc" scorer for two classes (decision scores first) and "roc_auc_ovr" for more."""
+    classes = getattr(model, "classes_", None)
+    if classes is None or len(np.unique(y)) < 2:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if len(classes) == 2:
+                if hasattr(model, "decision_function"):
+                    scores = model.decision_function(X)
+                elif hasattr(model, "predict_proba"):
+                    scores = model.predict_proba(X)[:, 1]
+                else:
+                    return None
+                return _finite(skm.roc_auc_score(y == classes[1], scores))
+            if not hasattr(model, "predict_proba"):
+                return None
+            return _finite(skm.roc_auc_score(y, model.predict_proba(X), multi_class="ovr", labels=classes))
+    except (ValueError, AttributeError):
+        return None  # e.g. a class missing from this fold, or SVC without probability estimates
+
+
+def _finite(value):
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def mean(values):
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def fresh(template):
+    return clone(template)

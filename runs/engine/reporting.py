@@ -1,0 +1,97 @@
+"""The reporter interface: the only way the engine tells the world what it is doing.
+
+The engine knows nothing about Django, the database or the channel layer. It calls these methods as things
+happen, in order; an implementation decides where they go (runs.reporter.DbReporter stores and publishes
+them; the base class drops them, which is what the engine tests and the benchmark baseline use).
+
+Methods must return quickly: they are called between fits, and reporting must cost almost nothing.
+"""
+
+import time
+
+
+class Reporter:
+    """No-op base class. Subclasses override what they need; every argument is plain JSON-able data."""
+
+    def step(self, name, status, detail=""):
+        """A runner step (names in runs.engine.steps) changed status: running, completed or failed."""
+
+    def progress(self, message, *, progress, finished, total, eta_seconds=None, elapsed_seconds=None, **extra):
+        """Where the run is: "Fitting fold 3/5 - Ridge", fraction 0..1, units finished of total, seconds left.
+
+        `extra` may hold epoch, total_epochs, best_score, latest_score. The only event that may be coalesced:
+        a later call supersedes an earlier one.
+        """
+
+    def log(self, level, message, *, step=None, fold=None, branch="", variant=None):
+        """A log line (debug, info, warning, error) with its context. `step` defaults to the current step."""
+
+    def warn(self, message):
+        """A warning the run's progress record keeps (also logged). Repeats of the same text are ignored."""
+
+    def variant(self, index, total, description, branch):
+        """Starting parameter variant `index` (1-based, across all models) of `total` on `branch`."""
+
+    def fold(self, fold, total, *, branch, variant):
+        """Starting fold `fold` (1-based) of `total` for a variant."""
+
+    def fold_done(self, *, branch, variant, description, fold, metrics, fit_time, primary_metric, primary,
+                  running_mean, finished, total, eta_seconds, best_score):
+        """A fold was fitted and scored: `metrics` maps metric name to value (None where not applicable).
+
+        `running_mean` is the variant's primary-metric mean so far; `best_score` the best such mean of any
+        variant so far; `finished`/`total` count fits.
+        """
+
+    def epoch_done(self, *, branch, variant, description, epoch, total_epochs, metrics, fit_time, primary_metric,
+                   primary, best, finished, total, eta_seconds, best_score):
+        """An epoch of the training runner ended with its validation `metrics`.
+
+        `best` is this variant's best primary score so far; `best_score` the best of any variant.
+        """
+
+    def record(self, **facts):
+        """Facts for the run's record: data_hash, library_versions, early_stopped, stopped_epoch, latest_score."""
+
+    def should_stop(self):
+        """True once someone asked the run to stop. Called between fits and between epochs."""
+        return False
+
+
+class Clock:
+    """Counts finished units of work and estimates the time left from what they actually took."""
+
+    def __init__(self, total):
+        self.total = max(total, 1)
+        self.finished = 0
+        self.skipped = 0
+        self.work_seconds = 0.0
+        self.started = time.monotonic()
+
+    def add(self, seconds, units=1):
+        self.finished += units
+        self.work_seconds += seconds
+
+    def skip(self, units):
+        """Units that will never run (epochs after an early stop): done, without taking time."""
+        self.finished += units
+        self.skipped += units
+
+    @property
+    def fraction(self):
+        return min(self.finished / self.total, 1.0)
+
+    @property
+    def mean_seconds(self):
+        worked = self.finished - self.skipped
+        return self.work_seconds / worked if worked > 0 else None
+
+    def eta(self):
+        """Mean observed seconds per unit times the units left; None until one unit has finished."""
+        mean = self.mean_seconds
+        if mean is None:
+            return None
+        return round(mean * max(self.total - self.finished, 0), 2)
+
+    def elapsed(self):
+        return round(time.monotonic() - self.started, 2)

@@ -1,0 +1,157 @@
+"""Executing one run in the work horse: connect the engine to the Run, and settle how the run ended.
+
+runs.jobs.execute_run calls execute(run) (inside the run's Heartbeat). Every ending goes through a Run
+state method, so the status and its event are written together:
+- the engine finished: Completed, with its summary and final facts (model bundle, SHA-256, best score);
+- it finished, but someone asked it to stop meanwhile: Stopped, results kept (Cancelling never completes);
+- engine.Cancelled: Stopped, with what was done so far kept and marked partial;
+- engine.RunError / DataError: Failed with its readable message (the engine marked its step failed);
+- anything else: Failed with the exception and its traceback;
+- events.RunClosed: someone else ended the run (a forced stop, the reaper): write nothing more.
+"""
+
+import logging
+import os
+import traceback
+from pathlib import Path
+
+from django.conf import settings
+
+from . import engine, events
+from .models import IllegalTransition, Run
+from .publisher import ThreadedPublisher
+from .reporter import DbReporter
+
+log = logging.getLogger(__name__)
+
+_publishers = {}
+
+
+def publisher():
+    """One long-lived publisher per process; a forked work horse makes its own (threads do not survive fork)."""
+    pid = os.getpid()
+    if pid not in _publishers:
+        _publishers[pid] = ThreadedPublisher()
+    return _publishers[pid]
+
+
+def workdir_for(run):
+    return Path(settings.MEDIA_ROOT) / "models" / f"run-{run.pk}"
+
+
+def execute(run):
+    """Run the engine for a queued run and record how it ended. Returns the engine's outcome, or None."""
+    try:
+        run.mark_running(worker_name=_worker_name())
+    except IllegalTransition:
+        log.info("Run %s was cancelled while queued; not starting it", run.pk)
+        return None
+    previous = events.use_publisher(publisher())
+    try:
+        return _execute(run)
+    finally:
+        events.use_publisher(previous)
+        if not publisher().flush(timeout=10):
+            log.warning("Run %s: some events were not published in time; watchers read them back", run.pk)
+
+
+def _execute(run):
+    reporter = DbReporter(run)
+    try:
+        resources = _resources(run, reporter)
+        outcome = engine.execute(run.spec, reporter, workdir_for(run), **resources)
+        reporter.close()
+    except engine.Cancelled:
+        if _close(reporter):
+            _settle(run.mark_stopped, "Stopped by request")
+        return None
+    except events.RunClosed:
+        _close(reporter, discard=True)
+        log.info("Run %s was ended by someone else; writing nothing more", run.pk)
+        return None
+    except engine.RunError as e:
+        if _close(reporter):
+            _settle(run.mark_failed, e.message, traceback.format_exc())
+        return None
+    except Exception as e:
+        tb = traceback.format_exc()
+        log.exception("Run %s crashed", run.pk)
+        if _close(reporter):
+            _settle(run.mark_failed, f"The run failed: {type(e).__name__}: {e}", tb)
+        return None
+    _finish(run, outcome)
+    return outcome
+
+
+def _resources(run, reporter):
+    """Where the engine finds an uploaded CSV and, for an evaluation, the bundle it evaluates."""
+    spec, found = run.spec, {}
+    ref = spec["dataset"]
+    if ref["kind"] == "csv":
+        from experiments.models import Dataset
+
+        dataset = Dataset.objects.filter(pk=ref["id"]).first()
+        if dataset is None or not dataset.file:
+            message = f"The uploaded dataset {ref['id']} no longer exists."
+            reporter.step("load_data", "failed", message)
+            raise engine.RunError(message, step="load_data")
+        found["dataset_path"] = Path(dataset.file.path)
+    if spec["runner"] == "evaluation":
+        source = Run.objects.filter(pk=spec["evaluation"].get("run")).first()
+        if source is not None and source.model_file:
+            path = Path(source.model_file)
+            found["bundle_path"] = path if path.is_absolute() else Path(settings.MEDIA_ROOT) / path
+            found["bundle_sha256"] = source.model_sha256
+    return found
+
+
+def _finish(run, outcome):
+    fields = {
+        "best_score": outcome["best_score"],
+        "best_variant": outcome["best_variant"],
+        "data_hash": outcome["data_hash"],
+        "library_versions": outcome["library_versions"],
+    }
+    if outcome.get("bundle"):
+        path = Path(outcome["bundle"]["path"])
+        media = Path(settings.MEDIA_ROOT)
+        fields["model_file"] = str(path.relative_to(media)) if path.is_relative_to(media) else str(path)
+        fields["model_sha256"] = outcome["bundle"]["sha256"]
+    for key in ("early_stopped", "stopped_epoch", "latest_score"):
+        if key in outcome:
+            fields[key] = outcome[key]
+    try:
+        run.mark_completed(outcome["summary"], **fields)
+    except IllegalTransition:
+        # Asked to stop after the last fit had begun: Cancelling may only end Stopped. The results are all
+        # there, so keep them with the stopped run.
+        _settle(run.mark_stopped, "Stopped by request", summary=outcome["summary"], **fields)
+
+
+def _close(reporter, discard=False):
+    """Flush the reporter; False if the run has been ended by someone else meanwhile (write nothing more)."""
+    try:
+        reporter.close(discard=discard)
+        return True
+    except events.RunClosed:
+        return False
+    except Exception:
+        log.exception("Run %s: the reporter could not write everything", reporter.run_id)
+        return True
+
+
+def _settle(method, *args, **kwargs):
+    try:
+        method(*args, **kwargs)
+    except IllegalTransition as e:
+        log.info("%s", e)  # Someone else ended the run first; a terminal status never changes.
+
+
+def _worker_name():
+    try:
+        from rq import get_current_job
+
+        job = get_current_job()
+        return (job.worker_name or "") if job else ""
+    except Exception:
+        return ""

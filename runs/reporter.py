@@ -1,0 +1,293 @@
+"""DbReporter: the engine's reporter for a real run. Everything the engine reports becomes RunEvents (through
+runs.events, so each gets the run's next seq, is refused once the run has ended, and is published after
+commit), plus the rows a page reads: RunStep, FoldMetric, LogEntry and the Run's progress fields.
+
+Reporting must cost the engine almost nothing, so the engine thread only queues what it reports; one writer
+thread stores it, in the order it was reported, in as few transactions as it can:
+- events other than progress and logs are written LINGER_SECONDS after they were reported, together with
+  whatever followed them meanwhile (a fold's metrics and the next fold's start are microseconds apart; one
+  transaction instead of two halves the cost per fit, and 20 ms is invisible to a watcher);
+- log lines wait up to LOG_SECONDS or LOG_BATCH lines, then go in one bulk insert (with anything before
+  them);
+- progress is coalesced to one event per PROGRESS_MIN_INTERVAL: a progress that is not yet due when a later
+  event is written is dropped, because writing it after that event would break the order and writing it
+  every time would break the rate. The newest progress is written once due, and always at close().
+Nothing but progress is ever dropped. The Run's progress fields are written with each batch, so they are
+current even when a progress event was dropped.
+
+If a write fails (events.RunClosed once someone else ended the run, or a database error), the writer stops
+and the engine gets the error at its next report or should_stop().
+"""
+
+import threading
+import time
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from . import events
+from .engine import Reporter
+from .engine.steps import STEPS
+from .models import FoldMetric, LogEntry, Run, RunStep
+
+LOG_BATCH = 50
+LOG_SECONDS = 0.25
+LINGER_SECONDS = 0.02
+# should_stop() reads the run's status at most this often; a cancel is seen within one fit anyway.
+STOP_CHECK_SECONDS = 0.05
+RECORD_FIELDS = {"data_hash", "library_versions", "early_stopped", "stopped_epoch", "latest_score"}
+
+
+class _Item:
+    __slots__ = ("kind", "type", "data", "at", "log", "metrics", "step")
+
+    def __init__(self, kind, type, data, log=None, metrics=None, step=None):
+        self.kind = kind  # "event", "log" or "progress"
+        self.type = type
+        self.data = data
+        self.at = time.monotonic()
+        self.log = log
+        self.metrics = metrics
+        self.step = step
+
+
+class DbReporter(Reporter):
+    def __init__(self, run, progress_interval=None):
+        self.run_id = run.pk
+        self.interval = settings.RUNWATCH["PROGRESS_MIN_INTERVAL"] if progress_interval is None else progress_interval
+        self._labels = dict(STEPS.get(run.runner, []))
+        self._warnings = list(run.warnings or [])
+        self._current_step = ""
+        self._cond = threading.Condition()
+        self._pending = []
+        self._fields = {}
+        self._fields_due = False
+        self._progress_written = float("-inf")
+        self._closing = False
+        self._error = None
+        self._stop_checked = float("-inf")
+        self._stop = False
+        self._thread = threading.Thread(target=self._writer, name=f"reporter-{run.pk}", daemon=True)
+        self._thread.start()
+
+    # --- The reporter interface (engine thread) ----------------------------------------------------------
+
+    def step(self, name, status, detail=""):
+        now = timezone.now()
+        row = {"status": status, "detail": detail}
+        if status == RunStep.Status.RUNNING:
+            row["started_at"] = now
+            self._current_step = name
+        else:
+            row["finished_at"] = now
+        data = {"step": name, "label": self._labels.get(name, name), "status": status, "detail": detail}
+        fields = {"current_step": name} if status == RunStep.Status.RUNNING else {}
+        self._emit(_Item("event", events.STEP_PROGRESS, data, step=(name, row)), fields)
+
+    def progress(self, message, *, progress, finished, total, eta_seconds=None, elapsed_seconds=None, **extra):
+        data = {
+            "progress": round(progress, 4), "message": message, "finished_fits": finished, "total_fits": total,
+            "eta_seconds": eta_seconds, "elapsed_seconds": elapsed_seconds, **extra,
+        }
+        fields = {"message": message[:300], "eta_seconds": eta_seconds}
+        if total:
+            fields.update(progress=progress, finished_fits=finished)
+        self._emit(_Item("progress", events.JOB_PROGRESS, data), fields)
+
+    def log(self, level, message, *, step=None, fold=None, branch="", variant=None):
+        step = self._current_step if step is None else step
+        data = {"level": level, "message": message, "step": step, "fold": fold, "branch": branch, "variant": variant}
+        row = {"level": level, "message": message, "step": step, "fold": fold, "branch": branch or "",
+               "variant": variant, "created": timezone.now()}
+        self._emit(_Item("log", events.JOB_LOG, data, log=row))
+
+    def warn(self, message):
+        if message in self._warnings:
+            return
+        self._warnings.append(message)
+        self._set_fields(warnings=list(self._warnings))
+        self.log("warning", message)
+
+    def variant(self, index, total, description, branch):
+        data = {"index": index, "total": total, "description": description, "branch": branch}
+        fields = {"current_variant": index, "total_variants": total, "variant_description": description[:300],
+                  "current_branch": branch[:100]}
+        self._emit(_Item("event", events.VARIANT_PROGRESS, data), fields)
+
+    def fold(self, fold, total, *, branch, variant):
+        data = {"fold": fold, "total": total, "branch": branch, "variant": variant}
+        self._emit(_Item("event", events.FOLD_PROGRESS, data), {"current_fold": fold, "total_folds": total})
+
+    def fold_done(self, *, branch, variant, description, fold, metrics, fit_time, primary_metric, primary,
+                  running_mean, finished, total, eta_seconds, best_score):
+        data = {
+            "branch": branch, "variant": variant, "variant_description": description, "fold": fold,
+            "fit_time": fit_time, "metrics": metrics, "primary_metric": primary_metric, "primary": primary,
+            "running_mean": running_mean,
+        }
+        rows = [
+            {"branch": branch, "variant": variant, "variant_description": description[:300], "fold": fold,
+             "metric": name, "value": value, "fit_time": fit_time}
+            for name, value in metrics.items()
+        ]
+        fields = {"finished_fits": finished, "eta_seconds": eta_seconds, "best_score": best_score,
+                  "progress": finished / total if total else 0.0}
+        self._emit(_Item("event", events.JOB_METRICS, data, metrics=rows), fields)
+
+    def epoch_done(self, *, branch, variant, description, epoch, total_epochs, metrics, fit_time, primary_metric,
+                   primary, best, finished, total, eta_seconds, best_score):
+        data = {
+            "branch": branch, "variant": variant, "variant_description": description, "epoch": epoch,
+            "total_epochs": total_epochs, "fit_time": fit_time, "metrics": metrics, "primary_metric": primary_metric,
+            "primary": primary, "running_mean": best, "best": best,
+        }
+        rows = [
+            {"branch": branch, "variant": variant, "variant_description": description[:300], "epoch": epoch,
+             "metric": name, "value": value, "fit_time": fit_time}
+            for name, value in metrics.items()
+        ]
+        fields = {"finished_fits": finished, "eta_seconds": eta_seconds, "best_score": best_score,
+                  "latest_score": primary, "progress": finished / total if total else 0.0}
+        self._emit(_Item("event", events.JOB_METRICS, data, metrics=rows), fields)
+
+    def record(self, **facts):
+        unknown = set(facts) - RECORD_FIELDS
+        if unknown:
+            raise ValueError(f"Not a fact a run records: {', '.join(sorted(unknown))}")
+        self._set_fields(**facts)
+
+    def should_stop(self):
+        self._raise_if_failed()
+        now = time.monotonic()
+        if not self._stop and now - self._stop_checked >= STOP_CHECK_SECONDS:
+            self._stop_checked = now
+            status = Run.objects.filter(pk=self.run_id).values_list("status", flat=True).first()
+            self._stop = status is None or status == Run.Status.CANCELLING or status in Run.TERMINAL
+        return self._stop
+
+    # --- Lifecycle ---------------------------------------------------------------------------------------
+
+    def close(self, discard=False):
+        """Write everything still queued (the latest progress included) and stop the writer. Raises the
+        writer's error, if it had one. With `discard`, drop what is queued instead (the run has ended)."""
+        with self._cond:
+            if discard:
+                self._pending, self._fields = [], {}
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join()
+        self._raise_if_failed()
+
+    # --- Internals ---------------------------------------------------------------------------------------
+
+    def _raise_if_failed(self):
+        if self._error is not None:
+            raise self._error
+
+    def _set_fields(self, **fields):
+        with self._cond:
+            self._raise_if_failed()
+            self._fields.update(fields)
+            self._fields_due = True
+            self._cond.notify()
+
+    def _emit(self, item, fields=None):
+        with self._cond:
+            self._raise_if_failed()
+            if self._closing:
+                raise RuntimeError("The reporter is closed")
+            was_idle = not self._pending
+            if item.kind == "progress":
+                self._pending = [i for i in self._pending if i.kind != "progress"]  # superseded
+            self._pending.append(item)
+            if fields:
+                self._fields.update(fields)
+            # Wake the writer when it may have an earlier deadline to wait for, or something to do now.
+            if was_idle or item.kind == "event" or self._ready(time.monotonic()):
+                self._cond.notify()
+
+    def _ready(self, now):
+        if self._fields_due:
+            return True
+        logs = 0
+        for item in self._pending:
+            if item.kind == "event":
+                if now - item.at >= LINGER_SECONDS:
+                    return True
+            if item.kind == "log":
+                logs += 1
+                if logs >= LOG_BATCH or now - item.at >= LOG_SECONDS:
+                    return True
+            elif now - self._progress_written >= self.interval:
+                return True
+        return False
+
+    def _timeout(self, now):
+        deadlines = []
+        for item in self._pending:
+            if item.kind == "event":
+                deadlines.append(item.at + LINGER_SECONDS)
+            elif item.kind == "log":
+                deadlines.append(item.at + LOG_SECONDS)
+            elif item.kind == "progress":
+                deadlines.append(self._progress_written + self.interval)
+        return max(min(deadlines) - now, 0.001) if deadlines else None
+
+    def _take(self, now, final):
+        taken, kept = [], []
+        last = len(self._pending) - 1
+        for i, item in enumerate(self._pending):
+            if item.kind == "progress" and not final and now - self._progress_written < self.interval:
+                if i == last:
+                    kept.append(item)  # the newest news: written once it is due
+                continue  # not due, and later events are about to be written: dropped
+            taken.append(item)
+        if any(item.kind == "progress" for item in taken):
+            self._progress_written = now
+        fields, self._fields, self._fields_due = self._fields, {}, False
+        self._pending = kept
+        return taken, fields
+
+    def _writer(self):
+        try:
+            while True:
+                with self._cond:
+                    while not self._closing and not self._ready(time.monotonic()):
+                        self._cond.wait(self._timeout(time.monotonic()))
+                    items, fields = self._take(time.monotonic(), final=self._closing)
+                    last = self._closing and not self._pending
+                if items or fields:
+                    try:
+                        self._write(items, fields)
+                    except Exception as e:
+                        with self._cond:
+                            self._error = e
+                            self._pending, self._fields = [], {}
+                        return
+                if last:
+                    return
+        finally:
+            connection.close()  # this thread's own connection
+
+    def _write(self, items, fields):
+        with transaction.atomic():
+            if items:
+                rows = events.append_many(self.run_id, [(item.type, item.data) for item in items])
+                logs, metrics = [], []
+                for item, row in zip(items, rows):
+                    if item.log is not None:
+                        logs.append(LogEntry(run_id=self.run_id, seq=row.seq, **item.log))
+                    if item.metrics:
+                        metrics.extend(FoldMetric(run_id=self.run_id, seq=row.seq, **m) for m in item.metrics)
+                    if item.step:
+                        RunStep.objects.filter(run_id=self.run_id, name=item.step[0]).update(**item.step[1])
+                LogEntry.objects.bulk_create(logs)
+                FoldMetric.objects.bulk_create(metrics)
+            if fields:
+                # append_many above already refused a terminal run; a batch of fields alone checks here.
+                updated = Run.objects.filter(pk=self.run_id).exclude(status__in=Run.TERMINAL).update(
+                    **fields, updated_at=timezone.now()
+                )
+                if not updated and not items:
+                    raise events.RunClosed(f"Run {self.run_id} has ended; nothing more is written for it.")

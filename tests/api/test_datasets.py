@@ -1,0 +1,93 @@
+"""datasets/: upload a CSV (multipart), list, retrieve, delete."""
+
+import hashlib
+import os
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from experiments.models import Dataset
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/datasets/"
+CSV = b"a,b,target\n1,2.5,x\n3,4.5,y\n5,6.5,x\n"
+
+
+def upload(client, content=CSV, filename="data.csv", **fields):
+    return client.post(URL, {"file": SimpleUploadedFile(filename, content, "text/csv"), **fields}, format="multipart")
+
+
+@pytest.fixture
+def dataset(api, media):
+    return Dataset.objects.get(pk=upload(api).json()["id"])
+
+
+def test_it_uploads_a_csv(api, owner, media):
+    response = upload(api, filename="mine.csv")
+    assert response.status_code == 201
+    body = response.json()
+    assert body["name"] == "mine.csv"
+    assert body["kind"] == "csv"
+    assert (body["n_rows"], body["n_columns"]) == (3, 3)
+    assert body["columns"][1] == {"name": "b", "dtype": "float64"}
+    assert body["sha256"] == hashlib.sha256(CSV).hexdigest()
+    assert body["spec_ref"] == {"kind": "csv", "id": body["id"]}
+    dataset = Dataset.objects.get(pk=body["id"])
+    assert dataset.owner == owner and os.path.isfile(dataset.file.path)
+
+
+def test_it_takes_a_name(api, media):
+    assert upload(api, name="Customers").json()["name"] == "Customers"
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(b"", "empty"), (b'a,b\n"unterminated,1\n', "readable"), (b"\xff\xfe\x00bad", "readable")],
+)
+def test_it_rejects_unreadable_files_with_a_field_error(api, media, content, message):
+    response = upload(api, content=content)
+    assert response.status_code == 400
+    assert message in " ".join(response.json()["file"]).lower()
+    assert not Dataset.objects.exists()
+
+
+def test_it_requires_a_file(api):
+    response = api.post(URL, {"name": "no file"}, format="multipart")
+    assert response.status_code == 400
+    assert "file" in response.json()
+
+
+def test_it_rejects_json_uploads(api):
+    response = api.post(URL, {"file": "a,b\n1,2"}, format="json")
+    assert response.status_code == 415
+
+
+def test_it_lists_only_my_datasets(api, outsider_api, staff_api, dataset):
+    assert [d["id"] for d in api.get(URL).json()["results"]] == [dataset.pk]
+    assert outsider_api.get(URL).json()["results"] == []
+    assert [d["id"] for d in staff_api.get(URL).json()["results"]] == [dataset.pk]
+
+
+def test_it_retrieves_a_dataset(api, outsider_api, staff_api, anon, dataset):
+    assert api.get(f"{URL}{dataset.pk}/").json()["sha256"] == dataset.sha256
+    assert outsider_api.get(f"{URL}{dataset.pk}/").status_code == 404
+    assert staff_api.get(f"{URL}{dataset.pk}/").status_code == 200
+    assert anon.get(f"{URL}{dataset.pk}/").status_code == 401
+
+
+def test_it_deletes_a_dataset(api, outsider_api, dataset):
+    assert outsider_api.delete(f"{URL}{dataset.pk}/").status_code == 404
+    assert api.delete(f"{URL}{dataset.pk}/").status_code == 204
+    assert not Dataset.objects.exists()
+
+
+def test_it_removes_the_file_after_commit(api, dataset, django_capture_on_commit_callbacks):
+    path = dataset.file.path
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.delete(f"{URL}{dataset.pk}/").status_code == 204
+    assert not os.path.exists(path)
+
+
+def test_it_requires_authentication(anon):
+    assert anon.get(URL).status_code == 401
+    assert upload(anon).status_code == 401

@@ -1,0 +1,112 @@
+"""runs/{id}/wait/: blocks until the run ends or the timeout passes, without holding a thread."""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from rest_framework.authtoken.models import Token
+
+from runs.control import launch_run
+from runs.models import Run
+
+
+def wait_url(run, timeout):
+    return f"/api/v1/runs/{run.pk}/wait/?timeout={timeout}"
+
+
+@pytest.mark.django_db
+def test_it_returns_at_once_with_timeout_zero(api, run):
+    response = api.get(wait_url(run, 0))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["id"] == run.pk and response.json()["status"] == "queued"
+
+
+@pytest.mark.django_db
+def test_it_returns_at_once_for_a_finished_run(api, completed_run):
+    started = time.monotonic()
+    assert api.get(wait_url(completed_run, 30)).json()["status"] == "completed"
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("timeout", ["-1", "61", "soon", "nan", "inf", str(10**400)])
+def test_it_rejects_bad_timeouts(api, run, timeout):
+    response = api.get(wait_url(run, timeout))
+    assert response.status_code == 400
+    assert "timeout" in response.json()
+
+
+@pytest.mark.django_db
+def test_it_checks_who_is_asking(anon, outsider_api, staff_api, run):
+    response = anon.get(wait_url(run, 0))
+    assert response.status_code == 401 and response["WWW-Authenticate"] == "Token"
+    anon.credentials(HTTP_AUTHORIZATION="Token bogus")
+    assert anon.get(wait_url(run, 0)).json() == {"detail": "Invalid token."}
+    assert outsider_api.get(wait_url(run, 0)).status_code == 404
+    assert staff_api.get(wait_url(run, 0)).status_code == 200
+    assert staff_api.get("/api/v1/runs/999999/wait/?timeout=0").status_code == 404
+
+
+@pytest.mark.django_db
+def test_it_accepts_the_session(client, owner, run):
+    client.force_login(owner)
+    assert client.get(wait_url(run, 0)).json()["id"] == run.pk
+
+
+@pytest.mark.django_db
+def test_it_rejects_post(api, run):
+    response = api.post(wait_url(run, 0))
+    assert response.status_code == 405 and response.json()["detail"]
+
+
+def live_client(live_api, owner):
+    token = Token.objects.get_or_create(user=owner)[0].key
+    return httpx.Client(base_url=live_api.url, headers={"Authorization": f"Token {token}"}, timeout=30)
+
+
+def test_it_wakes_up_when_the_run_ends(live_api, owner, experiment):
+    run = launch_run(owner, experiment=experiment)
+    client = live_client(live_api, owner)
+    result = {}
+
+    def wait():
+        started = time.monotonic()
+        result["response"] = client.get(wait_url(run, 20))
+        result["elapsed"] = time.monotonic() - started
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.5)  # give the request time to subscribe; the outcome does not depend on it
+    assert waiter.is_alive()
+    run.mark_running("test")
+    run.mark_completed({"best_score": 1.0})
+    waiter.join(timeout=15)
+    assert result["response"].json()["status"] == "completed"
+    assert result["elapsed"] < 10  # woken by the event, long before the 20 s timeout
+
+
+def test_it_gives_up_after_the_timeout(live_api, owner, experiment):
+    run = launch_run(owner, experiment=experiment)
+    started = time.monotonic()
+    response = live_client(live_api, owner).get(wait_url(run, 1.5))
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200 and response.json()["status"] == "queued"
+    assert 1.5 <= elapsed < 6
+
+
+def test_it_does_not_hold_a_thread_while_waiting(live_api, owner, experiment):
+    """Far more waiters than daphne has threads for sync views, and the API still answers at once."""
+    run = launch_run(owner, experiment=experiment)
+    client = live_client(live_api, owner)
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        waiters = [pool.submit(client.get, wait_url(run, 6)) for _ in range(40)]
+        time.sleep(1)
+        started = time.monotonic()
+        assert client.get(f"/api/v1/runs/{run.pk}/").status_code == 200
+        assert time.monotonic() - started < 2
+        assert not any(w.done() for w in waiters)
+        Run.objects.get(pk=run.pk).mark_stopped()
+        assert all(w.result().json()["status"] == "stopped" for w in waiters)

@@ -1,0 +1,103 @@
+"""Real Chromium (Playwright) against daphne, logged in with a session cookie made by Django itself."""
+
+import os
+import shutil
+from importlib import import_module
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+from tests import helpers
+from tests.helpers import ROOT
+
+ALLOW = "DJANGO_ALLOW_ASYNC_UNSAFE"
+
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium is not installed at {CHROMIUM}; `make test` installs it (apt-get install chromium).")
+    # Playwright's sync API keeps an asyncio loop marked as running in this thread, so Django would refuse
+    # the tests' own ORM calls. Allow them here, but keep the worker and daphne child processes strict.
+    previous_env, previous_child_env = os.environ.get(ALLOW), helpers.child_env
+    os.environ[ALLOW] = "true"
+    helpers.child_env = _strict_child_env(previous_child_env)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        helpers.child_env = previous_child_env
+        if previous_env is None:
+            os.environ.pop(ALLOW, None)
+        else:
+            os.environ[ALLOW] = previous_env
+
+
+def _strict_child_env(child_env):
+    def strict(**extra):
+        env = child_env(**extra)
+        env.pop(ALLOW, None)
+        return env
+
+    return strict
+
+
+def session_cookie_value(user):
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.save()
+    return store.session_key
+
+
+@pytest.fixture
+def browse(chromium, daphne_server):
+    """browse(user) -> a fresh page logged in as `user` on the daphne server; pages record errors."""
+    contexts = []
+
+    def open_page(user, viewport=None, init_script=None):
+        context = chromium.new_context(viewport=viewport or {"width": 1400, "height": 1000})
+        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session_cookie_value(user),
+                              "url": daphne_server.url}])
+        if init_script:
+            context.add_init_script(init_script)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.errors = []
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def screenshot(page, name, readme=False):
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    if readme:
+        docs = ROOT / "docs"
+        docs.mkdir(exist_ok=True)
+        shutil.copyfile(path, docs / "screenshot-run.png")
+    return path

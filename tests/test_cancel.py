@@ -1,0 +1,191 @@
+"""Cancellation that really stops work: queued runs never start; running runs stop cooperatively between fits,
+or are killed after the grace period; and after Stopped nothing more is written."""
+
+import time
+import uuid
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+from rq.job import Job
+
+from experiments.spec import validate_spec
+from runs import jobs
+from runs.control import CannotCancel, cancel_run, get_queue, launch_run
+from runs.models import FoldMetric, Run, RunEvent
+from tests.helpers import start_worker, wait_for
+from tests.runwork import (
+    MANY_FITS_SPEC,
+    ONE_LONG_FIT_SPEC,
+    assert_nothing_more_written,
+    snapshot,
+    status_of,
+    wait_for_fitting,
+    wait_for_status,
+)
+
+
+@pytest.fixture
+def make_run(iris_spec):
+    spec = validate_spec(iris_spec)
+
+    def make(owner, status, **fields):
+        job_id = uuid.uuid4().hex
+        return Run.objects.create(owner=owner, name="Iris", spec=spec, status=status, rq_job_id=job_id, **fields)
+
+    return make
+
+
+def event_statuses(run):
+    kinds = ("JOB_STATUS", "JOB_COMPLETED", "JOB_FAILED")
+    return [e.data["status"] for e in RunEvent.objects.filter(run=run, type__in=kinds).order_by("seq")]
+
+
+# --- The rules, without a worker ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_it_moves_a_running_run_to_cancelling_at_once(owner, make_run):
+    run = make_run(owner, Run.Status.RUNNING, started_at=timezone.now())
+
+    cancel_run(run)
+
+    assert run.status == Run.Status.CANCELLING
+    assert status_of(run) == Run.Status.CANCELLING
+    assert run.cancel_requested_at is not None
+    assert event_statuses(run) == ["cancelling"]
+
+
+@pytest.mark.django_db
+def test_it_makes_a_second_cancel_harmless(owner, make_run):
+    running = make_run(owner, Run.Status.RUNNING, started_at=timezone.now())
+    cancel_run(running)
+    before = snapshot(running)
+
+    assert cancel_run(running).status == Run.Status.CANCELLING
+    assert snapshot(running) == before
+
+    stopped = make_run(owner, Run.Status.STOPPED)
+    before = snapshot(stopped)
+    assert cancel_run(stopped).status == Run.Status.STOPPED
+    assert snapshot(stopped) == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status, word", [(Run.Status.COMPLETED, "completed"), (Run.Status.FAILED, "failed")])
+def test_it_refuses_to_cancel_a_finished_run(owner, make_run, status, word):
+    run = make_run(owner, status)
+
+    with pytest.raises(CannotCancel) as e:
+        cancel_run(run)
+
+    assert str(e.value) == f"This run already {word}; there is nothing to stop."
+    assert status_of(run) == status
+    assert not run.events.exists()
+
+
+@pytest.mark.django_db
+def test_it_does_nothing_when_a_worker_picks_up_a_cancelled_run(owner, make_run):
+    """The race RQ cannot close for us: a worker dequeued the job just before the cancel removed it."""
+    run = make_run(owner, Run.Status.STOPPED)
+    before = snapshot(run)
+
+    assert jobs.execute_run(run.pk) is None
+
+    assert snapshot(run) == before
+
+
+# --- Queued runs never start -------------------------------------------------------------------------------
+
+
+def test_it_removes_a_cancelled_queued_run_from_the_queue_and_never_starts_it(transactional_db, owner, experiment):
+    run = launch_run(owner, experiment=experiment)
+    queue = get_queue()
+    assert queue.job_ids == [run.rq_job_id]
+
+    cancel_run(run)
+
+    run.refresh_from_db()
+    assert run.status == Run.Status.STOPPED
+    assert run.message == "Cancelled before it started"
+    assert queue.job_ids == []
+    assert Job.fetch(run.rq_job_id, connection=queue.connection).get_status() == "canceled"
+
+    # Now a worker comes up. It runs the next launch to the end and never touches the cancelled one.
+    before = snapshot(run)
+    worker = start_worker()
+    try:
+        later = launch_run(owner, experiment=experiment)
+        wait_for_status(later, Run.Status.COMPLETED, timeout=90)
+    finally:
+        worker.stop()
+    assert snapshot(run) == before
+    run.refresh_from_db()
+    assert run.started_at is None
+    assert event_statuses(run) == ["queued", "stopped"]
+
+
+def test_it_cancels_a_run_queued_behind_a_busy_worker(worker, owner):
+    busy = launch_run(owner, spec=MANY_FITS_SPEC, name="Busy")
+    wait_for_fitting(busy)
+    waiting = launch_run(owner, spec=MANY_FITS_SPEC, name="Waiting")
+    assert status_of(waiting) == Run.Status.QUEUED
+    assert waiting.rq_job_id in get_queue().job_ids
+
+    cancel_run(waiting)
+
+    assert status_of(waiting) == Run.Status.STOPPED
+    assert waiting.rq_job_id not in get_queue().job_ids
+    before = snapshot(waiting)
+
+    # Free the worker; it must go idle without ever starting the cancelled run.
+    cancel_run(busy)
+    wait_for_status(busy, Run.Status.STOPPED, timeout=60)
+    assert_nothing_more_written(busy)
+    assert snapshot(waiting) == before
+    assert Run.objects.get(pk=waiting.pk).started_at is None
+
+
+# --- Running runs ------------------------------------------------------------------------------------------
+
+
+def test_it_stops_a_running_run_cooperatively_and_keeps_partial_results(worker, owner):
+    run = launch_run(owner, spec=MANY_FITS_SPEC, name="Many fits")
+    wait_for_fitting(run)
+    wait_for(lambda: FoldMetric.objects.filter(run=run).exists(), timeout=60, message="a finished fold")
+
+    cancel_run(run)
+    assert status_of(run) == Run.Status.CANCELLING  # At once, before the worker reacts.
+
+    # No monitor is running: only the engine itself can end it, between two fits.
+    wait_for_status(run, Run.Status.STOPPED, timeout=settings.RUNWATCH["CANCEL_GRACE_SECONDS"] + 30)
+    assert run.partial is True
+    assert "killed" not in run.message
+    assert run.kill_sent_at is None
+    finished = FoldMetric.objects.filter(run=run).values("variant", "fold").distinct().count()
+    assert 0 < finished < run.total_fits
+    assert event_statuses(run) == ["queued", "running", "cancelling", "stopped"]
+    assert RunEvent.objects.filter(run=run).order_by("-seq").first().data["status"] == "stopped"
+
+    assert_nothing_more_written(run)
+
+
+def test_it_kills_a_fit_that_outlasts_the_grace_period(worker, monitor, owner):
+    run = launch_run(owner, spec=ONE_LONG_FIT_SPEC, name="One long fit")
+    wait_for_fitting(run)
+
+    cancel_run(run)
+    assert status_of(run) == Run.Status.CANCELLING
+    asked = time.monotonic()
+
+    # The test processes use a 2 s grace period (tests.helpers.child_env); the fit takes minutes.
+    wait_for_status(run, Run.Status.STOPPED, timeout=30)
+    assert time.monotonic() - asked < 20
+    assert run.kill_sent_at is not None
+    assert "killed" in run.message
+    assert FoldMetric.objects.filter(run=run).count() == 0
+    assert run.partial is False
+    assert event_statuses(run) == ["queued", "running", "cancelling", "stopped"]
+    assert "stopped by user" in worker.log_text()  # RQ's own account: it was the stop-job command.
+
+    assert_nothing_more_written(run)

@@ -1,0 +1,171 @@
+"""DbReporter: what the engine reports becomes ordered events and rows; progress is coalesced, logs batched,
+nothing else dropped, and nothing is written once the run has ended.
+
+The reporter writes from its own thread (its own database connection), so these tests commit for real.
+"""
+
+import time
+
+import pytest
+from django.conf import settings
+
+from runs import events
+from runs.control import launch_run
+from runs.models import FoldMetric, LogEntry, Run, RunEvent, RunStep
+from runs.reporter import LOG_BATCH, DbReporter
+from tests.helpers import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def run(owner, iris_spec):
+    run = launch_run(owner, spec=iris_spec)  # no worker runs here: the job just waits in the queue
+    return run.mark_running("test")
+
+
+def stored(run, *types):
+    qs = RunEvent.objects.filter(run=run).order_by("seq")
+    return [e for e in qs if not types or e.type in types]
+
+
+def progress(reporter, n, total=1000):
+    reporter.progress(f"Fitting {n}", progress=n / total, finished=n, total=total, eta_seconds=1.0)
+
+
+def test_it_coalesces_progress_to_the_interval_and_keeps_the_latest(run):
+    reporter = DbReporter(run)
+    interval = settings.RUNWATCH["PROGRESS_MIN_INTERVAL"]
+    started, n = time.monotonic(), 0
+    while time.monotonic() - started < 0.6:
+        n += 1
+        progress(reporter, n)
+    reporter.close()
+    elapsed = time.monotonic() - started
+    written = [e.data["finished_fits"] for e in stored(run, events.JOB_PROGRESS)]
+    assert n > 100  # far more than were written
+    assert 2 <= len(written) <= elapsed / interval + 2
+    assert written == sorted(written) and written[-1] == n  # in order, and the last one always arrives
+    run.refresh_from_db()
+    assert run.finished_fits == n and run.message == f"Fitting {n}"
+
+
+def test_it_writes_a_pending_progress_once_due_without_another_event(run):
+    reporter = DbReporter(run, progress_interval=0.3)
+    progress(reporter, 1)
+    progress(reporter, 2)  # not due yet: the writer sends it when the interval is over
+    wait_for(lambda: [e.data["finished_fits"] for e in stored(run, events.JOB_PROGRESS)] == [2]
+             or [e.data["finished_fits"] for e in stored(run, events.JOB_PROGRESS)] == [1, 2],
+             timeout=5, message="the trailing progress")
+    reporter.close()
+
+
+def test_it_keeps_the_order_of_everything_but_dropped_progress(run):
+    reporter = DbReporter(run)
+    emitted = []
+    reporter.step("cross_validate", "running")
+    emitted.append((events.STEP_PROGRESS, "cross_validate"))
+    for fold in range(1, 31):
+        reporter.fold(fold, 30, branch="default", variant=1)
+        emitted.append((events.FOLD_PROGRESS, fold))
+        progress(reporter, fold)
+        reporter.log("info", f"line {fold}", fold=fold)
+        emitted.append((events.JOB_LOG, f"line {fold}"))
+        reporter.fold_done(
+            branch="default", variant=1, description="LogisticRegression(C=1)", fold=fold,
+            metrics={"accuracy": fold / 100, "f1_macro": None}, fit_time=0.01, primary_metric="accuracy",
+            primary=fold / 100, running_mean=fold / 200, finished=fold, total=30, eta_seconds=1.0, best_score=fold / 200,
+        )
+        emitted.append((events.JOB_METRICS, fold))
+    reporter.step("cross_validate", "completed")
+    emitted.append((events.STEP_PROGRESS, "cross_validate"))
+    reporter.close()
+
+    everything = stored(run)
+    assert [e.seq for e in everything] == list(range(1, len(everything) + 1))
+    keys = {events.STEP_PROGRESS: "step", events.FOLD_PROGRESS: "fold", events.JOB_LOG: "message",
+            events.JOB_METRICS: "fold"}
+    kept = [(e.type, e.data[keys[e.type]]) for e in everything if e.type in keys]
+    assert kept == emitted  # nothing dropped, nothing reordered
+
+    # Progress is only ever dropped, never moved: each one sits after the fold it describes began.
+    for event in stored(run, events.JOB_PROGRESS):
+        before = [e for e in everything if e.seq < event.seq and e.type == events.FOLD_PROGRESS]
+        assert before[-1].data["fold"] == event.data["finished_fits"]
+
+    # Rows share the seq of their event, and the run's fields are current.
+    assert list(LogEntry.objects.filter(run=run).values_list("seq", flat=True)) == [
+        e.seq for e in everything if e.type == events.JOB_LOG
+    ]
+    assert LogEntry.objects.get(run=run, fold=7).message == "line 7"
+    metric_events = {e.data["fold"]: e.seq for e in everything if e.type == events.JOB_METRICS}
+    assert FoldMetric.objects.filter(run=run).count() == 60
+    for m in FoldMetric.objects.filter(run=run):
+        assert m.seq == metric_events[m.fold]
+    assert FoldMetric.objects.get(run=run, fold=3, metric="f1_macro").value is None
+    run.refresh_from_db()
+    assert (run.finished_fits, run.current_fold, run.total_folds, run.best_score) == (30, 30, 30, 0.15)
+    step = RunStep.objects.get(run=run, name="cross_validate")
+    assert step.status == "completed" and step.started_at <= step.finished_at
+
+
+def test_it_batches_a_burst_of_logs_into_few_inserts(run):
+    reporter = DbReporter(run)
+    for i in range(120):
+        reporter.log("debug", f"line {i}")
+    reporter.close()
+    logs = stored(run, events.JOB_LOG)
+    assert [e.data["message"] for e in logs] == [f"line {i}" for i in range(120)]
+    # One append_many per batch gives its events one timestamp: 120 lines took at most 120 / 50 batches.
+    batches = {e.created for e in logs}
+    assert len(batches) <= -(-120 // LOG_BATCH)
+    assert LogEntry.objects.filter(run=run).count() == 120
+
+
+def test_it_flushes_a_quiet_log_line_after_a_moment(run):
+    reporter = DbReporter(run)
+    reporter.log("info", "alone", branch="default", variant=2)
+    entry = wait_for(lambda: LogEntry.objects.filter(run=run).first(), timeout=5, message="the log line")
+    assert (entry.message, entry.level, entry.variant, entry.branch) == ("alone", "info", 2, "default")
+    reporter.close()
+
+
+def test_it_records_warnings_once_and_run_facts(run):
+    reporter = DbReporter(run)
+    reporter.warn("The target looks continuous")
+    reporter.warn("The target looks continuous")
+    reporter.record(data_hash="ab" * 32, library_versions={"scikit-learn": "1.0"}, early_stopped=True, stopped_epoch=4)
+    reporter.close()
+    run.refresh_from_db()
+    assert run.warnings == ["The target looks continuous"]
+    assert run.progress_record()["warnings"] == ["The target looks continuous"]
+    assert (run.data_hash, run.early_stopped, run.stopped_epoch) == ("ab" * 32, True, 4)
+    assert [e.data["level"] for e in stored(run, events.JOB_LOG)] == ["warning"]
+
+
+def test_it_says_stop_once_the_run_is_cancelling(run):
+    reporter = DbReporter(run)
+    assert reporter.should_stop() is False
+    run.mark_cancelling()
+    wait_for(reporter.should_stop, timeout=2, message="should_stop to notice")
+    reporter.log("info", "still allowed while cancelling")
+    reporter.close()
+    assert stored(run, events.JOB_LOG)[-1].data["message"] == "still allowed while cancelling"
+
+
+def test_it_writes_nothing_once_the_run_has_ended(run, outsider):
+    reporter = DbReporter(run)
+    run.mark_cancelling()
+    run.mark_stopped()
+    before = Run.objects.get(pk=run.pk).last_seq
+    reporter.fold(1, 3, branch="default", variant=1)
+    with pytest.raises(events.RunClosed):
+        reporter.close()
+    assert Run.objects.get(pk=run.pk).last_seq == before
+    assert not stored(run, events.FOLD_PROGRESS)
+    # The engine learns it at its next report or check, and stops.
+    with pytest.raises(events.RunClosed):
+        reporter.log("info", "too late")
+    with pytest.raises(events.RunClosed):
+        reporter.should_stop()
+    assert not run.visible_to(outsider)
