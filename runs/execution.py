@@ -70,12 +70,14 @@ def _execute(run):
         log.info("Run %s was ended by someone else; writing nothing more", run.pk)
         return None
     except engine.RunError as e:
+        _log_quietly(reporter, e.message, step=getattr(e, "step", None))
         if _close(reporter):
             _settle(run.mark_failed, e.message, traceback.format_exc())
         return None
     except Exception as e:
         tb = traceback.format_exc()
         log.exception("Run %s crashed", run.pk)
+        _log_quietly(reporter, f"{type(e).__name__}: {e}")
         if _close(reporter):
             _settle(run.mark_failed, f"The run failed: {type(e).__name__}: {e}", tb)
         return None
@@ -138,6 +140,14 @@ def _close(reporter, discard=False):
     except Exception:
         log.exception("Run %s: the reporter could not write everything", reporter.run_id)
         return True
+
+
+def _log_quietly(reporter, message, step=None):
+    """Put the failure in the log stream too, so the log panel tells the whole story."""
+    try:
+        reporter.log("error", message, step=step)
+    except Exception:
+        pass  # The reporter's writer already failed; the status change still records the message.
 
 
 def _settle(method, *args, **kwargs):

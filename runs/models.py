@@ -178,6 +178,12 @@ class Run(models.Model):
                 fields.setdefault("finished_at", now)
             fields["updated_at"] = now
             Run.objects.filter(pk=self.pk).update(**fields)
+            if new_status in self.TERMINAL:
+                # A step still running was cut short; say so rather than leave it spinning forever.
+                cut_short = RunStep.Status.FAILED if new_status == self.Status.FAILED else RunStep.Status.INTERRUPTED
+                RunStep.objects.filter(run_id=self.pk, status=RunStep.Status.RUNNING).update(
+                    status=cut_short, finished_at=now
+                )
             for key, value in fields.items():
                 setattr(self, key, value)
             data = {"status": new_status, "previous": current, **(event_data or {})}
@@ -237,6 +243,7 @@ class RunStep(models.Model):
         RUNNING = "running", "Running"
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed"
+        INTERRUPTED = "interrupted", "Interrupted"  # cut short by a stop
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
     name = models.CharField(max_length=40)

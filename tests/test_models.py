@@ -179,3 +179,27 @@ def test_it_is_visible_to_its_owner_and_staff_only(owner, outsider, staff, make_
     assert run.visible_to(owner)
     assert run.visible_to(staff)
     assert not run.visible_to(outsider)
+
+
+@pytest.mark.parametrize(
+    "end, step_status",
+    [(S.STOPPED, "interrupted"), (S.FAILED, "failed"), (S.COMPLETED, "completed")],
+)
+def test_it_closes_the_running_step_when_the_run_ends(owner, make_run, end, step_status):
+    from runs.models import RunStep
+
+    run = make_run(owner, status=S.RUNNING)
+    done = RunStep.objects.create(run=run, name="load_data", order=0, status="completed")
+    cut = RunStep.objects.create(run=run, name="cross_validate", order=1, status="running")
+    pending = RunStep.objects.create(run=run, name="export", order=2)
+    if end == S.COMPLETED:
+        cut.status = "completed"
+        cut.save()
+    run.transition(end)
+
+    cut.refresh_from_db()
+    assert cut.status == step_status
+    assert cut.finished_at is not None or end == S.COMPLETED
+    done.refresh_from_db()
+    pending.refresh_from_db()
+    assert (done.status, pending.status) == ("completed", "pending")
