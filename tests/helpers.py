@@ -38,6 +38,9 @@ def test_database_url():
 
 def child_env(**extra):
     env = dict(os.environ)
+    # The browser tests allow sync ORM calls beside Playwright's loop in the test process only; the
+    # worker and daphne processes keep Django's safety check.
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
         DEBUG="1",

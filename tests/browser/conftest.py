@@ -9,7 +9,6 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 
-from tests import helpers
 from tests.helpers import ROOT
 
 ALLOW = "DJANGO_ALLOW_ASYNC_UNSAFE"
@@ -35,29 +34,18 @@ def chromium():
         pytest.fail(f"Chromium is not installed at {CHROMIUM}; `make test` installs it (apt-get install chromium).")
     # Playwright's sync API keeps an asyncio loop marked as running in this thread, so Django would refuse
     # the tests' own ORM calls. Allow them here, but keep the worker and daphne child processes strict.
-    previous_env, previous_child_env = os.environ.get(ALLOW), helpers.child_env
-    os.environ[ALLOW] = "true"
-    helpers.child_env = _strict_child_env(previous_child_env)
+    previous_env = os.environ.get(ALLOW)
+    os.environ[ALLOW] = "true"  # tests.helpers.child_env keeps it out of the child processes
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             yield browser
             browser.close()
     finally:
-        helpers.child_env = previous_child_env
         if previous_env is None:
             os.environ.pop(ALLOW, None)
         else:
             os.environ[ALLOW] = previous_env
-
-
-def _strict_child_env(child_env):
-    def strict(**extra):
-        env = child_env(**extra)
-        env.pop(ALLOW, None)
-        return env
-
-    return strict
 
 
 def session_cookie_value(user):
