@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 
 from experiments.models import Experiment
-from tests.helpers import free_port, start_daphne, start_monitor, start_worker, wait_for
+from tests.helpers import serve_daphne, start_monitor, start_worker
 
 IRIS_SPEC = {
     "dataset": {"kind": "builtin", "name": "iris"},
@@ -76,20 +76,7 @@ def monitor(transactional_db):
 
 @pytest.fixture
 def daphne_server(transactional_db):
-    """daphne serving config.asgi on a free port; yields its base URL."""
-    import httpx
-
-    port = free_port()
-    process = start_daphne(port)
-    url = f"http://127.0.0.1:{port}"
-
-    def up():
-        try:
-            return httpx.get(f"{url}/login/", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(up, timeout=30, message=f"daphne on port {port}")
-    process.url = url
+    """daphne serving config.asgi on a free port; `.url` is its base URL."""
+    process = serve_daphne()
     yield process
     process.stop()

@@ -114,6 +114,39 @@ def start_monitor(**env):
     return Process(manage("monitor", "--interval", "0.5"), "monitor", **env)
 
 
+def session_key_for(user):
+    """Log `user` in the way Django's login() does; returns the key a session cookie carries."""
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.save()
+    return store.session_key
+
+
+def serve_daphne(ready_path="/login/", **env):
+    """Start daphne on a free port and wait until it answers; the process gets a `.url`."""
+    import httpx
+
+    port = free_port()
+    process = start_daphne(port, **env)
+    process.url = f"http://127.0.0.1:{port}"
+
+    def up():
+        try:
+            return httpx.get(process.url + ready_path, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(up, timeout=30, message=f"daphne on port {port}")
+    return process
+
+
 def start_daphne(port, **env):
     return Process(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],

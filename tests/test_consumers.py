@@ -5,7 +5,6 @@ test's database connection; transactional_db lets events commit and publish as t
 """
 
 import json
-from importlib import import_module
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -13,12 +12,12 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 
 from config.asgi import application
 from runs import events
 from runs.control import launch_run
 from runs.models import Run
+from tests.helpers import session_key_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,12 +25,7 @@ TIMEOUT = 5
 
 
 def session_cookie(user):
-    store = import_module(settings.SESSION_ENGINE).SessionStore()
-    store[SESSION_KEY] = str(user.pk)
-    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    store.save()
-    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
+    return f"{settings.SESSION_COOKIE_NAME}={session_key_for(user)}"
 
 
 async def socket(path, user=None):

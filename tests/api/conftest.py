@@ -98,21 +98,9 @@ def live_worker(transactional_db, live_media):
 @pytest.fixture
 def live_api(transactional_db, live_media, settings):
     """daphne serving config.asgi on the test database, with MEDIA_ROOT shared with this process."""
-    import httpx
-
-    from tests.helpers import free_port, start_daphne, wait_for
+    from tests.helpers import serve_daphne
 
     settings.MEDIA_ROOT = live_media
-    port = free_port()
-    process = start_daphne(port, MEDIA_ROOT=live_media)
-    process.url = f"http://127.0.0.1:{port}"
-
-    def up():
-        try:
-            return httpx.get(f"{process.url}/api/v1/schema/", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(up, timeout=30, message=f"daphne on port {port}")
+    process = serve_daphne(ready_path="/api/v1/schema/", MEDIA_ROOT=live_media)
     yield process
     process.stop()

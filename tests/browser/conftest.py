@@ -2,14 +2,12 @@
 
 import os
 import shutil
-from importlib import import_module
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, session_key_for
 
 ALLOW = "DJANGO_ALLOW_ASYNC_UNSAFE"
 
@@ -48,15 +46,6 @@ def chromium():
             os.environ[ALLOW] = previous_env
 
 
-def session_cookie_value(user):
-    store = import_module(settings.SESSION_ENGINE).SessionStore()
-    store[SESSION_KEY] = str(user.pk)
-    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    store.save()
-    return store.session_key
-
-
 @pytest.fixture
 def browse(chromium, daphne_server):
     """browse(user) -> a fresh page logged in as `user` on the daphne server; pages record errors."""
@@ -64,7 +53,7 @@ def browse(chromium, daphne_server):
 
     def open_page(user, viewport=None, init_script=None):
         context = chromium.new_context(viewport=viewport or {"width": 1400, "height": 1000})
-        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session_cookie_value(user),
+        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session_key_for(user),
                               "url": daphne_server.url}])
         if init_script:
             context.add_init_script(init_script)
