@@ -24,7 +24,7 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
     from playwright.sync_api import sync_playwright
 
@@ -32,6 +32,8 @@ def chromium():
         pytest.fail(f"Chromium is not installed at {CHROMIUM}; `make test` installs it (apt-get install chromium).")
     # Playwright's sync API keeps an asyncio loop marked as running in this thread, so Django would refuse
     # the tests' own ORM calls. Allow them here, but keep the worker and daphne child processes strict.
+    # Module scope, not session: the loop and this variable must be gone before the next test module
+    # (async_to_sync in the consumer tests, `check --deploy` in the settings tests).
     previous_env = os.environ.get(ALLOW)
     os.environ[ALLOW] = "true"  # tests.helpers.child_env keeps it out of the child processes
     try:
