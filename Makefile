@@ -19,7 +19,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PORT WORKERS RUNWATCH_REDIS_PORT
 
-.PHONY: help setup run test python
+.PHONY: help setup run test bench python
 
 python:
 	@test -n "$(BASE_PYTHON)" || { echo "make: '$(PYTHON)' was not found. Runwatch needs Python 3.11 or newer."; \
@@ -49,9 +49,16 @@ test: export DEBUG ?= 1
 test: python
 	@$(BASE_PYTHON) scripts/bootstrap.py test
 	@scripts/ensure_chromium.sh
-	@mkdir -p .runwatch
+	@mkdir -p .runwatch/staticfiles  # whitenoise warns on every request without it
 	@$(PY) scripts/private_redis.py --port $(RUNWATCH_TEST_REDIS_PORT) --port-var RUNWATCH_TEST_REDIS_PORT \
 	    --dir .runwatch/redis-test --ephemeral -- $(PY) -m pytest $(ARGS); \
 	  rc=$$?; echo $$rc > .runwatch/pytest-exit-code; \
 	  if [ $$rc -ne 0 ]; then echo "make test: pytest exited with code $$rc"; fi; \
 	  exit $$rc
+
+# The reporting-overhead benchmark (bench/overhead.py): instrumented engine vs plain scikit-learn, as a ratio.
+bench: export DEBUG ?= 1
+bench: python
+	@$(BASE_PYTHON) scripts/bootstrap.py run
+	@mkdir -p .runwatch
+	@$(PY) scripts/private_redis.py --port 6391 --dir .runwatch/redis-bench --ephemeral -- $(PY) bench/overhead.py $(ARGS)
