@@ -7,7 +7,6 @@ recorded on the run that exported it before it loads one.
 """
 
 import datetime
-import hashlib
 import io
 import json
 import zipfile
@@ -18,6 +17,7 @@ import joblib
 import numpy as np
 
 from .common import library_versions
+from .datasets import file_sha256
 from .errors import RunError
 
 FORMAT = "runwatch-bundle/1"
@@ -75,15 +75,7 @@ def write_bundle(workdir, model, meta):
         z.writestr("model.joblib", buffer.getvalue())
         z.writestr("metadata.json", json.dumps(meta, indent=2, default=_json_default))
     partial.replace(path)  # a reader never sees half a bundle
-    return {"path": str(path), "sha256": sha256_of(path)}
-
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return {"path": str(path), "sha256": file_sha256(path)}
 
 
 def read_metadata(path):
@@ -96,7 +88,7 @@ def load_bundle(path, sha256=None):
     path = Path(path)
     if not path.is_file():
         raise RunError(f"The model bundle {path.name} is missing.", step="load_bundle")
-    actual = sha256_of(path)
+    actual = file_sha256(path)
     if sha256 and actual != sha256:
         raise RunError(
             f"The model bundle {path.name} has changed since it was exported (its SHA-256 does not match).",
