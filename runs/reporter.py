@@ -237,11 +237,16 @@ class DbReporter(Reporter):
     def _take(self, now, final):
         taken, kept = [], []
         last = len(self._pending) - 1
+        progress = [i for i, item in enumerate(self._pending) if item.kind == "progress"]
+        newest = progress[-1] if progress else None
         for i, item in enumerate(self._pending):
-            if item.kind == "progress" and not final and now - self._progress_written < self.interval:
-                if i == last:
-                    kept.append(item)  # the newest news: written once it is due
-                continue  # not due, and later events are about to be written: dropped
+            if item.kind == "progress":
+                if not final and now - self._progress_written < self.interval:
+                    if i == last:
+                        kept.append(item)  # the newest news: written once it is due
+                    continue  # not due, and later events are about to be written: dropped
+                if self.interval and i != newest:
+                    continue  # due, but a newer progress is in this batch: one per interval at most
             taken.append(item)
         if any(item.kind == "progress" for item in taken):
             self._progress_written = now

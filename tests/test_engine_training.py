@@ -8,6 +8,7 @@ from sklearn.datasets import load_diabetes, load_iris
 from runs import engine, events
 from runs.control import launch_run
 from runs.models import FoldMetric, Run, RunEvent, RunStep
+from tests.helpers import start_worker
 from tests.test_engine_cv import wait_until_done
 
 
@@ -17,7 +18,16 @@ def epoch_scores(run, variant, metric):
     return [(m.epoch, m.value) for m in rows]
 
 
-def test_it_stops_early_once_the_score_stops_improving(worker, owner, outsider):
+@pytest.fixture
+def eager_worker(transactional_db):
+    # These epochs take microseconds, so progress coalescing (10 per second) would keep only the last
+    # progress of the run; with no interval every epoch's progress is stored and can be checked.
+    process = start_worker(RUNWATCH_PROGRESS_INTERVAL="0")
+    yield process
+    process.stop()
+
+
+def test_it_stops_early_once_the_score_stops_improving(eager_worker, owner, outsider):
     # GaussianNB learns everything in its first epoch, so the score is flat from then on: with patience 3
     # it stops at epoch 4, keeping epoch 1.
     spec = {

@@ -50,6 +50,23 @@ def test_it_coalesces_progress_to_the_interval_and_keeps_the_latest(run):
     assert run.finished_fits == n and run.message == f"Fitting {n}"
 
 
+def test_it_coalesces_progress_between_other_events_too(run):
+    # Fast fits: every progress sits between fold events, so many progress items share one write batch.
+    reporter = DbReporter(run)
+    interval = settings.RUNWATCH["PROGRESS_MIN_INTERVAL"]
+    started, n = time.monotonic(), 0
+    while time.monotonic() - started < 0.6:
+        n += 1
+        reporter.fold(n % 5 + 1, 5, branch="default", variant=1)
+        progress(reporter, n)
+    reporter.close()
+    elapsed = time.monotonic() - started
+    assert len(stored(run, events.FOLD_PROGRESS)) == n  # nothing but progress is dropped
+    written = [e.data["finished_fits"] for e in stored(run, events.JOB_PROGRESS)]
+    assert 2 <= len(written) <= elapsed / interval + 2
+    assert written == sorted(written) and written[-1] == n
+
+
 def test_it_writes_a_pending_progress_once_due_without_another_event(run):
     reporter = DbReporter(run, progress_interval=0.3)
     progress(reporter, 1)
