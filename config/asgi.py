@@ -6,12 +6,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Load Django (apps, models) before anything that imports models, such as the consumers.
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator, OriginValidator  # noqa: E402
 
+import config.http_server  # noqa: E402,F401 (malformed uploads reach Django; see the module)
 from runs.routing import websocket_urlpatterns  # noqa: E402
-from runs.ws_auth import TokenAuthMiddleware  # noqa: E402
+from runs.ws_auth import WebsocketAuthMiddleware  # noqa: E402
 
 
 class BrowserOriginValidator(OriginValidator):
@@ -36,6 +36,7 @@ def origin_checked(app):
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": origin_checked(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))),
+        # Session cookie or token, in one database call off the shared thread (runs/ws_auth.py).
+        "websocket": origin_checked(WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
+    "csp",
     "experiments",
     "runs",
 ]
@@ -81,6 +82,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
@@ -124,7 +126,7 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Redis: the RQ queue and the channel layer --------------------------------------------------------
+# --- Redis: the RQ queue, the cache and the channel layer ---------------------------------------------
 PRIVATE_REDIS_PORT = int(os.environ.get("RUNWATCH_REDIS_PORT", "6389"))
 REDIS_URL = os.environ.get("REDIS_URL") or f"redis://127.0.0.1:{PRIVATE_REDIS_PORT}/0"
 _redis_db = (urlsplit(REDIS_URL).path.strip("/") or "0")
@@ -132,6 +134,16 @@ _redis_db = (urlsplit(REDIS_URL).path.strip("/") or "0")
 RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 24 * 3600}}
 RQ = {"COMMIT_MODE": "on_db_commit"}
 RQ_SHOW_ADMIN_LINK = False  # the admin index links to /admin/rq/ itself
+
+# Django's cache is shared by every process through Redis: the API's login throttle (and anything else
+# cached) must count the same for all daphne processes, not once per process.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "runwatch",
+    }
+}
 
 CHANNEL_LAYERS = {
     "default": {
@@ -158,6 +170,20 @@ RUNWATCH = {
     # A queued run whose RQ job has vanished from Redis for this long is failed.
     "QUEUED_LOST_SECONDS": env_float("RUNWATCH_QUEUED_LOST", 10.0),
     "PROGRESS_MIN_INTERVAL": env_float("RUNWATCH_PROGRESS_INTERVAL", 0.1),
+    # The API's wait/ re-reads the run this often even without an event (layer delivery is at-most-once).
+    "WAIT_RECHECK_SECONDS": env_float("RUNWATCH_WAIT_RECHECK", 2.0),
+    # Per-run limits the work horse enforces (runs/limits.py). A spec's `limits` may ask for more, up to the
+    # ceilings; past its limit a run ends Failed with a message saying which limit and how to raise it.
+    "RUN_TIME_LIMIT_SECONDS": int(env_float("RUNWATCH_RUN_TIME_LIMIT", 3600)),
+    "RUN_TIME_LIMIT_MAX_SECONDS": int(env_float("RUNWATCH_RUN_TIME_LIMIT_MAX", 86400)),
+    "RUN_MEMORY_LIMIT_MB": int(env_float("RUNWATCH_RUN_MEMORY_LIMIT_MB", 4096)),
+    "RUN_MEMORY_LIMIT_MAX_MB": int(env_float("RUNWATCH_RUN_MEMORY_LIMIT_MAX_MB", 16384)),
+    # Branches x variants x folds (x epochs) one run may ask for (experiments.spec).
+    "MAX_TOTAL_FITS": int(env_float("RUNWATCH_MAX_TOTAL_FITS", 10000)),
+    # The largest CSV the datasets page accepts, in megabytes (shown on the page).
+    "DATASET_MAX_UPLOAD_MB": int(env_float("RUNWATCH_DATASET_MAX_UPLOAD_MB", 50)),
+    # Whether anyone may create an account at /signup/ (off: accounts are made by staff).
+    "SIGNUP_ENABLED": env_bool("RUNWATCH_SIGNUP", False),
 }
 
 # --- Auth, static, media ----------------------------------------------------------------------------
@@ -232,6 +258,27 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp): scripts, stylesheets, images and sockets only from this origin, no
+# inline or eval'd script. htmx and its ws extension are files ({% htmx_script %}); htmx's own indicator
+# <style> is switched off in base.html. Inline style *attributes* are allowed: progress bars set their width
+# with one, and htmx copies attributes while it swaps. They cannot run script.
+CONTENT_SECURITY_POLICY = {
+    # django-rq's dashboard (staff only) has inline scripts in its own templates.
+    "EXCLUDE_URL_PREFIXES": ["/admin/rq/"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],  # 'self' covers ws:// and wss:// to this host
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 SECURE_REFERRER_POLICY = "same-origin"
 
 LOGGING = {

@@ -1,6 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
+from django.views.generic import RedirectView
+
+from experiments.urls import account_urlpatterns, dataset_urlpatterns
 
 urlpatterns = [
     path("admin/rq/", include("django_rq.urls")),
@@ -8,5 +13,13 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include("runs.api_urls")),
+    path("experiments/", include("experiments.urls")),
+    path("datasets/", include((dataset_urlpatterns, "datasets"))),
+    path("", include(account_urlpatterns)),
     path("", include("runs.urls")),
+    path("", include("runs.results_urls")),
+    path("models/", include("experiments.registry_urls")),
+    # Browsers ask for /favicon.ico whatever the page links; send them to the SVG (looked up lazily, after
+    # the static manifest exists).
+    path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.svg"), permanent=True)),
 ]

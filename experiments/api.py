@@ -3,31 +3,26 @@
 import os
 
 from django.db import transaction
-from django.http import FileResponse, Http404
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, parsers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from runs.serializers import AutoSchema, JSONParser
+from config.drf import AutoSchema, JSONParser
 
 from .models import Dataset, Experiment, RegisteredModel
-from .serializers import DatasetSerializer, DatasetUploadSerializer, ExperimentSerializer, RegisteredModelSerializer
-
-FILE_RESPONSE = OpenApiResponse(
-    OpenApiTypes.BINARY, description="The file; its SHA-256 is in the X-Model-SHA256 header."
+from .serializers import (
+    DatasetSerializer,
+    DatasetUploadSerializer,
+    ExperimentSerializer,
+    RegisteredModelSerializer,
 )
 
-
-def file_response(path, sha256, filename=None):
-    """Stream a stored file as an attachment, with the checksum clients should verify."""
-    if not path or not os.path.isfile(path):
-        raise Http404("The file is missing.")
-    response = FileResponse(open(path, "rb"), as_attachment=True, filename=filename or os.path.basename(path),
-                            content_type="application/octet-stream")
-    response["X-Model-SHA256"] = sha256
-    return response
+FILE_RESPONSE = OpenApiResponse(
+    OpenApiTypes.BINARY, description="The file, verified against its recorded SHA-256 (in the X-Model-SHA256 header); 409 if it no longer matches."
+)
 
 
 class OwnedViewSet(viewsets.GenericViewSet):
@@ -36,8 +31,7 @@ class OwnedViewSet(viewsets.GenericViewSet):
     schema = AutoSchema()
 
     def get_queryset(self):
-        qs = super().get_queryset().select_related("owner")
-        return qs if self.request.user.is_staff else qs.filter(owner_id=self.request.user.pk)
+        return super().get_queryset().visible_to(self.request.user).select_related("owner")
 
 
 @extend_schema_view(
@@ -90,4 +84,7 @@ class RegisteredModelViewSet(OwnedViewSet, mixins.ListModelMixin, mixins.Retriev
         if not model.file:
             raise Http404("This model has no file.")
         extension = os.path.splitext(model.file.name)[1]
-        return file_response(model.file.path, model.sha256, filename=f"{model.name}{extension}")
+        # Imported here: runs depends on experiments, not the other way round at import time.
+        from runs.downloads import serve_verified
+
+        return serve_verified(request, model.file.path, model.sha256, filename=f"{model.name}{extension}")

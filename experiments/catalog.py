@@ -18,9 +18,16 @@ SYNTHETIC_GENERATORS = {
     "classification": ("classification", "make_classification"),
     "regression": ("regression", "make_regression"),
 }
-SYNTHETIC_LIMITS = {"n_samples": (20, 2_000_000), "n_features": (1, 2_000)}
+SYNTHETIC_LIMITS = {"n_samples": (20, 2_000_000), "n_features": (1, 2_000), "noise": (0, 1_000)}
+# Rows and feature columns of the built-in datasets, so the validator can size a step's output before any
+# data is loaded (see MAX_MATRIX_VALUES).
+BUILTIN_SHAPES = {"iris": (150, 4), "wine": (178, 13), "breast_cancer": (569, 30), "digits": (1797, 64),
+                  "diabetes": (442, 10)}
+# The largest feature matrix a dataset or a preprocessing step may produce: 50 million float64 values, 400 MB.
+# A synthetic dataset of 2,000,000 x 2,000, or polynomial features of degree 50, would need far more.
+MAX_MATRIX_VALUES = 50_000_000
 
-# name: (module, class, {param: kind}) ; kinds: "bool", "number", "int", "choice:a|b"
+# name: (module, class, {param: kind}) ; kinds: "bool", "choice:a|b", ("int", low, high), ("number", low, high)
 PREPROCESSING = {
     "standard_scaler": ("sklearn.preprocessing", "StandardScaler", {"with_mean": "bool", "with_std": "bool"}),
     "minmax_scaler": ("sklearn.preprocessing", "MinMaxScaler", {}),
@@ -31,12 +38,17 @@ PREPROCESSING = {
         {"strategy": "choice:mean|median|most_frequent|constant"},
     ),
     "one_hot_encoder": ("sklearn.preprocessing", "OneHotEncoder", {}),
-    "pca": ("sklearn.decomposition", "PCA", {"n_components": "number"}),
-    "polynomial_features": ("sklearn.preprocessing", "PolynomialFeatures", {"degree": "int"}),
-    "select_k_best": ("sklearn.feature_selection", "SelectKBest", {"k": "int"}),
+    # Leaves the text columns out and keeps the numeric ones (a ColumnTransformer's "drop"; no class of its own).
+    "drop_text_columns": ("", "", {}),
+    # A whole number of components, or a fraction (0 to 1) of the variance to keep.
+    "pca": ("sklearn.decomposition", "PCA", {"n_components": ("number", 0, 2_000)}),
+    # Degree 5 of 20 features is already 53,130 columns; the output is also held to MAX_MATRIX_VALUES.
+    "polynomial_features": ("sklearn.preprocessing", "PolynomialFeatures", {"degree": ("int", 1, 5)}),
+    "select_k_best": ("sklearn.feature_selection", "SelectKBest", {"k": ("int", 1, 100_000)}),
 }
-# Steps that turn text categories into numbers, and steps that fill in missing values.
-ENCODERS = {"one_hot_encoder"}
+# Steps that deal with text columns (turn them into numbers, or leave them out), and steps that fill in
+# missing values.
+ENCODERS = {"one_hot_encoder", "drop_text_columns"}
 IMPUTERS = {"simple_imputer"}
 
 # name: (module, class, tasks, supports partial_fit)
@@ -76,6 +88,79 @@ ESTIMATORS = {
     "SVR": ("sklearn.svm", "SVR", {"regression"}, False),
     "MLPRegressor": ("sklearn.neural_network", "MLPRegressor", {"regression"}, True),
 }
+
+# --- Bounds on estimator parameters --------------------------------------------------------------------
+# Every numeric value a spec gives an estimator must lie in the range below (both ends included), on top of
+# scikit-learn's own checks, so an accepted spec cannot ask for a billion trees or a 5 GB network. A numeric
+# parameter missing here cannot be set to a number at all (tests/test_spec_bounds.py checks the table covers
+# every numeric parameter of every estimator above).
+PARAM_RANGES = {
+    # Work and memory grow with these.
+    "n_estimators": (1, 2_000),
+    "max_iter": (1, 100_000),
+    "max_fun": (1, 100_000),
+    "max_depth": (1, 100),
+    "max_leaf_nodes": (2, 100_000),
+    "n_neighbors": (1, 1_000),
+    "leaf_size": (1, 10_000),
+    "degree": (1, 10),  # of SVC/SVR's polynomial kernel
+    "cache_size": (1, 2_048),  # megabytes of SVC/SVR kernel cache
+    "batch_size": (1, 100_000),
+    "n_iter_no_change": (1, 10_000),
+    "max_bins": (2, 255),
+    "average": (1, 1_000_000),
+    "max_samples": (0, 2_000_000),  # a fraction, or a number of rows
+    "max_features": (0, 100_000),  # a fraction, or a number of columns
+    "min_samples_split": (0, 2_000_000),
+    "min_samples_leaf": (0, 2_000_000),
+    # Regularisation and step sizes: far outside these the solvers overflow or never converge.
+    "C": (0, 1e6),
+    "alpha": (0, 1e6),
+    "l2_regularization": (0, 1e6),
+    "ccp_alpha": (0, 1e6),
+    "min_impurity_decrease": (0, 1e6),
+    "var_smoothing": (0, 1e6),
+    "gamma": (0, 1e6),
+    "coef0": (-1e3, 1e3),
+    "epsilon": (0, 1e3),
+    "eta0": (0, 1e3),
+    "learning_rate": (0, 1e3),
+    "learning_rate_init": (0, 10),
+    "power_t": (-10, 10),
+    "intercept_scaling": (0, 1e6),
+    "tol": (0, 1e3),
+    "p": (1, 100),
+    # Fractions.
+    "l1_ratio": (0, 1),
+    "beta_1": (0, 1),
+    "beta_2": (0, 1),
+    "momentum": (0, 1),
+    "subsample": (0, 1),
+    "validation_fraction": (0, 1),
+    "min_weight_fraction_leaf": (0, 0.5),
+    "quantile": (0, 1),
+    "random_state": (0, 2**32 - 1),
+}
+# Tighter ranges for one estimator: HistGradientBoosting's max_iter is its number of trees.
+ESTIMATOR_PARAM_RANGES = {
+    "HistGradientBoostingClassifier": {"max_iter": (1, 2_000)},
+    "HistGradientBoostingRegressor": {"max_iter": (1, 2_000)},
+    "MLPClassifier": {"max_iter": (1, 10_000)},
+    "MLPRegressor": {"max_iter": (1, 10_000)},
+}
+# Set by Runwatch, never by a spec: parallel jobs would take more than the worker's one core, and verbose
+# output would bypass the run log.
+FIXED_PARAMS = {"n_jobs", "verbose", "warm_start"}
+# MLP hidden_layer_sizes: a whole number (one layer) or a list of them (one per layer).
+MAX_HIDDEN_LAYERS = 10
+MAX_LAYER_UNITS = 2_048
+MAX_HIDDEN_UNITS = 4_096
+
+
+def param_range(estimator, param):
+    """The (low, high) a numeric value of `param` must lie in, or None if it may not be numeric."""
+    return ESTIMATOR_PARAM_RANGES.get(estimator, {}).get(param) or PARAM_RANGES.get(param)
+
 
 # Metrics recorded for every fold, by task. The first is the default primary metric.
 # name: (greater is better, needs probabilities/decision scores)

@@ -1,12 +1,20 @@
-import hashlib
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
 from . import catalog
-from .spec import SpecError, validate_spec
+from .spec import Ceilings, SpecError, validate_spec
+
+
+class OwnedQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """What `user` may see and use: their own objects, or everything for staff."""
+        if user is None:
+            return self.none()
+        return self if user.is_staff else self.filter(owner_id=user.pk)
 
 
 class Dataset(models.Model):
@@ -28,6 +36,8 @@ class Dataset(models.Model):
     sha256 = models.CharField(max_length=64, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
+    objects = OwnedQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created"]
 
@@ -41,27 +51,16 @@ class Dataset(models.Model):
 
     def describe_csv(self, fileobj):
         """Fill size, shape, column types and SHA-256 from an uploaded CSV; raises ValidationError if unreadable."""
-        import pandas as pd
+        from .files import file_sha256, read_csv
 
-        digest = hashlib.sha256()
-        size = 0
-        fileobj.seek(0)
-        for chunk in iter(lambda: fileobj.read(1 << 20), b""):
-            digest.update(chunk)
-            size += len(chunk)
-        if size == 0:
-            raise ValidationError({"file": "The file is empty."})
-        fileobj.seek(0)
-        try:
-            frame = pd.read_csv(fileobj)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-            raise ValidationError({"file": f"This is not a readable CSV file: {str(e).splitlines()[0]}"}) from None
-        finally:
-            fileobj.seek(0)
-        if frame.shape[1] == 0:
-            raise ValidationError({"file": "The file has no columns."})
+        fileobj.seek(0, 2)
+        size = fileobj.tell()
+        frame, problem = read_csv(fileobj)
+        if problem:
+            raise ValidationError({"file": problem})
+        digest = file_sha256(fileobj)
         self.size_bytes = size
-        self.sha256 = digest.hexdigest()
+        self.sha256 = digest
         self.n_rows, self.n_columns = frame.shape
         self.columns = [{"name": str(c), "dtype": str(t)} for c, t in frame.dtypes.items()]
 
@@ -74,6 +73,8 @@ class Experiment(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
+    objects = OwnedQuerySet.as_manager()
+
     class Meta:
         ordering = ["-updated"]
 
@@ -85,7 +86,7 @@ class Experiment(models.Model):
 
     def clean(self):
         try:
-            self.spec = validate_spec(self.spec, owner=self.owner if self.owner_id else None)
+            self.spec = validate_spec_for(self.owner if self.owner_id else None, self.spec)
         except SpecError as e:
             raise ValidationError({"spec": [f"{path}: {msg}" for path, msgs in e.errors.items() for msg in msgs]})
 
@@ -115,9 +116,50 @@ class RegisteredModel(models.Model):
     score = models.FloatField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
+    objects = OwnedQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created", "-id"]
         constraints = [models.UniqueConstraint(fields=["owner", "name"], name="unique_model_name_per_owner")]
 
     def __str__(self):
         return self.name
+
+
+# --- Spec validation with what only the server knows ------------------------------------------------------
+
+
+class SpecLookups:
+    """Answers experiments.spec.validate_spec's questions about the database for one user (None: nobody)."""
+
+    def __init__(self, user):
+        self.user = user
+
+    def csv_dataset(self, dataset_id):
+        dataset = Dataset.objects.visible_to(self.user).filter(pk=dataset_id, kind=Dataset.Kind.CSV).first()
+        if dataset is None:
+            return None
+        return {"sha256": dataset.sha256, "n_rows": dataset.n_rows, "n_columns": dataset.n_columns}
+
+    def evaluable_run(self, run_id):
+        if self.user is None:
+            return False
+        # Looked up by name: runs depends on experiments, so importing runs.models here would be a circle.
+        run = apps.get_model("runs", "Run")
+        return run.objects.visible_to(self.user).filter(pk=run_id, status=run.Status.COMPLETED).exclude(
+            model_file="").exists()
+
+
+def spec_ceilings():
+    """The server's ceilings for specs. The limit settings may be absent; the defaults match Ceilings'."""
+    config = getattr(settings, "RUNWATCH", {})
+    return Ceilings(
+        total_fits=config.get("MAX_TOTAL_FITS", Ceilings.total_fits),
+        time_seconds=config.get("RUN_TIME_LIMIT_MAX_SECONDS", 86_400),
+        memory_mb=config.get("RUN_MEMORY_LIMIT_MAX_MB", 16_384),
+    )
+
+
+def validate_spec_for(owner, data):
+    """validate_spec for `owner`: the CSV datasets and runs they may use, and this server's ceilings."""
+    return validate_spec(data, lookups=SpecLookups(owner), ceilings=spec_ceilings())

@@ -5,10 +5,10 @@ import os
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from runs.serializers import JSONObjectField, spec_errors
+from config.drf import JSONObjectField, spec_errors
 
-from .models import Dataset, Experiment, RegisteredModel
-from .spec import SpecError, validate_spec
+from .models import Dataset, Experiment, RegisteredModel, validate_spec_for
+from .spec import SpecError
 
 
 class DatasetSerializer(serializers.ModelSerializer):
@@ -53,7 +53,7 @@ class ExperimentSerializer(serializers.ModelSerializer):
     def validate_spec(self, value):
         owner = self.instance.owner if self.instance else self.context["request"].user
         try:
-            return validate_spec(value, owner=owner)
+            return validate_spec_for(owner, value)
         except SpecError as e:
             # Raised as a dict so the dotted paths are not flattened into one list under "spec".
             raise serializers.ValidationError(spec_errors(e.errors)["spec"]) from None

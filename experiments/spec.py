@@ -1,18 +1,44 @@
 """The run spec: one JSON document that says everything needed to execute a run.
 
-`validate_spec` is the only validator. The wizard, the API, the admin and the CLI all call it and show its
-field-level errors, keyed by the dotted path of the offending field ("models.0.params.alpha").
+`validate_spec` is the only validator. The wizard, the API, the admin and the CLI all call it (the Django
+side through experiments.models.validate_spec_for) and show its field-level errors, keyed by the dotted path
+of the offending field ("models.0.params.alpha").
+
+Three promises, each tested in tests/test_spec_*.py:
+- Any JSON value at all gives either a normalised spec or SpecError; never another exception.
+- Validation time is linear in the size of the input with a small constant: sizes are counted before
+  anything is expanded, and nothing is handed to scikit-learn until the spec is known to be small.
+- An accepted spec is bounded work: every count and every numeric parameter has a range, and total fits
+  (branches x variants x folds) have one cap.
+
+This module knows nothing of Django. What only the server knows (which CSV datasets and runs the owner may
+use, and the configured ceilings) is passed in as `lookups` and `ceilings`.
 """
 
-import copy
 import itertools
-import math
+from dataclasses import dataclass
 
 from . import catalog
+from .spec_checks import Errors, as_int, as_text, show
+from .spec_models import check_models, check_output_size, check_steps
 
 MAX_VARIANTS = 500
 MAX_FOLDS = 50
 MAX_EPOCHS = 10_000
+MAX_BRANCHES = 50
+MAX_NAME_LENGTH = 100
+MAX_TARGET_LENGTH = 200
+MAX_DB_ID = 2**63 - 1  # PostgreSQL bigint; a larger id in a query is a database error, not "not found"
+MIN_MEMORY_MB = 256  # Python with scikit-learn loaded needs about this much before any data
+
+
+@dataclass(frozen=True)
+class Ceilings:
+    """Limits set by the server, not the spec. The Django side fills them from settings.RUNWATCH."""
+
+    total_fits: int = 10_000
+    time_seconds: int = 86_400
+    memory_mb: int = 16_384
 
 
 class SpecError(Exception):
@@ -21,244 +47,187 @@ class SpecError(Exception):
         super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
 
 
-class _Errors(dict):
-    def add(self, path, message):
-        self.setdefault(path or "spec", []).append(message)
+def validate_spec(data, *, lookups=None, ceilings=Ceilings()):
+    """Returns the normalised spec, or raises SpecError with field-level errors.
 
-
-def _is_scalar(value):
-    return value is None or isinstance(value, (str, bool, int, float)) and not (
-        isinstance(value, float) and not math.isfinite(value)
-    )
-
-
-def _int(errors, path, value, lo, hi):
-    if isinstance(value, bool) or not isinstance(value, int):
-        errors.add(path, "Must be a whole number.")
-        return None
-    if not lo <= value <= hi:
-        errors.add(path, f"Must be between {lo} and {hi}.")
-        return None
-    return value
-
-
-def _steps(errors, path, steps):
-    if steps is None:
-        return []
-    if not isinstance(steps, list):
-        errors.add(path, "Must be a list of preprocessing steps.")
-        return []
-    clean = []
-    for i, step in enumerate(steps):
-        if isinstance(step, str):
-            step = {"name": step}
-        if not isinstance(step, dict) or "name" not in step:
-            errors.add(f"{path}.{i}", 'Each step needs a "name".')
-            continue
-        name = step["name"]
-        if name not in catalog.PREPROCESSING:
-            choices = ", ".join(sorted(catalog.PREPROCESSING))
-            errors.add(f"{path}.{i}.name", f"Unknown step {name!r}. Choose one of: {choices}.")
-            continue
-        params = step.get("params") or {}
-        allowed = catalog.PREPROCESSING[name][2]
-        if not isinstance(params, dict):
-            errors.add(f"{path}.{i}.params", "Must be an object of parameter values.")
-            continue
-        for key, value in params.items():
-            kind = allowed.get(key)
-            if kind is None:
-                errors.add(f"{path}.{i}.params.{key}", f"{name} has no parameter {key!r}.")
-            elif kind == "bool" and not isinstance(value, bool):
-                errors.add(f"{path}.{i}.params.{key}", "Must be true or false.")
-            elif kind == "int" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                errors.add(f"{path}.{i}.params.{key}", "Must be a positive whole number.")
-            elif kind == "number" and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-                errors.add(f"{path}.{i}.params.{key}", "Must be a positive number.")
-            elif kind.startswith("choice:") and value not in kind[7:].split("|"):
-                errors.add(f"{path}.{i}.params.{key}", f"Must be one of: {kind[7:].replace('|', ', ')}.")
-        clean.append({"name": name, "params": dict(params)})
-    return clean
-
-
-def _dataset(errors, data, owner):
-    """Returns (dataset ref, its task or None)."""
-    ref = data.get("dataset")
-    if not isinstance(ref, dict):
-        errors.add("dataset", 'Required: {"kind": "builtin", "name": "iris"}, a synthetic generator or a CSV id.')
-        return None, None
-    kind = ref.get("kind")
-    if kind == "builtin":
-        name = ref.get("name")
-        if name not in catalog.BUILTIN_DATASETS:
-            errors.add("dataset.name", f"Unknown dataset. Choose one of: {', '.join(catalog.BUILTIN_DATASETS)}.")
-            return None, None
-        return {"kind": "builtin", "name": name}, catalog.BUILTIN_DATASETS[name][0]
-    if kind == "synthetic":
-        gen = ref.get("generator", "classification")
-        if gen not in catalog.SYNTHETIC_GENERATORS:
-            errors.add("dataset.generator", f"Choose one of: {', '.join(catalog.SYNTHETIC_GENERATORS)}.")
-            return None, None
-        clean = {"kind": "synthetic", "generator": gen}
-        for key, default in (("n_samples", 1000), ("n_features", 20)):
-            lo, hi = catalog.SYNTHETIC_LIMITS[key]
-            clean[key] = _int(errors, f"dataset.{key}", ref.get(key, default), lo, hi)
-        clean["noise"] = ref.get("noise", 0.1)
-        if isinstance(clean["noise"], bool) or not isinstance(clean["noise"], (int, float)) or clean["noise"] < 0:
-            errors.add("dataset.noise", "Must be a number of at least 0.")
-        clean["seed"] = _int(errors, "dataset.seed", ref.get("seed", 0), 0, 2**31 - 1)
-        if gen == "classification":
-            clean["n_classes"] = _int(errors, "dataset.n_classes", ref.get("n_classes", 2), 2, 50)
-        return clean, catalog.SYNTHETIC_GENERATORS[gen][0]
-    if kind == "csv":
-        from .models import Dataset
-
-        dataset_id = ref.get("id")
-        if isinstance(dataset_id, bool) or not isinstance(dataset_id, int):
-            errors.add("dataset.id", "Give the id of an uploaded CSV dataset.")
-            return None, None
-        found = Dataset.objects.filter(pk=dataset_id, kind=Dataset.Kind.CSV)
-        if owner is not None and not owner.is_staff:
-            found = found.filter(owner=owner)
-        dataset = found.first()
-        if dataset is None:
-            errors.add("dataset.id", f"No CSV dataset {dataset_id} that you can use.")
-            return None, None
-        return {"kind": "csv", "id": dataset.pk, "sha256": dataset.sha256}, None
-    errors.add("dataset.kind", 'Must be "builtin", "synthetic" or "csv".')
-    return None, None
-
-
-def _models(errors, data, task):
-    from sklearn.base import clone
-    from sklearn.utils._param_validation import InvalidParameterError
-
-    models = data.get("models")
-    if not isinstance(models, list) or not models:
-        errors.add("models", "Add at least one model.")
-        return []
-    clean = []
-    for i, model in enumerate(models):
-        if isinstance(model, str):
-            model = {"estimator": model}
-        if not isinstance(model, dict) or model.get("estimator") not in catalog.ESTIMATORS:
-            errors.add(f"models.{i}.estimator", "Unknown estimator.")
-            continue
-        module, cls_name, tasks, _ = catalog.ESTIMATORS[model["estimator"]]
-        if task and task not in tasks:
-            errors.add(f"models.{i}.estimator", f"{cls_name} cannot be used for {task}.")
-            continue
-        grid = model.get("params") or {}
-        if not isinstance(grid, dict):
-            errors.add(f"models.{i}.params", "Must be an object: parameter name to a list of values.")
-            continue
-        grid = {k: v if isinstance(v, list) else [v] for k, v in grid.items()}
-        estimator = catalog.load_class(module, cls_name)()
-        valid = estimator.get_params()
-        ok = True
-        for key, values in grid.items():
-            if key not in valid:
-                errors.add(f"models.{i}.params.{key}", f"{cls_name} has no parameter {key!r}.")
-                ok = False
-            elif not values:
-                errors.add(f"models.{i}.params.{key}", "Give at least one value.")
-                ok = False
-            elif not all(_is_scalar(v) for v in values):
-                errors.add(f"models.{i}.params.{key}", "Values must be numbers, strings, booleans or null.")
-                ok = False
-        if ok:
-            for key, values in grid.items():
-                for value in values:
-                    try:
-                        clone(estimator).set_params(**{key: value})._validate_params()
-                    except (InvalidParameterError, ValueError, TypeError) as e:
-                        errors.add(f"models.{i}.params.{key}", str(e).split("\n")[0])
-                        break
-        clean.append({"estimator": model["estimator"], "params": grid, "label": model.get("label") or cls_name})
-    return clean
-
-
-def validate_spec(data, owner=None):
-    """Returns the normalised spec, or raises SpecError with field-level errors."""
-    errors = _Errors()
+    `lookups`, if given, answers `csv_dataset(id)` ({"sha256", "n_rows", "n_columns"} or None) and
+    `evaluable_run(id)` (bool) for the spec's owner. Without it, specs naming a CSV dataset or a run are
+    refused, since nothing could check them.
+    """
     if not isinstance(data, dict):
         raise SpecError({"spec": ["The spec must be a JSON object."]})
-    data = copy.deepcopy(data)
+    errors = Errors()
     runner = data.get("runner", "cv")
-    if runner not in catalog.RUNNERS:
+    if not isinstance(runner, str) or runner not in catalog.RUNNERS:
         errors.add("runner", 'Must be "cv", "training" or "evaluation".')
-    dataset, dataset_task = _dataset(errors, data, owner)
+        runner = None
+    dataset, dataset_task, shape = _dataset(errors, data.get("dataset"), lookups)
     task = data.get("task", dataset_task)
-    if task not in catalog.METRICS:
+    if not isinstance(task, str) or task not in catalog.METRICS:
         errors.add("task", 'Must be "classification" or "regression".')
         task = None
     elif dataset_task and task != dataset_task:
         errors.add("task", f"This dataset is a {dataset_task} dataset.")
-    target = data.get("target", "target")
-    if not isinstance(target, str) or not target:
-        errors.add("target", "Name the target column.")
+    target = as_text(errors, "target", data.get("target", "target"), MAX_TARGET_LENGTH, "Name the target column.")
 
     spec = {"runner": runner, "task": task, "dataset": dataset, "target": target}
-    spec["preprocessing"] = _steps(errors, "preprocessing", data.get("preprocessing"))
-    branches = data.get("branches") or []
-    if not isinstance(branches, list):
-        errors.add("branches", "Must be a list of {name, preprocessing}.")
-        branches = []
-    spec["branches"] = []
-    names = set()
-    for i, branch in enumerate(branches):
-        if not isinstance(branch, dict) or not isinstance(branch.get("name"), str) or not branch["name"].strip():
-            errors.add(f"branches.{i}.name", "Each branch needs a name.")
-            continue
-        if branch["name"] in names:
-            errors.add(f"branches.{i}.name", "Branch names must be unique.")
-        names.add(branch["name"])
-        steps = _steps(errors, f"branches.{i}.preprocessing", branch.get("preprocessing"))
-        spec["branches"].append({"name": branch["name"].strip(), "preprocessing": steps})
+    shared = check_steps(errors, "preprocessing", data.get("preprocessing"))
+    spec["preprocessing"] = [step for _, step in shared]
+    chains = _branches(errors, data.get("branches"), spec)
+    for chain in chains or [[]]:
+        check_output_size(errors, shared + chain, shape)
 
-    seed = data.get("seed", 42)
-    spec["seed"] = _int(errors, "seed", seed, 0, 2**31 - 1)
+    spec["seed"] = as_int(errors, "seed", data.get("seed", 42), 0, 2**31 - 1)
+    n_variants = 1
     if runner == "evaluation":
-        spec.update(_evaluation(errors, data, owner))
+        spec.update(_evaluation(errors, data.get("evaluation"), lookups))
         spec["models"] = []
     else:
-        spec["models"] = _models(errors, data, task)
-        n_variants = sum(len(list(expand_grid(m["params"]))) for m in spec["models"])
-        if n_variants > MAX_VARIANTS:
-            errors.add("models", f"{n_variants} parameter variants; at most {MAX_VARIANTS} are allowed.")
+        spec["models"], n_variants = check_models(errors, data.get("models"), task, MAX_VARIANTS)
+    spec["cv"] = _cv(errors, data.get("cv"), task, spec["seed"])
+    spec["metric"] = _metric(errors, data.get("metric"), task)
+    if runner == "training":
+        spec["training"] = _training(errors, data.get("training"), spec["models"])
+    limits = _limits(errors, data.get("limits"), ceilings)
+    if limits is not None:
+        spec["limits"] = limits
 
-    cv = data.get("cv") or {}
+    if runner != "evaluation" and n_variants is not None:
+        per_chain = spec["training"]["epochs"] if runner == "training" else spec["cv"]["folds"]
+        if per_chain is not None:
+            fits = max(1, len(chains)) * n_variants * per_chain
+            if fits > ceilings.total_fits:
+                unit = "epochs" if runner == "training" else "folds"
+                errors.add("spec", f"{fits:,} fits ({max(1, len(chains))} branches x {n_variants} variants x "
+                                   f"{per_chain} {unit}); at most {ceilings.total_fits:,} are allowed. Use fewer "
+                                   f"branches, parameter values or {unit}.")
+    if errors:
+        raise SpecError(errors.result())
+    return spec
+
+
+def _dataset(errors, ref, lookups):
+    """Returns (dataset ref, its task or None, its (rows, feature columns) or None)."""
+    if not isinstance(ref, dict):
+        errors.add("dataset", 'Required: {"kind": "builtin", "name": "iris"}, a synthetic generator or a CSV id.')
+        return None, None, None
+    kind = ref.get("kind")
+    if kind == "builtin":
+        name = ref.get("name")
+        if not isinstance(name, str) or name not in catalog.BUILTIN_DATASETS:
+            errors.add("dataset.name", f"Unknown dataset. Choose one of: {', '.join(catalog.BUILTIN_DATASETS)}.")
+            return None, None, None
+        return {"kind": "builtin", "name": name}, catalog.BUILTIN_DATASETS[name][0], catalog.BUILTIN_SHAPES[name]
+    if kind == "synthetic":
+        return _synthetic(errors, ref)
+    if kind == "csv":
+        dataset_id = ref.get("id")
+        if isinstance(dataset_id, bool) or not isinstance(dataset_id, int) or not 1 <= dataset_id <= MAX_DB_ID:
+            errors.add("dataset.id", "Give the id of an uploaded CSV dataset.")
+            return None, None, None
+        found = lookups.csv_dataset(dataset_id) if lookups is not None else None
+        if found is None:
+            errors.add("dataset.id", f"No CSV dataset {dataset_id} that you can use.")
+            return None, None, None
+        shape = (found["n_rows"], max(found["n_columns"] - 1, 1))  # one column is the target
+        return {"kind": "csv", "id": dataset_id, "sha256": found["sha256"]}, None, shape
+    errors.add("dataset.kind", 'Must be "builtin", "synthetic" or "csv".')
+    return None, None, None
+
+
+def _synthetic(errors, ref):
+    gen = ref.get("generator", "classification")
+    if not isinstance(gen, str) or gen not in catalog.SYNTHETIC_GENERATORS:
+        errors.add("dataset.generator", f"Choose one of: {', '.join(catalog.SYNTHETIC_GENERATORS)}.")
+        return None, None, None
+    clean = {"kind": "synthetic", "generator": gen}
+    for key, default in (("n_samples", 1000), ("n_features", 20)):
+        lo, hi = catalog.SYNTHETIC_LIMITS[key]
+        clean[key] = as_int(errors, f"dataset.{key}", ref.get(key, default), lo, hi)
+    noise = ref.get("noise", 0.1)
+    lo, hi = catalog.SYNTHETIC_LIMITS["noise"]
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not lo <= noise <= hi:
+        errors.add("dataset.noise", f"Must be a number between {lo} and {hi}.")
+    clean["noise"] = noise
+    clean["seed"] = as_int(errors, "dataset.seed", ref.get("seed", 0), 0, 2**31 - 1)
+    if gen == "classification":
+        clean["n_classes"] = as_int(errors, "dataset.n_classes", ref.get("n_classes", 2), 2, 50)
+    shape = None
+    if clean["n_samples"] is not None and clean["n_features"] is not None:
+        shape = (clean["n_samples"], clean["n_features"])
+        if shape[0] * shape[1] > catalog.MAX_MATRIX_VALUES:
+            errors.add("dataset.n_samples", f"{shape[0]:,} rows x {shape[1]:,} features is too much data; at most "
+                                            f"{catalog.MAX_MATRIX_VALUES:,} values are allowed.")
+            shape = None
+    return clean, catalog.SYNTHETIC_GENERATORS[gen][0], shape
+
+
+def _branches(errors, branches, spec):
+    """Fills spec["branches"]; returns each branch's own steps as (path, step) lists."""
+    spec["branches"] = []
+    if branches is None:
+        return []
+    if not isinstance(branches, list):
+        errors.add("branches", "Must be a list of {name, preprocessing}.")
+        return []
+    if len(branches) > MAX_BRANCHES:
+        errors.add("branches", f"{len(branches):,} branches; at most {MAX_BRANCHES} are allowed.")
+        return []
+    chains, names = [], set()
+    for i, branch in enumerate(branches):
+        name = branch.get("name") if isinstance(branch, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            errors.add(f"branches.{i}.name", "Each branch needs a name.")
+            continue
+        name = as_text(errors, f"branches.{i}.name", name.strip(), MAX_NAME_LENGTH, "Each branch needs a name.")
+        if name is None:
+            continue
+        if name in names:
+            errors.add(f"branches.{i}.name", "Branch names must be unique.")
+        names.add(name)
+        steps = check_steps(errors, f"branches.{i}.preprocessing", branch.get("preprocessing"))
+        spec["branches"].append({"name": name, "preprocessing": [step for _, step in steps]})
+        chains.append(steps)
+    return chains
+
+
+def _cv(errors, cv, task, seed):
+    if cv is None:
+        cv = {}
     if not isinstance(cv, dict):
         errors.add("cv", "Must be an object with kind, folds, shuffle and seed.")
         cv = {}
     kind = cv.get("kind", "stratified_kfold" if task == "classification" else "kfold")
-    if kind not in catalog.CV_KINDS:
+    if not isinstance(kind, str) or kind not in catalog.CV_KINDS:
         errors.add("cv.kind", f"Choose one of: {', '.join(sorted(catalog.CV_KINDS))}.")
-    if kind == "stratified_kfold" and task == "regression":
+        kind = None
+    elif kind == "stratified_kfold" and task == "regression":
         errors.add("cv.kind", "Stratified folds need a classification task.")
     shuffle = cv.get("shuffle", True)
     if not isinstance(shuffle, bool):
         errors.add("cv.shuffle", "Must be true or false.")
-    spec["cv"] = {
+    return {
         "kind": kind,
-        "folds": _int(errors, "cv.folds", cv.get("folds", 5), 2, MAX_FOLDS),
+        "folds": as_int(errors, "cv.folds", cv.get("folds", 5), 2, MAX_FOLDS),
         "shuffle": shuffle,
-        "seed": _int(errors, "cv.seed", cv.get("seed", spec["seed"] or 0), 0, 2**31 - 1),
+        "seed": as_int(errors, "cv.seed", cv.get("seed", seed or 0), 0, 2**31 - 1),
     }
-    metric = data.get("metric") or (next(iter(catalog.METRICS[task])) if task else None)
-    if task and metric not in catalog.METRICS[task]:
-        errors.add("metric", f"For {task}, choose one of: {', '.join(catalog.METRICS[task])}.")
-    spec["metric"] = metric
-
-    if runner == "training":
-        spec["training"] = _training(errors, data, spec["models"])
-    if errors:
-        raise SpecError(dict(errors))
-    return spec
 
 
-def _training(errors, data, models):
-    training = data.get("training") or {}
+def _metric(errors, metric, task):
+    if metric is None or metric == "":
+        return next(iter(catalog.METRICS[task])) if task else None
+    if not isinstance(metric, str) or (task and metric not in catalog.METRICS[task]):
+        names = ", ".join(catalog.METRICS[task]) if task else ", ".join(sorted({m for t in catalog.METRICS.values()
+                                                                                 for m in t}))
+        errors.add("metric", f"For {task}, choose one of: {names}." if task else f"Choose one of: {names}.")
+        return None
+    return metric
+
+
+def _training(errors, training, models):
+    if training is None:
+        training = {}
     if not isinstance(training, dict):
         errors.add("training", "Must be an object with epochs, patience and validation_fraction.")
         training = {}
@@ -269,26 +238,43 @@ def _training(errors, data, models):
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.05 <= fraction <= 0.5:
         errors.add("training.validation_fraction", "Must be between 0.05 and 0.5.")
     return {
-        "epochs": _int(errors, "training.epochs", training.get("epochs", 30), 1, MAX_EPOCHS),
-        "patience": _int(errors, "training.patience", training.get("patience", 5), 1, MAX_EPOCHS),
+        "epochs": as_int(errors, "training.epochs", training.get("epochs", 30), 1, MAX_EPOCHS),
+        "patience": as_int(errors, "training.patience", training.get("patience", 5), 1, MAX_EPOCHS),
         "validation_fraction": fraction,
     }
 
 
-def _evaluation(errors, data, owner):
-    from runs.models import Run
-
-    evaluation = data.get("evaluation") or {}
+def _evaluation(errors, evaluation, lookups):
     run_id = evaluation.get("run") if isinstance(evaluation, dict) else None
-    if isinstance(run_id, bool) or not isinstance(run_id, int):
+    if isinstance(run_id, bool) or not isinstance(run_id, int) or not 1 <= run_id <= MAX_DB_ID:
         errors.add("evaluation.run", "Give the id of a completed run whose model to evaluate.")
         return {"evaluation": {}}
-    found = Run.objects.filter(pk=run_id, status=Run.Status.COMPLETED).exclude(model_file="")
-    if owner is not None and not owner.is_staff:
-        found = found.filter(owner=owner)
-    if not found.exists():
+    if lookups is None or not lookups.evaluable_run(run_id):
         errors.add("evaluation.run", f"No completed run {run_id} with an exported model that you can use.")
     return {"evaluation": {"run": run_id}}
+
+
+def _limits(errors, limits, ceilings):
+    """The optional per-run limits, each up to the server's ceiling; None when the spec sets none."""
+    if limits is None:
+        return None
+    if not isinstance(limits, dict):
+        errors.add("limits", 'Must be an object: {"time_seconds": 3600, "memory_mb": 2048}.')
+        return None
+    clean = {}
+    for key in limits:
+        if key not in ("time_seconds", "memory_mb"):
+            errors.add(f"limits.{show(key, quote=False)}", 'Unknown limit. Set "time_seconds" or "memory_mb".')
+    if "time_seconds" in limits:
+        clean["time_seconds"] = as_int(
+            errors, "limits.time_seconds", limits["time_seconds"], 1, ceilings.time_seconds,
+            f"Must be a whole number of seconds between 1 and {ceilings.time_seconds}, the ceiling on this server.")
+    if "memory_mb" in limits:
+        clean["memory_mb"] = as_int(
+            errors, "limits.memory_mb", limits["memory_mb"], MIN_MEMORY_MB, ceilings.memory_mb,
+            f"Must be a whole number of megabytes between {MIN_MEMORY_MB} and {ceilings.memory_mb}, the ceiling "
+            f"on this server.")
+    return clean
 
 
 def expand_grid(grid):

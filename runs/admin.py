@@ -6,11 +6,11 @@ Steps, fold metrics, logs and events are records of what happened and are read-o
 """
 
 import json
-from datetime import timedelta
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import model_ngettext
 from django.forms.models import BaseInlineFormSet
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
@@ -18,17 +18,9 @@ from django_rq.settings import get_queues_map
 
 from experiments.spec import SpecError
 
-from . import control
+from . import control, formatting
 from .models import FoldMetric, LogEntry, Run, RunEvent, RunStep
 
-STATUS_COLOURS = {
-    Run.Status.QUEUED: "#6c757d",
-    Run.Status.RUNNING: "#0d6efd",
-    Run.Status.CANCELLING: "#fd7e14",
-    Run.Status.COMPLETED: "#198754",
-    Run.Status.FAILED: "#dc3545",
-    Run.Status.STOPPED: "#343a40",
-}
 # Rows shown inline on a run's page. A run can hold 100,000 log lines; the rest are one link away, in the
 # paginated changelist filtered to the run.
 INLINE_LIMIT = 200
@@ -38,23 +30,10 @@ def pretty_json(value):
     return format_html('<pre style="margin:0;white-space:pre-wrap">{}</pre>', json.dumps(value, indent=2))
 
 
-def format_duration(delta):
-    if delta is None:
-        return "—"
-    seconds = max(delta.total_seconds(), 0)
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    return str(timedelta(seconds=round(seconds)))
-
-
 def status_badge(run):
-    return format_html(
-        '<span class="run-status run-status-{}" style="background:{};color:#fff;padding:2px 8px;'
-        'border-radius:10px;font-weight:600;white-space:nowrap">{}</span>',
-        run.status,
-        STATUS_COLOURS.get(run.status, "#6c757d"),
-        run.get_status_display(),
-    )
+    """The pages' badge (templates/includes/status_badge.html); its colours come from static/css/status.css,
+    which templates/admin/base_site.html loads into every admin page."""
+    return render_to_string("includes/status_badge.html", {"run": run})
 
 
 def changelist_link(model, run, label):
@@ -195,12 +174,11 @@ class RunAdmin(admin.ModelAdmin):
 
     @admin.display(description="Progress", ordering="progress")
     def progress_percent(self, run):
-        percent = 100.0 if run.status == Run.Status.COMPLETED else round(100 * (run.progress or 0), 1)
-        return f"{percent:g}%"
+        return f"{run.percent:g}%"
 
     @admin.display(description="Duration")
     def duration(self, run):
-        return format_duration(run.duration)
+        return formatting.duration(run.duration)
 
     @admin.display(description="Records")
     def records(self, run):
@@ -262,7 +240,7 @@ class RunAdmin(admin.ModelAdmin):
         for run in queryset:
             before = run.status
             try:
-                run = control.cancel_run(run)
+                run = control.cancel_run(run, by=request.user)
             except control.CannotCancel as e:
                 refused.append(f"{run}: {e}")
                 continue

@@ -5,16 +5,11 @@ State changes go through runs.control, exactly as the pages do.
 """
 
 import asyncio
-import hashlib
 import inspect
-import os
-import statistics
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.core.files import File
-from django.db import IntegrityError, transaction
 from django.http import Http404, HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -29,19 +24,30 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from experiments import catalog
-from experiments.api import FILE_RESPONSE, file_response
-from experiments.models import RegisteredModel
+from config.drf import DETAIL, AutoSchema, JSONParser, spec_errors
+from experiments.api import FILE_RESPONSE
 from experiments.serializers import RegisteredModelSerializer
 from experiments.spec import SpecError
 
-from . import control, events
-from .models import FoldMetric, Run
+from . import control, events, promotion, results
+from .downloads import serve_verified
+from .models import Run, events_after
 from .serializers import (
-    DETAIL, AutoSchema, EventQuerySerializer, JSONParser, EventSerializer, LogFilterSerializer, LogSerializer,
-    MetricFilterSerializer, MetricSerializer, ProgressSerializer, PromoteSerializer, ResultsSerializer,
-    RunCreateSerializer, RunFilterSerializer, RunSerializer, StepSerializer, TokenSerializer, WaitQuerySerializer,
-    spec_errors,
+    EventQuerySerializer,
+    EventSerializer,
+    LogFilterSerializer,
+    LogSerializer,
+    MetricFilterSerializer,
+    MetricSerializer,
+    ProgressSerializer,
+    PromoteSerializer,
+    ResultsSerializer,
+    RunCreateSerializer,
+    RunFilterSerializer,
+    RunSerializer,
+    StepSerializer,
+    TokenSerializer,
+    WaitQuerySerializer,
 )
 
 
@@ -74,14 +80,6 @@ def query_body(serializer_class, request):
     return serializer.validated_data
 
 
-def model_path(run):
-    """The run's bundle on disk (model_file is relative to MEDIA_ROOT), or None."""
-    if not run.model_file:
-        return None
-    path = os.path.join(settings.MEDIA_ROOT, run.model_file)
-    return path if os.path.isfile(path) else None
-
-
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Runs: submit, list and inspect them, stop, re-run and promote them. Only the owner (or staff) sees a run."""
 
@@ -90,8 +88,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     parser_classes = [JSONParser]  # a spec is a JSON document; forms could not carry it
 
     def get_queryset(self):
-        runs = Run.objects.select_related("owner")
-        return runs if self.request.user.is_staff else runs.filter(owner_id=self.request.user.pk)
+        return Run.objects.visible_to(self.request.user).select_related("owner")
 
     def filter_queryset(self, runs):
         if self.action != "list":
@@ -130,7 +127,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     def cancel(self, request, pk=None):
         """Queued runs stop at once; running ones become `cancelling` and stop after the current fit."""
         try:
-            run = control.cancel_run(self.get_object())
+            run = control.cancel_run(self.get_object(), by=request.user)
         except control.CannotCancel as e:
             return Response({"detail": str(e)}, status=status.HTTP_409_CONFLICT)
         return Response(RunSerializer(run).data)
@@ -145,7 +142,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         """
         run = self.get_object()
         params = query(EventQuerySerializer, request)
-        return Response(events.events_after(run.pk, params["after"], params["limit"]))
+        return Response(events_after(run.pk, params["after"], params["limit"]))
 
     @extend_schema(responses=ProgressSerializer, summary="The run's progress record")
     @action(detail=True, methods=["get"])
@@ -174,16 +171,16 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @extend_schema(responses=ResultsSerializer, summary="The leaderboard")
     @action(detail=True, methods=["get"])
     def results(self, request, pk=None):
-        return Response(ResultsSerializer(leaderboard(self.get_object())).data)
+        return Response(ResultsSerializer(results.leaderboard(self.get_object())).data)
 
     @extend_schema(responses={(200, "application/octet-stream"): FILE_RESPONSE}, summary="Download the model bundle")
     @action(detail=True, methods=["get"])
     def model(self, request, pk=None):
         run = self.get_object()
-        path = model_path(run)
+        path = promotion.model_path(run)
         if path is None:
             raise Http404("This run has no model bundle.")
-        return file_response(path, run.model_sha256)
+        return serve_verified(request, path, run.model_sha256)
 
     @extend_schema(request=None, responses={201: RunSerializer}, summary="Launch a new run with the same spec")
     @action(detail=True, methods=["post"])
@@ -202,84 +199,16 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         """Copies a completed run's exported model into the registry (GET /api/v1/models/)."""
         run = self.get_object()
         name = query_body(PromoteSerializer, request)["name"]
-        path = model_path(run) if run.status == Run.Status.COMPLETED else None
-        if path is None:
-            return Response({"detail": "Only a completed run with an exported model can be promoted."},
-                            status=status.HTTP_409_CONFLICT)
-        if RegisteredModel.objects.filter(owner=request.user, name=name).exists():
-            raise ValidationError({"name": ["You already have a model with this name."]})
-        model = RegisteredModel(owner=request.user, name=name, run=run, metric=run.metric, score=run.best_score)
-        with open(path, "rb") as f:
-            model.sha256 = hashlib.file_digest(f, "sha256").hexdigest()
-            f.seek(0)
-            model.size_bytes = os.fstat(f.fileno()).st_size
-            model.file.save(os.path.basename(path), File(f), save=False)
         try:
-            with transaction.atomic():
-                model.save()
-        except IntegrityError:  # the same name, promoted at the same moment
-            model.file.delete(save=False)
-            raise ValidationError({"name": ["You already have a model with this name."]}) from None
+            model = promotion.promote(run, request.user, name)
+        except promotion.CannotPromote as e:
+            return Response({"detail": str(e)}, status=status.HTTP_409_CONFLICT)
+        except promotion.NameTaken as e:
+            raise ValidationError({"name": [str(e)]}) from None
         return Response(RegisteredModelSerializer(model).data, status=status.HTTP_201_CREATED)
 
 
-def leaderboard(run):
-    """Per branch and variant: mean and std of each metric over folds, best first by the primary metric.
-
-    The std is the population one (ddof=0), as scikit-learn's search CV reports. Training runs record
-    scores per epoch, not per fold: there each variant's row is its last epoch (std is null).
-    """
-    primary = run.metric
-    greater = catalog.METRICS.get(run.task, {}).get(primary, (True, False))[0]
-    groups = {}
-    for m in FoldMetric.objects.filter(run=run).order_by("seq", "id"):
-        g = groups.setdefault((m.branch, m.variant), {"description": m.variant_description, "values": {}, "fits": {}})
-        unit = m.fold if m.fold is not None else ("epoch", m.epoch)
-        g["values"].setdefault(m.metric, {})[unit] = m.value
-        g["fits"][unit] = m.fit_time
-    known = list(catalog.METRICS.get(run.task, {}))
-    seen = {name for g in groups.values() for name in g["values"]}
-    metrics = [n for n in known if n in seen] + sorted(seen - set(known))
-
-    rows = []
-    for (branch, variant), g in groups.items():
-        scores = {name: summarize(by_unit) for name, by_unit in g["values"].items()}
-        rows.append({
-            "branch": branch,
-            "variant": variant,
-            "description": g["description"],
-            "folds": len(g["fits"]),
-            "fit_time": statistics.fmean(g["fits"].values()) if g["fits"] else 0.0,
-            "primary": scores.get(primary, {"mean": None, "std": None, "count": 0}),
-            "scores": scores,
-        })
-
-    def order(row):
-        mean = row["primary"]["mean"]
-        return (mean is None, 0 if mean is None else (-mean if greater else mean), row["branch"], row["variant"])
-
-    rows.sort(key=order)
-    for rank, row in enumerate(rows, 1):
-        row["rank"] = rank
-    return {"run": run.pk, "status": run.status, "metric": primary, "greater_is_better": greater,
-            "metrics": metrics, "leaderboard": rows}
-
-
-def summarize(by_unit):
-    if any(isinstance(unit, tuple) for unit in by_unit):  # epochs: the last one counts
-        last = max(by_unit, key=lambda unit: unit[1] or 0)
-        value = by_unit[last]
-        return {"mean": value, "std": None, "count": len(by_unit)}
-    values = [v for v in by_unit.values() if v is not None and v == v]  # v == v drops NaN
-    if not values:
-        return {"mean": None, "std": None, "count": 0}
-    return {"mean": statistics.fmean(values), "std": statistics.pstdev(values), "count": len(values)}
-
-
 # --- wait/ ----------------------------------------------------------------------------------------------
-
-# While waiting, the run is re-read this often even if no event arrives: layer delivery is at-most-once.
-WAIT_RECHECK_SECONDS = 2.0
 
 
 def json_response(data, status=200, **headers):
@@ -297,8 +226,8 @@ def _authorize(request, pk):
         return None, json_response(
             {"detail": "Authentication credentials were not provided."}, 401, **{"WWW-Authenticate": "Token"}
         )
-    run = Run.objects.filter(pk=pk).first()
-    if run is None or not run.visible_to(user):
+    run = Run.objects.visible_to(user).filter(pk=pk).first()
+    if run is None:
         return None, json_response({"detail": "No Run matches the given query."}, 404)
     return run, None
 
@@ -315,7 +244,7 @@ async def wait(request, pk):
     the event loop, not a thread. It subscribes to the run's channel-layer group (`run-<id>`), then reads
     the run: a terminal event published from then on wakes it at once, and one published before is already
     in the database. Delivery over the layer is at-most-once, so it also re-reads the run every
-    WAIT_RECHECK_SECONDS. Each read is one short query in a thread (sync_to_async); no thread is held while
+    RUNWATCH["WAIT_RECHECK_SECONDS"]. Each read is one short query in a thread (sync_to_async); no thread is held while
     waiting. The timeout is capped at 60 s so proxies do not cut the request; call again to wait longer.
 
     DRF views cannot be async, so this is a plain Django view that runs DRF's authenticators itself;
@@ -346,7 +275,7 @@ async def wait(request, pk):
             remaining = deadline - loop.time()
             if terminal or remaining <= 0:
                 break
-            recheck_at = loop.time() + min(remaining, WAIT_RECHECK_SECONDS)
+            recheck_at = loop.time() + min(remaining, settings.RUNWATCH["WAIT_RECHECK_SECONDS"])
             while (left := recheck_at - loop.time()) > 0:
                 if channel is None:
                     await asyncio.sleep(left)
@@ -362,7 +291,7 @@ async def wait(request, pk):
                     channel = receiver = None
                     break
                 receiver = None
-                if events.is_terminal_message(message.get("event") or {"type": ""}):
+                if any(events.is_terminal_message(m) for m in events.layer_events(message)):
                     break
     finally:
         if receiver is not None:

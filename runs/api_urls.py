@@ -1,9 +1,10 @@
 """/api/v1/: the REST API (DRF router), its OpenAPI schema and docs."""
 
+from csp.decorators import csp_update
 from django.http import JsonResponse
 from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from experiments.api import DatasetViewSet, ExperimentViewSet, RegisteredModelViewSet
@@ -30,7 +31,12 @@ urlpatterns = [
     # An async view (see its docstring), so it is routed beside the router, not through it.
     path("runs/<int:pk>/wait/", api.wait, name="run-wait"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # Swagger UI styles itself inline; its script is a file (the split view), so only styles are relaxed.
+    path(
+        "docs/",
+        csp_update({"style-src": ["'unsafe-inline'"]})(SpectacularSwaggerSplitView.as_view(url_name="api:schema")),
+        name="docs",
+    ),
     *router.urls,
     re_path(r"^(?P<path>.*)$", not_found),
 ]

@@ -3,66 +3,97 @@
     /ws/runs/<id>/?after=<seq>             JSON: one stored message {"seq","type","ts","run","data"} per frame
     /ws/runs/<id>/fragments/?after=<seq>   HTML: hx-swap-oob fragments for the run page (htmx ws extension)
 
-On connect: check access, join the group `run-<id>`, accept, then replay from the database everything after
-`after`, then stream live. Joining before reading means an event published meanwhile arrives through the
-group and is dropped as a duplicate (seq <= last sent) rather than lost. Delivery over the channel layer is
-at-most-once, so a live event whose seq skips ahead fills the gap from the database, and an idle check
-re-reads the database while the run is active, for trailing events whose publish was lost.
-After a terminal event the stream sends STREAM_END and closes (1000).
+On connect: register with this process's hub (runs/fanout.py), which subscribes to the run's events, then in
+one database call check access and read everything after `after`, accept, replay, then stream live.
+Registering before reading means an event published meanwhile is held in the backlog and dropped as a
+duplicate (seq <= last sent) rather than lost. Live events arrive from the hub as frames made once for all
+watchers; a watcher only writes them. A watcher that is behind (a seq skipped, or still replaying) catches
+up from the database on its own task, never holding up the others. After a terminal event the stream sends
+STREAM_END and closes (1000). A run that does not exist or that the user may not see closes 4404 alike.
+
+The consumer does not use a channel-layer channel of its own: the hub holds one per process. So Redis
+carries each event to the process once, and a watcher that goes away (at any moment, even mid-handshake)
+only leaves the hub's in-process registry; the hub drops the run's subscription when nobody watches it.
 """
 
 import asyncio
 import json
 import logging
-import time
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.utils import await_many_dispatch
 from django.utils import timezone
 
-from . import events, fragments
-from .models import Run
+from . import events, fanout, fragments, wsdb
+from .models import Run, events_after
 
 log = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_NOT_FOUND = 4404
-# Seconds without a live event after which the database is checked for events the layer dropped.
-IDLE_CHECK_SECONDS = 3.0
+CLOSE_NOT_FOUND = 4404  # also for a run the user may not see: the two are not told apart
 REPLAY_CHUNK = 1000
 
 
 class RunEventsConsumer(AsyncWebsocketConsumer):
-    """The JSON form. RunFragmentsConsumer changes only how a batch of messages is encoded."""
+    """The JSON form. RunFragmentsConsumer changes only how messages become frames."""
 
+    fragments = False
     run_id = None
     last_sent = 0
     ended = False
-    _idle_task = None
+    busy = True  # replaying or catching up: live batches wait in the backlog
+    stale = None
+
+    async def __call__(self, scope, receive, send):
+        # AsyncConsumer.__call__ would open a channel-layer channel (a Redis subscription) per watcher;
+        # the hub holds one per process instead.
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        self.backlog = []
+        self._catch_up = None
+        try:
+            await await_many_dispatch([receive], self.dispatch)
+        except StopConsumer:
+            pass
+        finally:
+            self.ended = True
+            fanout.leave(self)  # a plain call: even a cancelled handshake leaves nothing subscribed
+            if self._catch_up is not None:
+                self._catch_up.cancel()
+
+    async def dispatch(self, message):
+        # Only client messages come here, and none touches the database on this thread (all database work
+        # goes through runs.wsdb), so there is no aclose_old_connections() thread hop per message.
+        handler = getattr(self, message["type"].replace(".", "_"), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self):
         self.run_id = self.scope["url_route"]["kwargs"]["run_id"]
-        self.group = events.group_name(self.run_id)
-        self.lock = asyncio.Lock()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             return await self.refuse(CLOSE_UNAUTHENTICATED)
-        access = await self.check_access(user)
-        if access is not None:
-            return await self.refuse(access)
-
-        # Join first, then read: whatever is published from now on reaches us, and what was published
-        # before is in the database.
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        self.joined = True
+        await fanout.join(self)
+        first = await wsdb.run(self.load_initial, user, self.after_param())
+        if first is None:
+            fanout.leave(self)
+            return await self.refuse(CLOSE_NOT_FOUND)
         await self.accept(subprotocol=self.scope.get("runwatch_subprotocol"))
-        self.last_seen_at = time.monotonic()
-        async with self.lock:
-            await self.send_initial(self.after_param())
-        if not self.ended:
-            self._idle_task = asyncio.create_task(self.idle_loop())
+        frames, self.last_sent, more, end_status = first
+        await self.write(frames)
+        if more:
+            await self.fill_from_db()
+        elif end_status is not None:
+            await self.end(end_status)
+        await self.drain()
+
+    async def websocket_disconnect(self, message):
+        # The base class would hop to a thread to close database connections this thread never opened.
+        raise StopConsumer()
 
     async def refuse(self, code):
         # Accept first: a close before accept is an HTTP 403 and the client never sees the code.
@@ -76,12 +107,6 @@ class RunEventsConsumer(AsyncWebsocketConsumer):
         except ValueError:
             return None
 
-    async def disconnect(self, code):
-        if self._idle_task:
-            self._idle_task.cancel()
-        if getattr(self, "joined", False):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-
     async def receive(self, text_data=None, bytes_data=None):
         """Clients have nothing to say except an optional ping; anything else is ignored, never fatal."""
         try:
@@ -91,170 +116,145 @@ class RunEventsConsumer(AsyncWebsocketConsumer):
         if isinstance(message, dict) and message.get("type") == "ping":
             await self.send(text_data=json.dumps({"type": "pong", "last_seq": self.last_sent}))
 
-    # --- Group messages ----------------------------------------------------------------------------
+    # --- From the hub: no database, no encoding -----------------------------------------------------------
 
-    async def run_event(self, message):
-        """A live event from the group (`run.event`)."""
-        event = message.get("event") or {}
-        seq = event.get("seq")
-        if self.ended or not isinstance(seq, int):
-            return
-        async with self.lock:
-            self.last_seen_at = time.monotonic()
-            if seq <= self.last_sent:
-                return  # Already sent by the replay or an earlier gap fill.
-            if seq == self.last_sent + 1:
-                await self.send_messages([event])
-            else:
-                # We missed some: the database has them, in order, including this one.
-                await self.send_from_db(self.last_sent)
-
-    # --- Sending -----------------------------------------------------------------------------------
-
-    async def send_initial(self, after):
-        self.last_sent = after or 0
-        await self.send_from_db(self.last_sent)
-        await self.end_if_finished()
-
-    async def end_if_finished(self):
-        """A run that ended before we connected (and whose end the client already has) ends the stream."""
+    async def live(self, batch, html):
         if self.ended:
             return
-        state = await self.load_state()
-        if state and state["terminal"] and state["last_seq"] <= self.last_sent:
-            await self.end(state["run"].status)
+        if self.busy:
+            self.backlog.append((batch, html))
+            return
+        if batch.last <= self.last_sent:
+            return  # already sent by the replay or a fill
+        start = batch.after(self.last_sent)
+        if batch.seqs[start] != self.last_sent + 1 or (self.fragments and start):
+            # Behind: the database has it all, in order, including this batch.
+            self.busy = True
+            self._catch_up = asyncio.ensure_future(self.catch_up())
+            return
+        if self.fragments:
+            for frame in html:
+                await self.base_send(frame)
+        else:
+            for frame in batch.json_frames()[start:]:
+                await self.base_send(frame)
+        self.last_sent = batch.last
+        if batch.terminal is not None and batch.terminal >= start:
+            await self.end(batch.messages[batch.terminal]["data"].get("status"))
 
-    async def send_from_db(self, after):
+    async def idle(self, state):
+        if self.ended or self.busy:
+            return
+        if self.fragments and state["stale"] != bool(self.stale):
+            self.stale = state["stale"]
+            await self.send(text_data=state["stale_html"])
+        if state["terminal"] and state["last_seq"] <= self.last_sent:
+            await self.end(state["status"])
+
+    # --- Catching up from the database (this watcher alone) ----------------------------------------------
+
+    async def catch_up(self):
+        try:
+            await self.fill_from_db()
+            await self.drain()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("Catching up run %s failed", self.run_id)
+
+    async def fill_from_db(self):
         while not self.ended:
-            batch = await self.load_events(after)
-            if not batch:
-                return
-            await self.send_messages(batch)
-            after = batch[-1]["seq"]
-            if len(batch) < REPLAY_CHUNK:
+            frames, last, more, end_status = await wsdb.run(self.load_after, self.last_sent)
+            await self.write(frames)
+            self.last_sent = max(self.last_sent, last)
+            if end_status is not None:
+                return await self.end(end_status)
+            if not more:
                 return
 
-    async def send_messages(self, messages):
-        for message in messages:
-            await self.send(text_data=json.dumps(message))
-        await self.sent(messages)
+    async def drain(self):
+        """Send what the hub delivered meanwhile, then take live batches directly again."""
+        while self.backlog and not self.ended:
+            batch, html = self.backlog.pop(0)
+            if batch.last <= self.last_sent:
+                continue
+            start = batch.after(self.last_sent)
+            if batch.seqs[start] != self.last_sent + 1 or (self.fragments and (start or html is None)):
+                # A gap, or fragments for only part of a batch: read them (and the rest) from the database.
+                self.backlog = [(b, h) for b, h in self.backlog if b.last > batch.last]
+                await self.fill_from_db()
+                continue
+            self.busy = False
+            await self.live(batch, html)
+            self.busy = True
+        self.backlog = []
+        self.busy = False
 
-    async def sent(self, messages):
-        self.last_sent = messages[-1]["seq"]
-        terminal = next((m for m in messages if events.is_terminal_message(m)), None)
-        if terminal is not None:
-            await self.end(terminal["data"].get("status"))
+    async def write(self, texts):
+        for text in texts:
+            await self.send(text_data=text)
 
     async def end(self, status):
+        if self.ended:
+            return
         self.ended = True
-        await self.send_stream_end(status)
+        fanout.leave(self)
+        await self.send(text_data=self.stream_end(status))
         await self.close(code=1000)
 
-    async def send_stream_end(self, status):
-        end = {
+    def stream_end(self, status):
+        return json.dumps({
             "type": events.STREAM_END,
             "run": self.run_id,
             "ts": timezone.now().isoformat(),
             "data": {"status": status, "last_seq": self.last_sent},
-        }
-        await self.send(text_data=json.dumps(end))
+        })
 
-    async def idle_loop(self):
-        """Re-read the database when nothing arrived for a while and the run is still active."""
-        try:
-            while not self.ended:
-                await asyncio.sleep(IDLE_CHECK_SECONDS / 2)
-                if time.monotonic() - self.last_seen_at < IDLE_CHECK_SECONDS:
-                    continue
-                async with self.lock:
-                    self.last_seen_at = time.monotonic()
-                    state = await self.load_state()
-                    if state is None:
-                        return
-                    if state["last_seq"] > self.last_sent:
-                        await self.send_from_db(self.last_sent)
-                    if not self.ended:
-                        await self.on_idle(state)
-                        await self.end_if_finished()
-        except asyncio.CancelledError:
-            pass
-        except Exception:
-            log.exception("Idle check failed for run %s", self.run_id)
+    # --- Database (on a runs.wsdb thread) ----------------------------------------------------------------
 
-    async def on_idle(self, state):
-        pass
-
-    # --- Database ----------------------------------------------------------------------------------
-
-    @database_sync_to_async
-    def check_access(self, user):
-        run = Run.objects.filter(pk=self.run_id).only("owner_id").first()
-        if run is None:
-            return CLOSE_NOT_FOUND
-        if not run.visible_to(user):
-            return CLOSE_FORBIDDEN
-        return None
-
-    @database_sync_to_async
-    def load_events(self, after):
-        return events.events_after(self.run_id, after, limit=REPLAY_CHUNK)
-
-    @database_sync_to_async
-    def load_state(self):
+    def load_initial(self, user, after):
+        """Access check and the first replay chunk in one call: (frames, last seq, more?, end status)."""
         run = Run.objects.filter(pk=self.run_id).first()
-        if run is None:
+        if run is None or not run.visible_to(user):
             return None
-        return {"last_seq": run.last_seq, "terminal": run.is_terminal, "run": run}
+        return self.load_after(after or 0, run, initial=True)
+
+    def load_after(self, after, run=None, initial=False):
+        run = run or Run.objects.filter(pk=self.run_id).first()
+        messages = events_after(self.run_id, after, limit=REPLAY_CHUNK)
+        last = messages[-1]["seq"] if messages else after
+        more = len(messages) == REPLAY_CHUNK
+        terminal = next((m for m in messages if events.is_terminal_message(m)), None)
+        status = terminal["data"].get("status") if terminal is not None else None
+        # A run that ended before this read (and whose end the client has) ends the stream too.
+        if terminal is None and run is not None and run.is_terminal and not more and run.last_seq <= last:
+            status = run.status
+        return self.frames(messages, after, initial), last, more, status
+
+    def frames(self, messages, after, initial):
+        return [json.dumps(m) for m in messages]
 
 
 class RunFragmentsConsumer(RunEventsConsumer):
     """The HTML form for the run page: each batch becomes hx-swap-oob fragments (runs/fragments.py)."""
 
-    stale = None
+    fragments = True
 
-    async def send_initial(self, after):
-        if after is None:
-            # No cursor: the client has nothing, so send the whole current state.
-            html, last_seq, terminal, status = await self.render_full_state()
-            await self.send(text_data=html)
-            self.last_sent = last_seq
-            if terminal:
-                await self.end(status)
-            return
-        self.last_sent = after
-        await self.send_from_db(after)
-        if not self.ended:
-            # Tell the page it is up to date even when nothing was missed.
-            await self.send(text_data=await self.render_cursor(False))
-            await self.end_if_finished()
+    def load_initial(self, user, after):
+        if after is not None:
+            return super().load_initial(user, after)
+        run = Run.objects.filter(pk=self.run_id).first()
+        if run is None or not run.visible_to(user):
+            return None
+        # No cursor: the client has nothing, so send the whole current state.
+        return [fragments.full_state(run)], run.last_seq, False, run.status if run.is_terminal else None
 
-    async def send_messages(self, messages):
-        await self.send(text_data=await self.render(messages))
-        await self.sent(messages)
+    def frames(self, messages, after, initial):
+        if messages:
+            return [fragments.render_messages(self.run_id, messages)]
+        # Tell the page it is up to date even when nothing was missed.
+        return [fragments.cursor_html(None, after, False)] if initial else []
 
-    async def send_stream_end(self, status):
+    def stream_end(self, status):
         # The page stops reconnecting and polling once a cursor says "terminal".
-        await self.send(text_data=await self.render_cursor(True))
-
-    async def on_idle(self, state):
-        stale = fragments.stale_seconds(state["run"]) is not None
-        if stale != bool(self.stale):
-            self.stale = stale
-            await self.send(text_data=await self.render_stale(state["run"]))
-
-    @database_sync_to_async
-    def render(self, messages):
-        return fragments.render_messages(self.run_id, messages)
-
-    @database_sync_to_async
-    def render_full_state(self):
-        run = Run.objects.get(pk=self.run_id)
-        return fragments.full_state(run), run.last_seq, run.is_terminal, run.status
-
-    @database_sync_to_async
-    def render_cursor(self, terminal):
-        return fragments.cursor_html(None, self.last_sent, terminal)
-
-    @database_sync_to_async
-    def render_stale(self, run):
-        return fragments.stale_html(run)
+        return fragments.cursor_html(None, self.last_sent, True)

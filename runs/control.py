@@ -16,11 +16,12 @@ from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
-from experiments.spec import total_fits, validate_spec
+from experiments.models import validate_spec_for
+from experiments.spec import total_fits
 
-from . import events
+from . import events, limits
 from .engine.steps import steps_for
-from .models import IllegalTransition, Run, RunStep
+from .models import Run, RunStep, append_event
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def launch_run(owner, *, experiment=None, spec=None, name=None, rerun_of=None):
 
     Raises experiments.spec.SpecError with field errors when the spec is not valid.
     """
-    spec = validate_spec(spec if spec is not None else experiment.spec, owner=owner)
+    spec = validate_spec_for(owner, spec if spec is not None else experiment.spec)
     with transaction.atomic():
         run = Run.objects.create(
             owner=owner,
@@ -57,7 +58,7 @@ def launch_run(owner, *, experiment=None, spec=None, name=None, rerun_of=None):
         RunStep.objects.bulk_create(
             RunStep(run=run, name=name_, label=label, order=i) for i, (name_, label) in enumerate(steps_for(spec))
         )
-        events.append(run, events.JOB_STATUS, {"status": Run.Status.QUEUED, "previous": None})
+        append_event(run, *events.status_event(Run.Status.QUEUED, None))
         # Enqueue only after commit, or a fast worker could look for a run that does not exist yet. If Redis
         # is down at that moment the run stays queued without a job; the monitor fails it after a while.
         transaction.on_commit(lambda: enqueue(run))
@@ -69,7 +70,8 @@ def enqueue(run):
         "runs.jobs.execute_run",
         run.pk,
         job_id=run.rq_job_id,
-        job_timeout=-1,  # Runs end by finishing, by cancel or by the reaper; never by an RQ timeout.
+        # The work horse ends a run at its time limit (runs.limits); RQ's timeout is only the backstop.
+        job_timeout=limits.job_timeout(run.spec),
         result_ttl=24 * 3600,
         failure_ttl=7 * 24 * 3600,
         # RQ calls this in the worker after it killed the work horse on our stop-job command.
@@ -83,31 +85,37 @@ def rerun(run, owner=None):
     return launch_run(owner or run.owner, experiment=run.experiment, spec=run.spec, name=run.name, rerun_of=run)
 
 
-def cancel_run(run):
+def cancel_run(run, by=None):
     """Stop a run; the one function every caller uses. Returns the run, refreshed.
+
+    `by` (a user, or a name such as "the command line") is written to the run's log with the time, so a
+    stopped run's log says who stopped it and when.
 
     - Queued: it becomes Stopped at once and its RQ job leaves the queue, so it never starts. A worker that
       already dequeued it finds it Stopped and does nothing (Stopped -> Running is not a legal move).
+      The status is read and changed under the run's row lock, the lock mark_running takes too: a worker
+      that starts the run meanwhile either waits for the stop (and then refuses to start) or has started it
+      first, and the run is then stopped as a running one. "Cancelled before it started" is always true.
     - Running: it becomes Cancelling at once. The engine stops after the current fit; if it has not within
       the grace period, the monitor kills the work horse (force_stop).
     - Cancelling or Stopped: nothing to do; a second cancel is harmless.
     - Completed or Failed: CannotCancel, with a message to show the user.
     """
-    for _ in range(3):
-        run.refresh_from_db()
-        try:
-            if run.status == Run.Status.QUEUED:
-                run.mark_stopped("Cancelled before it started")
-                _remove_job(run.rq_job_id)
-                return run
-            if run.status == Run.Status.RUNNING:
-                return run.mark_cancelling()
-        except IllegalTransition:
-            continue  # A worker or the monitor moved it meanwhile (queued -> running); look again.
-        if run.status in (Run.Status.CANCELLING, Run.Status.STOPPED):
-            return run
-        raise CannotCancel(f"This run already {run.get_status_display().lower()}; there is nothing to stop.")
-    raise CannotCancel("The run keeps changing state; try again.")
+    with transaction.atomic():
+        status = Run.objects.select_for_update().filter(pk=run.pk).values_list("status", flat=True).get()
+        if status in (Run.Status.QUEUED, Run.Status.RUNNING):
+            who = getattr(by, "get_username", lambda: by)() or "someone"
+            run.log("info", f"Stop requested by {who} at {timezone.now():%Y-%m-%d %H:%M:%S} UTC.")
+        if status == Run.Status.QUEUED:
+            run.mark_stopped("Cancelled before it started")
+        elif status == Run.Status.RUNNING:
+            run.mark_cancelling()
+    if status == Run.Status.QUEUED:
+        _remove_job(run.rq_job_id)
+    run.refresh_from_db()
+    if run.status in (Run.Status.CANCELLING, Run.Status.STOPPED):
+        return run
+    raise CannotCancel(f"This run already {run.get_status_display().lower()}; there is nothing to stop.")
 
 
 def _remove_job(job_id):

@@ -5,18 +5,17 @@ so a watcher that sees a gap in `seq` reads the missing events back from RunEven
 """
 
 import logging
+from typing import Required, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
-from django.db.models import F
-from django.utils import timezone
-
-from .models import Run, RunEvent
 
 log = logging.getLogger(__name__)
 
-# The JSON message types of the stream (README: "WebSocket protocol").
+# --- The schema: every event type, its payload, and the one builder that makes it ------------------------
+# docs/websocket-protocol.md describes the same types for clients. The reporter and the status transitions
+# build payloads here; the fragments, the CLI and the client read them back through these names.
+
 JOB_STATUS = "JOB_STATUS"  # queued, running, cancelling, stopped
 JOB_PROGRESS = "JOB_PROGRESS"
 JOB_LOG = "JOB_LOG"
@@ -40,6 +39,131 @@ STORED_TYPES = (
     VARIANT_PROGRESS,
 )
 TERMINAL_TYPES = {JOB_COMPLETED, JOB_FAILED}
+# Statuses as stored on Run (runs.models.Run.Status); spelled out so this module needs no models.
+STOPPED, COMPLETED, FAILED = "stopped", "completed", "failed"
+
+
+class StatusData(TypedDict, total=False):
+    """JOB_STATUS, JOB_COMPLETED and JOB_FAILED: a status change. `message` says why (failed, stopped)."""
+
+    status: Required[str]
+    previous: Required[str | None]  # None for the first, queued
+    message: str
+    summary: dict  # JOB_COMPLETED: best_score, best_variant, metric, models_trained, duration_seconds, ...
+    partial: bool  # stopped or failed with some fold results kept
+    has_model: bool  # JOB_COMPLETED: a model bundle was exported
+    runner: str  # JOB_COMPLETED: cv, training or evaluation
+    steps: list  # terminal: the steps that were running and were cut short, [{"step", "label", "status"}]
+
+
+class ProgressData(TypedDict, total=False):
+    progress: Required[float]  # 0..1
+    message: Required[str]
+    finished_fits: Required[int]
+    total_fits: Required[int]
+    eta_seconds: float | None
+    elapsed_seconds: float | None
+    epoch: int  # training runner only, with the rest below
+    total_epochs: int
+    best_score: float | None
+    latest_score: float | None
+
+
+class LogData(TypedDict):
+    level: str  # debug, info, warning, error
+    message: str
+    step: str
+    fold: int | None
+    branch: str
+    variant: int | None
+
+
+class MetricsData(TypedDict, total=False):
+    """One fit scored: a fold (cross-validation, evaluation) or an epoch (training), with the run's state
+    after it, so a page can show the whole picture from this event alone."""
+
+    branch: Required[str]
+    variant: Required[int]
+    variant_description: Required[str]
+    fold: int | None
+    epoch: int
+    total_epochs: int
+    fit_time: Required[float]
+    metrics: Required[dict]  # every metric of the task by name
+    primary_metric: Required[str]
+    primary: Required[float | None]
+    running_mean: Required[float | None]  # this variant's mean so far (its best epoch, for training)
+    best: float | None  # training: this variant's best epoch score
+    finished_fits: Required[int]
+    total_fits: Required[int]
+    eta_seconds: float | None
+    elapsed_seconds: float | None
+    best_score: float | None  # the best variant's mean so far (runs.engine.scoring)
+    message: str  # the latest progress message ("Fitting fold 3/5 - Ridge")
+
+
+class FoldData(TypedDict):
+    fold: int
+    total: int
+    branch: str
+    variant: int
+
+
+class StepData(TypedDict):
+    step: str
+    label: str
+    status: str  # pending, running, completed, failed, interrupted
+    detail: str
+    elapsed_seconds: float | None  # 0 when it starts; its duration when it ends
+
+
+class VariantData(TypedDict):
+    index: int
+    total: int
+    description: str
+    branch: str
+
+
+PAYLOADS = {
+    JOB_STATUS: StatusData, JOB_COMPLETED: StatusData, JOB_FAILED: StatusData, JOB_PROGRESS: ProgressData,
+    JOB_LOG: LogData, JOB_METRICS: MetricsData, FOLD_PROGRESS: FoldData, STEP_PROGRESS: StepData,
+    VARIANT_PROGRESS: VariantData,
+}
+
+
+def status_event(status, previous, **extra):
+    """(type, data) for a status change: JOB_COMPLETED, JOB_FAILED, or JOB_STATUS for the others."""
+    return status_event_type(status), StatusData(status=status, previous=previous, **extra)
+
+
+def progress(message, *, progress, finished_fits, total_fits, eta_seconds=None, elapsed_seconds=None, **training):
+    return JOB_PROGRESS, ProgressData(
+        progress=round(progress, 4), message=message, finished_fits=finished_fits, total_fits=total_fits,
+        eta_seconds=eta_seconds, elapsed_seconds=elapsed_seconds, **training,
+    )
+
+
+def log_line(level, message, *, step="", fold=None, branch="", variant=None):
+    return JOB_LOG, LogData(level=level, message=message, step=step, fold=fold, branch=branch, variant=variant)
+
+
+def metrics(**data):
+    unknown = set(data) - set(MetricsData.__annotations__)
+    if unknown:
+        raise TypeError(f"Not a JOB_METRICS field: {', '.join(sorted(unknown))}")
+    return JOB_METRICS, MetricsData(**data)
+
+
+def fold(fold, total, *, branch, variant):
+    return FOLD_PROGRESS, FoldData(fold=fold, total=total, branch=branch, variant=variant)
+
+
+def step(name, label, status, detail="", elapsed_seconds=None):
+    return STEP_PROGRESS, StepData(step=name, label=label, status=status, detail=detail, elapsed_seconds=elapsed_seconds)
+
+
+def variant(index, total, description, branch):
+    return VARIANT_PROGRESS, VariantData(index=index, total=total, description=description, branch=branch)
 
 
 class RunClosed(Exception):
@@ -47,16 +171,16 @@ class RunClosed(Exception):
 
 
 def status_event_type(status):
-    if status == Run.Status.COMPLETED:
+    if status == COMPLETED:
         return JOB_COMPLETED
-    if status == Run.Status.FAILED:
+    if status == FAILED:
         return JOB_FAILED
     return JOB_STATUS
 
 
 def is_terminal_message(message):
     return message["type"] in TERMINAL_TYPES or (
-        message["type"] == JOB_STATUS and message["data"].get("status") == Run.Status.STOPPED
+        message["type"] == JOB_STATUS and message["data"].get("status") == STOPPED
     )
 
 
@@ -64,48 +188,26 @@ def group_name(run_id):
     return f"run-{run_id}"
 
 
-def allocate(run_id, count=1, check_open=True):
-    """Reserve `count` sequence numbers for the run; returns the first. Call inside a transaction.
-
-    The row lock serialises every writer of one run, so numbers are strictly increasing with no gaps,
-    and the terminal check cannot race with the transition that stops the run.
-    """
-    status, last = Run.objects.select_for_update().filter(pk=run_id).values_list("status", "last_seq").get()
-    if check_open and status in Run.TERMINAL:
-        raise RunClosed(f"Run {run_id} is {status}; nothing more is written for it.")
-    Run.objects.filter(pk=run_id).update(last_seq=F("last_seq") + count)
-    return last + 1
-
-
-def append(run, type, data, check_open=True):
-    """Store one event and publish it after the transaction commits."""
-    return append_many(run, [(type, data)], check_open=check_open)[0]
-
-
-def append_many(run, items, check_open=True):
-    """Store several events with consecutive numbers in one insert; publish them in order after commit."""
-    run_id = run.pk if isinstance(run, Run) else run
-    with transaction.atomic():
-        first = allocate(run_id, len(items), check_open=check_open)
-        now = timezone.now()
-        rows = [
-            RunEvent(run_id=run_id, seq=first + i, type=type, data=data, created=now)
-            for i, (type, data) in enumerate(items)
-        ]
-        RunEvent.objects.bulk_create(rows)
-        messages = [row.to_message() for row in rows]
-        transaction.on_commit(lambda: publish(run_id, messages))
-    return rows
-
-
-def events_after(run_id, after=0, limit=None):
-    qs = RunEvent.objects.filter(run_id=run_id, seq__gt=after).order_by("seq")
-    if limit:
-        qs = qs[:limit]
-    return [e.to_message() for e in qs]
-
-
 # --- Publishing -------------------------------------------------------------------------------------------
+
+# One channel-layer message per write batch, not one per event: {"type": "run.events", "run": id,
+# "events": [stored messages, seq order]}. Each daphne process receives it once (runs/fanout.py) and fans it
+# out to its watchers; the WebSocket protocol itself is unchanged (one JSON message per event).
+LAYER_TYPE = "run.events"
+
+
+def layer_message(run_id, messages):
+    return {"type": LAYER_TYPE, "run": run_id, "events": list(messages)}
+
+
+def layer_events(message):
+    """The stored messages a channel-layer message carries; also reads the one-event form ("run.event",
+    {"event": ...}) that publishers before batching sent, so a worker of the previous release still works."""
+    if message.get("type") == LAYER_TYPE:
+        return [m for m in message.get("events") or [] if isinstance(m, dict)]
+    if message.get("type") == "run.event" and isinstance(message.get("event"), dict):
+        return [message["event"]]
+    return []
 
 
 class LayerPublisher:
@@ -113,9 +215,8 @@ class LayerPublisher:
     wrong for a worker that emits thousands of events, which installs a ThreadedPublisher instead."""
 
     def send(self, run_id, messages):
-        layer = get_channel_layer()
-        for message in messages:
-            async_to_sync(layer.group_send)(group_name(run_id), {"type": "run.event", "event": message})
+        if messages:
+            async_to_sync(get_channel_layer().group_send)(group_name(run_id), layer_message(run_id, messages))
 
     def flush(self, timeout=5.0):
         return True
@@ -128,6 +229,11 @@ def use_publisher(publisher):
     global _publisher
     previous, _publisher = _publisher, publisher
     return previous
+
+
+def flush(timeout=5.0):
+    """Wait until this process's publisher has sent what it holds (a work horse about to exit)."""
+    return _publisher.flush(timeout=timeout)
 
 
 def publish(run_id, messages):

@@ -5,8 +5,11 @@ state method, so the status and its event are written together:
 - the engine finished: Completed, with its summary and final facts (model bundle, SHA-256, best score);
 - it finished, but someone asked it to stop meanwhile: Stopped, results kept (Cancelling never completes);
 - engine.Cancelled: Stopped, with what was done so far kept and marked partial;
-- engine.RunError / DataError: Failed with its readable message (the engine marked its step failed);
-- anything else: Failed with the exception and its traceback;
+- engine.RunError / DataError / LimitExceeded: Failed with a readable message (what failed, in which step, fold
+  and variant, and what to do; runs.failures) and the engine's reason as the run's short message;
+- anything else: Failed the same way, with the exception's text (no server paths) as the reason;
+- a limit the engine cannot stop at between fits: runs.limits.Watchdog fails the run and ends the horse.
+The traceback goes only to Run.traceback, for staff.
 - events.RunClosed: someone else ended the run (a forced stop, the reaper): write nothing more.
 """
 
@@ -17,7 +20,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from . import engine, events
+from . import engine, events, failures, limits
 from .models import IllegalTransition, Run
 from .publisher import ThreadedPublisher
 from .reporter import DbReporter
@@ -48,15 +51,28 @@ def execute(run):
         return None
     previous = events.use_publisher(publisher())
     try:
-        return _execute(run)
+        with limits.Watchdog(run.pk, limits.for_spec(run.spec)) as watchdog:
+            return _execute(run, watchdog)
     finally:
         events.use_publisher(previous)
         if not publisher().flush(timeout=10):
             log.warning("Run %s: some events were not published in time; watchers read them back", run.pk)
 
 
-def _execute(run):
-    reporter = DbReporter(run)
+class LimitedReporter(DbReporter):
+    """Stops the engine at the run's time limit, where it already looks for a cancel: between fits."""
+
+    def __init__(self, run, watchdog):
+        super().__init__(run)
+        self.watchdog = watchdog
+
+    def should_stop(self):
+        self.watchdog.check()
+        return super().should_stop()
+
+
+def _execute(run, watchdog):
+    reporter = LimitedReporter(run, watchdog)
     try:
         resources = _resources(run, reporter)
         outcome = engine.execute(run.spec, reporter, workdir_for(run), **resources)
@@ -70,19 +86,46 @@ def _execute(run):
         log.info("Run %s was ended by someone else; writing nothing more", run.pk)
         return None
     except engine.RunError as e:
-        _log_quietly(reporter, e.message, step=getattr(e, "step", None))
+        reason, hint = _known(e, watchdog.limits)
+        _log_quietly(reporter, reason, step=getattr(e, "step", None))
         if _close(reporter):
-            _settle(run.mark_failed, e.message, traceback.format_exc())
+            _fail(run, reason, traceback.format_exc(), step=e.step, hint=hint)
         return None
     except Exception as e:
         tb = traceback.format_exc()
         log.exception("Run %s crashed", run.pk)
-        _log_quietly(reporter, f"{type(e).__name__}: {e}")
+        reason, hint = _unexpected(e, watchdog.limits)
+        _log_quietly(reporter, reason)
         if _close(reporter):
-            _settle(run.mark_failed, f"The run failed: {type(e).__name__}: {e}", tb)
+            _fail(run, reason, tb, hint=hint)
         return None
     _finish(run, outcome)
     return outcome
+
+
+def _known(error, run_limits):
+    """The reason and hint of an error the engine raised on purpose (a fit's own error is its cause)."""
+    hint = getattr(error, "hint", None)
+    if hint is None and error.__cause__ is not None:
+        hint = _unexpected(error.__cause__, run_limits)[1]
+    return failures.public_text(error.message), hint
+
+
+def _unexpected(error, run_limits):
+    from rq.timeouts import JobTimeoutException
+
+    if isinstance(error, MemoryError):
+        return "it ran out of memory", limits.memory_exceeded(run_limits)[1]
+    if isinstance(error, JobTimeoutException):
+        return limits.time_exceeded(run_limits)
+    return failures.public_text(f"{type(error).__name__}: {error}"), None
+
+
+def _fail(run, reason, tb, step=None, hint=None):
+    # Read the run again: where the reporter last was (step, fold, variant) tells the user where it failed.
+    fresh = Run.objects.get(pk=run.pk)
+    message = failures.readable(fresh, reason, step=step, hint=hint)
+    _settle(run.mark_failed, message, tb, reason=reason[:1].upper() + reason[1:])
 
 
 def _resources(run, reporter):

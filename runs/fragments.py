@@ -4,14 +4,13 @@ The full page (views.detail), the htmx polling fallback (views.live) and the Web
 (consumers.RunFragmentsConsumer) all render the same named partials of templates/runs/detail.html; the
 stream and the poll add hx-swap-oob so htmx swaps each region in place.
 
-Cost with many watchers: progress, fold, variant and log events render from the event data alone; only
-status, step and metrics events read the database, and a rendered batch is cached per process by its
-seq range, so a hundred watchers of one run render each live event once.
+Each region has two context builders: one from the Run (the page, a reconnect without a cursor) and one from
+an event's data (live). A batch of events renders from the events alone, with no database read: every event
+carries the state its regions show (runs/events.py), metrics rows and chart points are appended to what the
+page holds, and the page trims what it keeps. So a batch renders once per process, whoever watches, and the
+stream layer sends the same bytes to every watcher.
 """
 
-import math
-import threading
-from collections import OrderedDict
 from datetime import timedelta
 
 from django.conf import settings
@@ -19,20 +18,19 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from experiments import catalog
-
-from . import events
-from .models import FoldMetric, LogEntry, Run
+from . import events, formatting, results
+from .engine import scoring
+from .models import LogEntry, Run, RunStep
 
 TEMPLATE = "runs/detail.html"
 # Log lines the page holds at first; older ones come from "Load older".
 LIVE_LOG_LINES = 200
-# A batch with more events than this is sent as the whole current state instead of event by event.
-FULL_STATE_THRESHOLD = 500
+# Fold rows the metrics table shows (the results page has them all), and points the chart keeps.
 METRIC_ROWS = 30
 CHART_POINTS = 120
 
 STATUS_TYPES = {events.JOB_STATUS, events.JOB_COMPLETED, events.JOB_FAILED}
+STATUS_LABELS = dict(Run.Status.choices)
 
 
 def partial(name, **context):
@@ -42,53 +40,121 @@ def partial(name, **context):
 # --- Region contexts: each from the run (page, full state) or from an event's data (live) ---------------
 
 
-def progress_from_run(run):
-    percent = 100.0 if run.status == Run.Status.COMPLETED else round(100.0 * run.progress, 1)
-    if run.total_fits and run.status != Run.Status.COMPLETED:
-        percent = round(100.0 * run.finished_fits / run.total_fits, 1) or percent
+def state_from_run(run, waiting=None):
+    """The badge, the waiting reason and the actions: what the status allows."""
+    return state_context(run.pk, run.status, has_results=run.status == Run.Status.COMPLETED or run.partial,
+                         waiting=waiting)
+
+
+def state_context(run_id, status, has_results=False, waiting=None):
+    label = STATUS_LABELS.get(status, status)
     return {
-        "percent": percent,
+        "run_id": run_id,
+        "status": status,
+        "get_status_display": label,  # what the badge partial reads from a Run
+        "can_stop": status in (Run.Status.QUEUED, Run.Status.RUNNING),
+        "terminal": status in Run.TERMINAL,
+        "has_results": has_results,
+        "waiting": waiting if status == Run.Status.QUEUED else None,
+    }
+
+
+def outcome_from_run(run):
+    summary = run.summary if isinstance(run.summary, dict) else {}
+    best_variant = run.best_variant.get("description") if isinstance(run.best_variant, dict) else None
+    return {
+        "run_id": run.pk,
+        "status": run.status,
+        "message": run.error_message if run.status == Run.Status.FAILED else run.message,
+        "traceback": run.traceback,
+        "partial": run.partial,
+        "metric_label": run.metric_label,
+        "best_score": run.best_score if run.best_score is not None else summary.get("best_score"),
+        "fits": formatting.fits(run.runner, run.status, run.finished_fits),
+        "duration": run.duration,
+        "best_variant": best_variant or summary.get("best_variant"),
+        "has_model": bool(run.model_file),
+    }
+
+
+def outcome_from_event(run_id, data):
+    summary = data.get("summary") or {}
+    trained = summary.get("models_trained")
+    runner = data.get("runner", "")
+    fits = trained - 1 if runner == "cv" and trained else summary.get("epochs_completed", trained or 0)
+    return {
+        "run_id": run_id,
+        "status": data["status"],
+        "message": data.get("message", ""),
+        "traceback": "",
+        "partial": bool(data.get("partial")),
+        "metric_label": results.metric_label(summary.get("metric", "")),
+        "best_score": summary.get("best_score"),
+        "fits": formatting.fits(runner, data["status"], fits),
+        "duration": summary.get("duration_seconds"),
+        "best_variant": summary.get("best_variant"),
+        "has_model": bool(data.get("has_model")),
+    }
+
+
+def progress_from_run(run):
+    return {
+        "percent": run.percent,
         "message": run.message,
-        "eta_seconds": run.eta_seconds if run.is_active else None,
-        "at": timezone.now(),
+        "eta_seconds": run.eta_seconds if run.status == Run.Status.RUNNING else None,
         "started_at": run.started_at,
-        "finished_at": run.finished_at,
         "elapsed": run.duration.total_seconds() if run.duration else None,
         "finished_fits": run.finished_fits,
         "total_fits": run.total_fits,
-        "active": run.is_active,
+        "ticking": run.is_active and run.started_at is not None,
+        "running": run.status == Run.Status.RUNNING,
     }
 
 
 def progress_from_event(message):
-    data = message["data"]
-    ts = parse_datetime(message["ts"])
+    """JOB_PROGRESS and JOB_METRICS both carry fits done, fits planned, ETA and elapsed time."""
+    data, ts = message["data"], parse_datetime(message["ts"])
+    finished, total = data.get("finished_fits") or 0, data.get("total_fits") or 0
     elapsed = data.get("elapsed_seconds")
+    percent = round(100.0 * min(finished, total) / total, 1) if total else round(100.0 * (data.get("progress") or 0), 1)
     return {
-        "percent": round(100.0 * float(data.get("progress") or 0), 1),
-        "message": data.get("message", ""),
+        "percent": percent,
+        "message": data.get("message"),
         "eta_seconds": data.get("eta_seconds"),
-        "at": ts,
         "started_at": ts - timedelta(seconds=elapsed) if ts and elapsed is not None else None,
-        "finished_at": None,
         "elapsed": elapsed,
-        "finished_fits": data.get("finished_fits"),
-        "total_fits": data.get("total_fits"),
-        "active": True,
+        "finished_fits": finished,
+        "total_fits": total,
+        "ticking": True,
+        "running": True,  # as far as this event knows; the page's badge has the last word (run.js)
     }
 
 
-def fold_from_run(run):
-    return {"fold": run.current_fold, "total": run.total_folds, "branch": run.current_branch}
-
-
-def variant_from_run(run):
+def position_from_run(run):
+    """The fold and variant chips: shown only while the run works."""
+    if not run.is_active:
+        return {"fold": None, "variant": None}
     return {
-        "index": run.current_variant,
-        "total": run.total_variants,
-        "description": run.variant_description,
-        "branch": run.current_branch,
+        "fold": {"fold": run.current_fold, "total": run.total_folds, "branch": run.current_branch},
+        "variant": {"index": run.current_variant, "total": run.total_variants,
+                    "description": run.variant_description, "branch": run.current_branch},
     }
+
+
+STEP_LABELS = dict(RunStep.Status.choices)
+
+
+def step_from_run(step):
+    return {"name": step.name, "label": step.label, "status": step.status,
+            "status_label": STEP_LABELS.get(step.status, step.status), "detail": step.detail,
+            "elapsed": step.duration.total_seconds() if step.duration is not None else None}
+
+
+def step_from_event(data):
+    status = data.get("status", "")
+    return {"name": data["step"], "label": data.get("label") or data["step"], "status": status,
+            "status_label": STEP_LABELS.get(status, status), "detail": data.get("detail", ""),
+            "elapsed": data.get("elapsed_seconds")}
 
 
 def training_from_run(run):
@@ -103,7 +169,6 @@ def training_from_run(run):
         "latest_score": run.latest_score,
         "early_stopped": run.early_stopped,
         "stopped_epoch": run.stopped_epoch,
-        "metric_label": run.metric_label,
     }
 
 
@@ -114,10 +179,9 @@ def training_from_event(data):
         "done": data.get("finished_fits"),
         "total": data.get("total_fits"),
         "best_score": data.get("best_score"),
-        "latest_score": data.get("latest_score"),
+        "latest_score": data.get("latest_score", data.get("primary")),
         "early_stopped": False,
         "stopped_epoch": None,
-        "metric_label": "",
     }
 
 
@@ -153,113 +217,94 @@ def stale_seconds(run):
     return int(age) if age >= settings.RUNWATCH["STALE_WARNING_SECONDS"] else None
 
 
-def metrics_context(run):
-    """Per-fold scores pivoted by the task's metrics, each variant's running mean, and the chart."""
-    metric_names = list(catalog.METRICS.get(run.task, {})) or [run.metric]
-    primary = run.metric or metric_names[0]
-    rows = OrderedDict()
-    for m in FoldMetric.objects.filter(run=run).order_by("seq", "id"):
-        key = (m.branch, m.variant, m.fold, m.epoch)
-        row = rows.get(key)
-        if row is None:
-            row = rows[key] = {
-                "branch": m.branch,
-                "variant": m.variant,
-                "description": m.variant_description,
-                "fold": m.fold,
-                "epoch": m.epoch,
-                "fit_time": m.fit_time,
-                "values": {},
-            }
-        row["values"][m.metric] = m.value
-    rows = list(rows.values())
-    variants = OrderedDict()
-    for row in rows:
-        row["primary"] = row["values"].get(primary)
-        v = variants.setdefault(
-            (row["branch"], row["variant"]),
-            {"branch": row["branch"], "variant": row["variant"], "description": row["description"], "scores": []},
-        )
-        if _finite(row["primary"]):
-            v["scores"].append(row["primary"])
-        row["running_mean"] = _mean(v["scores"])
-    for v in variants.values():
-        v["mean"] = _mean(v["scores"])
-        v["count"] = len(v["scores"])
-    greater = catalog.METRICS.get(run.task, {}).get(primary, (True, False))[0]
-    scored = [v for v in variants.values() if v["mean"] is not None]
-    best = (max if greater else min)(scored, key=lambda v: v["mean"]) if scored else None
+# --- Metrics: the table's rows, the chart's points and the figures above them ------------------------------
+
+
+def metric_row(row, primary):
+    """One scored fit as the table and the chart show it (from a fold row or a JOB_METRICS event)."""
     return {
-        "columns": [(name, catalog.METRIC_LABELS.get(name, name)) for name in metric_names],
-        "primary": primary,
-        "primary_label": catalog.METRIC_LABELS.get(primary, primary),
-        "rows": list(reversed(rows[-METRIC_ROWS:])),
-        "hidden_rows": max(0, len(rows) - METRIC_ROWS),
-        "count": len(rows),
-        "variants": list(variants.values()),
-        "current": list(variants.values())[-1] if variants else None,
-        "best": best,
-        "chart": chart(rows[-CHART_POINTS:]),
-        "by_epoch": bool(rows) and rows[0]["fold"] is None,
+        "key": f"{row['branch']}/{row['variant']}",
+        "branch": row["branch"],
+        "variant": row["variant"],
+        "description": row["description"],
+        "fold": row["fold"],
+        "epoch": row["epoch"],
+        "fit_time": row["fit_time"],
+        "values": row["values"],
+        "primary": row["values"].get(primary),
+        "running_mean": row.get("running_mean"),
+        "seq": row.get("seq"),
     }
 
 
-def chart(rows, width=320, height=90, pad=6):
-    """Points for a server-rendered SVG: fold scores as dots, each variant's running mean as a line."""
-    values = [r["primary"] for r in rows if _finite(r["primary"])]
-    if not values:
-        return None
-    low, high = min(values), max(values)
-    span = (high - low) or 1.0
-    step = (width - 2 * pad) / max(1, len(rows) - 1)
-
-    def y(v):
-        return round(height - pad - (v - low) / span * (height - 2 * pad), 1)
-
-    dots, lines, current, last_key = [], [], [], None
-    for i, r in enumerate(rows):
-        x = round(pad + i * step, 1) if len(rows) > 1 else width / 2
-        key = (r["branch"], r["variant"])
-        if key != last_key and current:
-            lines.append(" ".join(current))
-            current = []
-        last_key = key
-        if _finite(r["primary"]):
-            dots.append({"x": x, "y": y(r["primary"]), "value": r["primary"]})
-        if r["running_mean"] is not None:
-            current.append(f"{x},{y(r['running_mean'])}")
-    if current:
-        lines.append(" ".join(current))
-    return {"width": width, "height": height, "dots": dots, "lines": lines, "low": low, "high": high}
-
-
-def _finite(v):
-    return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
+def metrics_from_run(run):
+    """The panel as the page first shows it, from runs.results (the same best as every other page)."""
+    board = results.leaderboard(run)
+    primary, fits = board["metric"], board["rows"]
+    scores = {}
+    for row in fits:
+        own = scores.setdefault((row["branch"], row["variant"]), [])
+        own.append(row["values"].get(primary))
+        # An epoch-trained variant's running figure is its best epoch, a fold-scored one's its mean so far.
+        row["running_mean"] = (scoring.best_of(own, board["greater_is_better"])["mean"] if board["by_epoch"]
+                               else scoring.mean(own))
+    rows = [metric_row(row, primary) for row in fits]
+    last = rows[-1] if rows else None
+    return {
+        "columns": [(n, results.metric_label(n)) for n in results.metric_names(run.task, board["metrics"])],
+        "primary": primary,
+        "primary_label": board["metric_label"],
+        "by_epoch": board["by_epoch"],
+        "rows": list(reversed(rows[-METRIC_ROWS:])),
+        "points": rows[-CHART_POINTS:],
+        "stats": {
+            "count": len(rows),
+            "hidden_rows": max(0, len(rows) - METRIC_ROWS),
+            "current_variant": last and last["variant"],
+            "running_mean": last and last["running_mean"],
+            "best_score": board["best_score"],
+        },
+    }
 
 
-def _mean(values):
-    return sum(values) / len(values) if values else None
+def metrics_from_event(message):
+    data = message["data"]
+    return metric_row(
+        {"branch": data["branch"], "variant": data["variant"], "description": data.get("variant_description", ""),
+         "fold": data.get("fold"), "epoch": data.get("epoch"), "fit_time": data.get("fit_time"),
+         "values": data.get("metrics") or {}, "running_mean": data.get("running_mean"), "seq": message["seq"]},
+        data.get("primary_metric"),
+    )
+
+
+def columns_for(names):
+    """The table's columns for the metrics an event carries, in the order the page's header shows them."""
+    known = [n for task in ("classification", "regression") for n in results.metric_names(task)]
+    ordered = [n for n in known if n in names] + sorted(set(names) - set(known))
+    return [(n, results.metric_label(n)) for n in ordered]
 
 
 # --- The page ----------------------------------------------------------------------------------------
 
 
-def page_context(run):
+def page_context(run, waiting=None):
     """Everything the run page renders. `cursor` is read before the rest, so the stream resumes from a
-    seq no later than the state shown; replayed state regions are idempotent and the page drops log lines
-    it already holds."""
+    seq no later than the state shown; replayed regions are idempotent and the page drops rows and log
+    lines it already holds. `waiting` says why a queued run waits (runs.queue), where the caller knows."""
     cursor = run.last_seq
     logs, has_older = latest_logs(run.pk)
     return {
         "run": run,
+        "run_id": run.pk,
         "cursor": cursor,
         "terminal": run.is_terminal,
+        "state": state_from_run(run, waiting),
+        "outcome": outcome_from_run(run),
         "progress": progress_from_run(run),
-        "fold": fold_from_run(run),
-        "variant": variant_from_run(run),
+        "position": position_from_run(run),
         "training": training_from_run(run),
-        "steps": list(run.steps.all()),
-        "metrics": metrics_context(run),
+        "steps": [step_from_run(step) for step in run.steps.all()],
+        "metrics": metrics_from_run(run),
         "logs": logs,
         "has_older": has_older,
         "stale": stale_seconds(run),
@@ -271,10 +316,10 @@ def page_context(run):
 
 
 def full_state(run):
-    """Every live region of the page, for a client that is too far behind to replay event by event."""
+    """Every live region of the page, for a client that has nothing yet (a reconnect without a cursor)."""
     ctx = page_context(run)
     ctx["oob"] = True
-    names = ["header", "outcome", "progress", "fold", "variant", "training", "steps", "metrics", "stale"]
+    names = ["state", "outcome", "progress", "position", "training", "steps", "metrics", "stale"]
     parts = [partial(name, **ctx) for name in names]
     parts.append(partial("log_lines", **ctx))
     parts.append(partial("log_older", **ctx))
@@ -286,80 +331,100 @@ def cursor_html(first, last, terminal, full=False):
     return partial("cursor", first=first, last=last, terminal=terminal, full=full, oob=True)
 
 
-_cache = OrderedDict()
-_cache_lock = threading.Lock()
-CACHE_SIZE = 512
-
-
 def render_messages(run_id, messages):
-    """The fragments for a contiguous batch of stored messages (seq order). Cached by seq range."""
+    """The fragments for a contiguous batch of stored messages (seq order), from the messages alone."""
     if not messages:
         return ""
-    key = (run_id, messages[0]["seq"], messages[-1]["seq"])
-    with _cache_lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    html = _render_messages(run_id, messages)
-    with _cache_lock:
-        _cache[key] = html
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
-    return html
-
-
-def _render_messages(run_id, messages):
-    if len(messages) > FULL_STATE_THRESHOLD:
-        run = Run.objects.get(pk=run_id)
-        return full_state(run)
-    last = {}
-    logs = []
+    latest, logs, metrics, steps = {}, [], [], {}
     for m in messages:
-        last[m["type"]] = m
-        if m["type"] == events.JOB_LOG:
+        kind = m["type"]
+        latest[kind] = m
+        if kind == events.JOB_LOG:
             logs.append(m)
-    types = set(last)
-    terminal = any(events.is_terminal_message(m) for m in messages)
-    run = None
-    if terminal or types & (STATUS_TYPES | {events.STEP_PROGRESS, events.JOB_METRICS}) or len(logs) > LIVE_LOG_LINES:
-        run = Run.objects.get(pk=run_id)
-
+        elif kind == events.JOB_METRICS:
+            metrics.append(m)
+        elif kind == events.STEP_PROGRESS:
+            steps[m["data"]["step"]] = step_from_event(m["data"])
+        elif kind in STATUS_TYPES:
+            for cut in m["data"].get("steps") or []:
+                steps[cut["step"]] = step_from_event(cut)
+    status = next((m for m in reversed(messages) if m["type"] in STATUS_TYPES), None)
+    terminal = status is not None and status["data"]["status"] in Run.TERMINAL
     parts = []
-    if types & STATUS_TYPES:
-        ctx = {"run": run, "oob": True, "terminal": run.is_terminal, "stale": stale_seconds(run)}
-        ctx["stale_threshold"] = int(settings.RUNWATCH["STALE_WARNING_SECONDS"])
-        parts += [partial("header", **ctx), partial("outcome", **ctx), partial("stale", **ctx)]
-        parts.append(partial("progress", progress=progress_from_run(run), run=run, oob=True))
-        if run.runner == "training":
-            parts.append(partial("training", training=training_from_run(run), oob=True))
-    elif events.JOB_PROGRESS in last:
-        parts.append(partial("progress", progress=progress_from_event(last[events.JOB_PROGRESS]), oob=True))
-        if "epoch" in last[events.JOB_PROGRESS]["data"]:
-            parts.append(partial("training", training=training_from_event(last[events.JOB_PROGRESS]["data"]), oob=True))
-    if events.FOLD_PROGRESS in last:
-        parts.append(partial("fold", fold=last[events.FOLD_PROGRESS]["data"], oob=True))
-    if events.VARIANT_PROGRESS in last:
-        parts.append(partial("variant", variant=last[events.VARIANT_PROGRESS]["data"], oob=True))
-    if events.STEP_PROGRESS in last or terminal:
-        parts.append(partial("steps", steps=list(run.steps.all()), run=run, oob=True))
-    if events.JOB_METRICS in last or terminal:
-        # At the end, the final scores are shown even if their own event was coalesced away.
-        parts.append(partial("metrics", metrics=metrics_context(run), run=run, oob=True))
+    if status is not None:
+        parts += _status_parts(run_id, status)
+    # Progress: whichever of a progress report and a scored fit came last says where the run is.
+    moved = max((latest.get(t) for t in (events.JOB_PROGRESS, events.JOB_METRICS) if t in latest),
+                key=lambda m: m["seq"], default=None)
+    if moved is not None and not terminal:
+        parts.append(partial("progress", progress=progress_from_event(moved), oob=True))
+        if "epoch" in moved["data"]:
+            parts.append(partial("training", training=training_from_event(moved["data"]), oob=True))
+    if not terminal and (events.FOLD_PROGRESS in latest or events.VARIANT_PROGRESS in latest):
+        position = {"fold": latest.get(events.FOLD_PROGRESS, {}).get("data"),
+                    "variant": latest.get(events.VARIANT_PROGRESS, {}).get("data")}
+        if position["fold"]:
+            parts.append(partial("fold", fold=position["fold"], oob=True))
+        if position["variant"]:
+            parts.append(partial("variant", variant=position["variant"], oob=True))
+    for step in steps.values():
+        parts.append(partial("step_item", step=step, oob=True))
+    if metrics:
+        parts += _metrics_parts(run_id, metrics)
     if len(logs) > LIVE_LOG_LINES:
-        lines, has_older = latest_logs(run_id)
+        # More than the page keeps: replace the lines with the newest ones; older ones are a click away.
+        lines = [log_from_event(m) for m in logs[-LIVE_LOG_LINES:]]
         parts.append(partial("log_lines", logs=lines, oob=True))
-        parts.append(partial("log_older", run=run, logs=lines, has_older=has_older, oob=True))
+        parts.append(partial("log_older", run_id=run_id, logs=lines, has_older=True, cursor=messages[-1]["seq"],
+                             oob=True))
     elif logs:
         parts.append(partial("log_append", logs=[log_from_event(m) for m in logs]))
     parts.append(cursor_html(messages[0]["seq"], messages[-1]["seq"], terminal))
     return "".join(parts)
 
 
+def _status_parts(run_id, message):
+    data = message["data"]
+    status = data["status"]
+    has_results = status == Run.Status.COMPLETED or bool(data.get("partial"))
+    parts = [partial("state", state=state_context(run_id, status, has_results), oob=True)]
+    if status in Run.TERMINAL:
+        parts.append(partial("outcome", outcome=outcome_from_event(run_id, data), oob=True))
+        parts.append(partial("position", position={"fold": None, "variant": None}, oob=True))
+        parts.append(partial("stale", stale=None, oob=True))
+        if status == Run.Status.COMPLETED:
+            summary = data.get("summary") or {}
+            done = {"percent": 100.0, "message": "Completed", "eta_seconds": None, "started_at": None,
+                    "elapsed": summary.get("duration_seconds"), "finished_fits": None, "total_fits": None,
+                    "ticking": False, "running": False}
+            parts.append(partial("progress", progress=done, oob=True))
+    return parts
+
+
+def _metrics_parts(run_id, messages):
+    last = messages[-1]["data"]
+    rows = [metrics_from_event(m) for m in messages]
+    stats = {
+        "count": last.get("finished_fits"),
+        "hidden_rows": max(0, (last.get("finished_fits") or 0) - METRIC_ROWS),
+        "current_variant": last["variant"],
+        "running_mean": last.get("running_mean"),
+        "best_score": last.get("best_score"),
+    }
+    ctx = {"columns": columns_for(last.get("metrics") or {}), "primary": last.get("primary_metric"),
+           "by_epoch": last.get("epoch") is not None, "run_id": run_id, "oob": True}
+    return [
+        partial("metrics_stats", stats=stats, metrics=ctx, **ctx),
+        partial("metric_rows_live", rows=list(reversed(rows[-METRIC_ROWS:])), metrics=ctx),
+        partial("chart_points_live", points=rows[-CHART_POINTS:]),
+    ]
+
+
 def stale_html(run):
     return partial(
         "stale",
-        run=run,
         stale=stale_seconds(run),
         stale_threshold=int(settings.RUNWATCH["STALE_WARNING_SECONDS"]),
         oob=True,
     )
+

@@ -5,6 +5,7 @@ import traceback
 
 from django.db import connections
 
+from .failures import public_text
 from .heartbeat import Heartbeat
 from .models import IllegalTransition, Run
 
@@ -29,7 +30,7 @@ def execute_run(run_id):
         with Heartbeat(run.pk):
             return execute(run)
     except BaseException as e:
-        _settle(run_id, f"The run crashed: {e!r}", traceback.format_exc())
+        _settle(run_id, public_text(f"The run crashed: {e!r}"), traceback.format_exc())
         raise
     finally:
         _settle(run_id, "The job ended without recording a final status.")

@@ -6,17 +6,30 @@ state and appends its event in one transaction, so status and event log never di
 
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
 from experiments import catalog
+
+from . import events
 
 
 class IllegalTransition(Exception):
     """A status change the run's current status does not allow."""
 
 
+class RunQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """The runs `user` may see: their own; staff see all; nobody else sees any."""
+        if not user.is_authenticated:
+            return self.none()
+        return self if user.is_staff else self.filter(owner_id=user.pk)
+
+
 class Run(models.Model):
+    objects = RunQuerySet.as_manager()
+
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
@@ -135,13 +148,21 @@ class Run(models.Model):
         return self.spec.get("task", "")
 
     def visible_to(self, user):
+        """The same rule as Run.objects.visible_to, for a run already loaded (the stream's access check)."""
         return user.is_authenticated and (user.is_staff or user.pk == self.owner_id)
+
+    @property
+    def percent(self):
+        """Percent complete, 0 to 100 with one decimal: fits done of fits planned (100 once completed)."""
+        if self.status == self.Status.COMPLETED:
+            return 100.0
+        if not self.total_fits:
+            return 0.0
+        return round(100.0 * min(self.finished_fits, self.total_fits) / self.total_fits, 1)
 
     def progress_record(self):
         """The one progress record every runner keeps, readable at any time."""
-        percent = round(100.0 * self.finished_fits / self.total_fits, 1) if self.total_fits else 0.0
-        if self.status == self.Status.COMPLETED:
-            percent = 100.0
+        percent = self.percent
         return {
             "runner": self.runner,
             "completed_units": self.finished_fits,
@@ -166,8 +187,6 @@ class Run(models.Model):
         Raises IllegalTransition, leaving the row untouched, when the move is not allowed. The row lock
         makes this safe against a worker and a web request changing the same run at once.
         """
-        from . import events
-
         with transaction.atomic():
             current = Run.objects.select_for_update().filter(pk=self.pk).values_list("status", flat=True).get()
             if new_status not in self.TRANSITIONS[current]:
@@ -178,17 +197,28 @@ class Run(models.Model):
                 fields.setdefault("finished_at", now)
             fields["updated_at"] = now
             Run.objects.filter(pk=self.pk).update(**fields)
+            event_data = dict(event_data or {})
             if new_status in self.TERMINAL:
-                # A step still running was cut short; say so rather than leave it spinning forever.
+                # A step still running was cut short; say so rather than leave it spinning forever. The event
+                # names those steps, so a page shows the change from the event alone.
                 cut_short = RunStep.Status.FAILED if new_status == self.Status.FAILED else RunStep.Status.INTERRUPTED
-                RunStep.objects.filter(run_id=self.pk, status=RunStep.Status.RUNNING).update(
-                    status=cut_short, finished_at=now
-                )
+                running = RunStep.objects.filter(run_id=self.pk, status=RunStep.Status.RUNNING)
+                steps = [{"step": name, "label": label, "status": cut_short}
+                         for name, label in running.values_list("name", "label")]
+                running.update(status=cut_short, finished_at=now)
+                if steps:
+                    event_data["steps"] = steps
             for key, value in fields.items():
                 setattr(self, key, value)
-            data = {"status": new_status, "previous": current, **(event_data or {})}
-            events.append(self, events.status_event_type(new_status), data, check_open=False)
+            append_event(self, *events.status_event(new_status, current, **event_data), check_open=False)
         return self
+
+    def log(self, level, message):
+        """One line in the run's log (event and LogEntry with the same seq), from outside the engine."""
+        with transaction.atomic():
+            row = append_event(self, *events.log_line(level, message, step=self.current_step))
+            LogEntry.objects.create(run_id=self.pk, seq=row.seq, created=row.created, level=level, message=message,
+                                    step=self.current_step)
 
     def mark_running(self, worker_name="", **facts):
         now = timezone.now()
@@ -204,11 +234,13 @@ class Run(models.Model):
             progress=1.0,
             eta_seconds=0,
             message="Completed",
-            event_data={"summary": summary},
+            event_data={"summary": summary, "has_model": bool(fields.get("model_file")), "runner": self.runner},
             **fields,
         )
 
-    def mark_failed(self, message, traceback=""):
+    def mark_failed(self, message, traceback="", reason=None):
+        """`message` is what the user reads; `reason`, the short form the run list shows (default: the message).
+        The traceback is for staff only, so it stays out of the event every watcher receives."""
         has_results = self.fold_metrics.exists()
         return self.transition(
             self.Status.FAILED,
@@ -216,8 +248,8 @@ class Run(models.Model):
             traceback=traceback,
             partial=has_results,
             eta_seconds=None,
-            message="Failed",
-            event_data={"message": message, "traceback": traceback},
+            message=(reason or message)[:300],
+            event_data={"message": message},
         )
 
     def mark_stopped(self, reason="Stopped by request", **fields):
@@ -332,3 +364,49 @@ class RunEvent(models.Model):
 
     def to_message(self):
         return {"seq": self.seq, "type": self.type, "ts": self.created.isoformat(), "run": self.run_id, "data": self.data}
+
+
+# --- The event log: every event gets the run's next seq, is refused once the run has ended, and is published
+# (runs.events) after the transaction commits. Here, beside the rows it writes, so that runs.events (the
+# schema and the publisher) needs no models and nothing imports in a circle.
+
+
+def allocate_seqs(run_id, count=1, check_open=True):
+    """Reserve `count` sequence numbers for the run; returns the first. Call inside a transaction.
+
+    The row lock serialises every writer of one run, so numbers are strictly increasing with no gaps,
+    and the terminal check cannot race with the transition that stops the run.
+    """
+    status, last = Run.objects.select_for_update().filter(pk=run_id).values_list("status", "last_seq").get()
+    if check_open and status in Run.TERMINAL:
+        raise events.RunClosed(f"Run {run_id} is {status}; nothing more is written for it.")
+    Run.objects.filter(pk=run_id).update(last_seq=F("last_seq") + count)
+    return last + 1
+
+
+def append_event(run, type, data, check_open=True):
+    """Store one event and publish it after the transaction commits."""
+    return append_events(run, [(type, data)], check_open=check_open)[0]
+
+
+def append_events(run, items, check_open=True):
+    """Store several events with consecutive numbers in one insert; publish them in order after commit."""
+    run_id = run.pk if isinstance(run, Run) else run
+    with transaction.atomic():
+        first = allocate_seqs(run_id, len(items), check_open=check_open)
+        now = timezone.now()
+        rows = [
+            RunEvent(run_id=run_id, seq=first + i, type=type, data=data, created=now)
+            for i, (type, data) in enumerate(items)
+        ]
+        RunEvent.objects.bulk_create(rows)
+        messages = [row.to_message() for row in rows]
+        transaction.on_commit(lambda: events.publish(run_id, messages))
+    return rows
+
+
+def events_after(run_id, after=0, limit=None):
+    qs = RunEvent.objects.filter(run_id=run_id, seq__gt=after).order_by("seq")
+    if limit:
+        qs = qs[:limit]
+    return [e.to_message() for e in qs]

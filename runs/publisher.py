@@ -2,7 +2,8 @@
 
 Calling async_to_sync(group_send) per event opens a new event loop and a new Redis connection each time.
 The worker instead keeps one loop in a side thread with one channel layer (one connection), and hands it
-events through a queue, so publishing costs the engine a queue put.
+events through a queue, so publishing costs the engine a queue put. Each write batch of the reporter
+is one channel-layer message (one PUBLISH), however many events it holds.
 """
 
 import asyncio
@@ -12,7 +13,7 @@ import threading
 
 from channels.layers import get_channel_layer
 
-from .events import group_name
+from .events import group_name, layer_message
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +46,12 @@ class ThreadedPublisher:
                     self._idle.set()
                 continue
             run_id, messages = item
-            for message in messages:
-                try:
-                    loop.run_until_complete(
-                        layer.group_send(group_name(run_id), {"type": "run.event", "event": message})
-                    )
-                except Exception:
-                    # Stored already; watchers fill the gap from the database.
-                    log.exception("Publishing event %s of run %s failed", message.get("seq"), run_id)
+            if not messages:
+                continue
+            try:
+                # One write batch, one PUBLISH: watchers get the whole batch at once, in order.
+                loop.run_until_complete(layer.group_send(group_name(run_id), layer_message(run_id, messages)))
+            except Exception:
+                # Stored already; watchers fill the gap from the database.
+                log.exception("Publishing events %s..%s of run %s failed", messages[0].get("seq"),
+                              messages[-1].get("seq"), run_id)

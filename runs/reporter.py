@@ -3,12 +3,12 @@ runs.events, so each gets the run's next seq, is refused once the run has ended,
 commit), plus the rows a page reads: RunStep, FoldMetric, LogEntry and the Run's progress fields.
 
 Reporting must cost the engine almost nothing, so the engine thread only queues what it reports; one writer
-thread stores it, in the order it was reported, in as few transactions as it can:
-- events other than progress and logs are written LINGER_SECONDS after they were reported, together with
-  whatever followed them meanwhile (a fold's metrics and the next fold's start are microseconds apart; one
-  transaction instead of two halves the cost per fit, and 20 ms is invisible to a watcher);
-- log lines wait up to LOG_SECONDS or LOG_BATCH lines, then go in one bulk insert (with anything before
-  them);
+thread stores it, in the order it was reported, with group commit:
+- when the writer is idle, whatever is reported is written at once (a lone log line reaches a watcher as fast
+  as a metric; there is no fixed wait);
+- while a write is in flight, what is reported meanwhile queues up and goes in the next write, as one
+  transaction and one channel-layer message (at most MAX_BATCH items each). So the batches grow exactly when
+  the engine reports faster than the database takes it, and only then;
 - progress is coalesced to one event per PROGRESS_MIN_INTERVAL: a progress that is not yet due when a later
   event is written is dropped, because writing it after that event would break the order and writing it
   every time would break the rate. The newest progress is written once due, and always at close().
@@ -29,11 +29,10 @@ from django.utils import timezone
 from . import events
 from .engine import Reporter
 from .engine.steps import STEPS
-from .models import FoldMetric, LogEntry, Run, RunStep
+from .models import FoldMetric, LogEntry, Run, RunStep, append_events
 
-LOG_BATCH = 50
-LOG_SECONDS = 0.25
-LINGER_SECONDS = 0.02
+# The most items one write takes: bounds a transaction and a channel-layer message during a burst.
+MAX_BATCH = 2000
 # should_stop() reads the run's status at most this often; a cancel is seen within one fit anyway.
 STOP_CHECK_SECONDS = 0.05
 RECORD_FIELDS = {"data_hash", "library_versions", "early_stopped", "stopped_epoch", "latest_score"}
@@ -53,12 +52,18 @@ class _Item:
 
 
 class DbReporter(Reporter):
-    def __init__(self, run, progress_interval=None):
+    def __init__(self, run, progress_interval=None, background=True):
+        """`background=False` writes each report at once, in the caller's thread and transaction: the same
+        rows and events as the writer thread, for callers that own a transaction (tests, a shell)."""
         self.run_id = run.pk
+        self._background = background
+        self._started = time.monotonic() - (timezone.now() - run.started_at).total_seconds() if run.started_at else None
         self.interval = settings.RUNWATCH["PROGRESS_MIN_INTERVAL"] if progress_interval is None else progress_interval
         self._labels = dict(STEPS.get(run.runner, []))
         self._warnings = list(run.warnings or [])
         self._current_step = ""
+        self._step_started = {}
+        self._message = ""  # the latest progress message: a metrics event carries it, so it alone can redraw
         self._cond = threading.Condition()
         self._pending = []
         self._fields = {}
@@ -68,39 +73,44 @@ class DbReporter(Reporter):
         self._error = None
         self._stop_checked = float("-inf")
         self._stop = False
-        self._thread = threading.Thread(target=self._writer, name=f"reporter-{run.pk}", daemon=True)
-        self._thread.start()
+        self._thread = None
+        if background:
+            self._thread = threading.Thread(target=self._writer, name=f"reporter-{run.pk}", daemon=True)
+            self._thread.start()
 
     # --- The reporter interface (engine thread) ----------------------------------------------------------
 
     def step(self, name, status, detail=""):
         now = timezone.now()
         row = {"status": status, "detail": detail}
+        elapsed = None
         if status == RunStep.Status.RUNNING:
             row["started_at"] = now
             self._current_step = name
+            self._step_started[name] = now
+            elapsed = 0.0
         else:
             row["finished_at"] = now
-        data = {"step": name, "label": self._labels.get(name, name), "status": status, "detail": detail}
+            if name in self._step_started:
+                elapsed = round((now - self._step_started[name]).total_seconds(), 3)
         fields = {"current_step": name} if status == RunStep.Status.RUNNING else {}
-        self._emit(_Item("event", events.STEP_PROGRESS, data, step=(name, row)), fields)
+        event = events.step(name, self._labels.get(name, name), status, detail, elapsed_seconds=elapsed)
+        self._emit(_Item("event", *event, step=(name, row)), fields)
 
     def progress(self, message, *, progress, finished, total, eta_seconds=None, elapsed_seconds=None, **extra):
-        data = {
-            "progress": round(progress, 4), "message": message, "finished_fits": finished, "total_fits": total,
-            "eta_seconds": eta_seconds, "elapsed_seconds": elapsed_seconds, **extra,
-        }
+        event = events.progress(message, progress=progress, finished_fits=finished, total_fits=total,
+                                eta_seconds=eta_seconds, elapsed_seconds=elapsed_seconds, **extra)
         fields = {"message": message[:300], "eta_seconds": eta_seconds}
+        self._message = message
         if total:
             fields.update(progress=progress, finished_fits=finished)
-        self._emit(_Item("progress", events.JOB_PROGRESS, data), fields)
+        self._emit(_Item("progress", *event), fields)
 
     def log(self, level, message, *, step=None, fold=None, branch="", variant=None):
         step = self._current_step if step is None else step
-        data = {"level": level, "message": message, "step": step, "fold": fold, "branch": branch, "variant": variant}
-        row = {"level": level, "message": message, "step": step, "fold": fold, "branch": branch or "",
-               "variant": variant, "created": timezone.now()}
-        self._emit(_Item("log", events.JOB_LOG, data, log=row))
+        event = events.log_line(level, message, step=step, fold=fold, branch=branch or "", variant=variant)
+        row = {**event[1], "created": timezone.now()}
+        self._emit(_Item("log", *event, log=row))
 
     def warn(self, message):
         if message in self._warnings:
@@ -110,46 +120,48 @@ class DbReporter(Reporter):
         self.log("warning", message)
 
     def variant(self, index, total, description, branch):
-        data = {"index": index, "total": total, "description": description, "branch": branch}
         fields = {"current_variant": index, "total_variants": total, "variant_description": description[:300],
                   "current_branch": branch[:100]}
-        self._emit(_Item("event", events.VARIANT_PROGRESS, data), fields)
+        self._emit(_Item("event", *events.variant(index, total, description, branch)), fields)
 
     def fold(self, fold, total, *, branch, variant):
-        data = {"fold": fold, "total": total, "branch": branch, "variant": variant}
-        self._emit(_Item("event", events.FOLD_PROGRESS, data), {"current_fold": fold, "total_folds": total})
+        self._emit(_Item("event", *events.fold(fold, total, branch=branch, variant=variant)),
+                   {"current_fold": fold, "total_folds": total})
 
     def fold_done(self, *, branch, variant, description, fold, metrics, fit_time, primary_metric, primary,
                   running_mean, finished, total, eta_seconds, best_score):
-        data = {
-            "branch": branch, "variant": variant, "variant_description": description, "fold": fold,
-            "fit_time": fit_time, "metrics": metrics, "primary_metric": primary_metric, "primary": primary,
-            "running_mean": running_mean,
-        }
-        rows = [
-            {"branch": branch, "variant": variant, "variant_description": description[:300], "fold": fold,
-             "metric": name, "value": value, "fit_time": fit_time}
-            for name, value in metrics.items()
-        ]
-        fields = {"finished_fits": finished, "eta_seconds": eta_seconds, "best_score": best_score,
-                  "progress": finished / total if total else 0.0}
-        self._emit(_Item("event", events.JOB_METRICS, data, metrics=rows), fields)
+        event = events.metrics(
+            branch=branch, variant=variant, variant_description=description, fold=fold, fit_time=fit_time,
+            metrics=metrics, primary_metric=primary_metric, primary=primary, running_mean=running_mean,
+            finished_fits=finished, total_fits=total, eta_seconds=eta_seconds, best_score=best_score,
+            elapsed_seconds=self._elapsed(), message=self._message,
+        )
+        self._metrics_done(event, metrics, {"fold": fold}, finished, total, eta_seconds, best_score, {})
 
     def epoch_done(self, *, branch, variant, description, epoch, total_epochs, metrics, fit_time, primary_metric,
                    primary, best, finished, total, eta_seconds, best_score):
-        data = {
-            "branch": branch, "variant": variant, "variant_description": description, "epoch": epoch,
-            "total_epochs": total_epochs, "fit_time": fit_time, "metrics": metrics, "primary_metric": primary_metric,
-            "primary": primary, "running_mean": best, "best": best,
-        }
+        event = events.metrics(
+            branch=branch, variant=variant, variant_description=description, epoch=epoch, total_epochs=total_epochs,
+            fit_time=fit_time, metrics=metrics, primary_metric=primary_metric, primary=primary, running_mean=best,
+            best=best, finished_fits=finished, total_fits=total, eta_seconds=eta_seconds, best_score=best_score,
+            elapsed_seconds=self._elapsed(), message=self._message,
+        )
+        self._metrics_done(event, metrics, {"epoch": epoch}, finished, total, eta_seconds, best_score,
+                           {"latest_score": primary})
+
+    def _elapsed(self):
+        return None if self._started is None else round(time.monotonic() - self._started, 3)
+
+    def _metrics_done(self, event, metrics, unit, finished, total, eta_seconds, best_score, fields):
+        data = event[1]
         rows = [
-            {"branch": branch, "variant": variant, "variant_description": description[:300], "epoch": epoch,
-             "metric": name, "value": value, "fit_time": fit_time}
+            {"branch": data["branch"], "variant": data["variant"], "variant_description": data["variant_description"][:300],
+             "metric": name, "value": value, "fit_time": data["fit_time"], **unit}
             for name, value in metrics.items()
         ]
         fields = {"finished_fits": finished, "eta_seconds": eta_seconds, "best_score": best_score,
-                  "latest_score": primary, "progress": finished / total if total else 0.0}
-        self._emit(_Item("event", events.JOB_METRICS, data, metrics=rows), fields)
+                  "progress": finished / total if total else 0.0, **fields}
+        self._emit(_Item("event", *event, metrics=rows), fields)
 
     def record(self, **facts):
         unknown = set(facts) - RECORD_FIELDS
@@ -176,7 +188,10 @@ class DbReporter(Reporter):
                 self._pending, self._fields = [], {}
             self._closing = True
             self._cond.notify_all()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
+        else:
+            self._write_now()
         self._raise_if_failed()
 
     # --- Internals ---------------------------------------------------------------------------------------
@@ -191,55 +206,51 @@ class DbReporter(Reporter):
             self._fields.update(fields)
             self._fields_due = True
             self._cond.notify()
+        if self._thread is None:
+            self._write_now()
 
     def _emit(self, item, fields=None):
         with self._cond:
             self._raise_if_failed()
             if self._closing:
                 raise RuntimeError("The reporter is closed")
-            was_idle = not self._pending
             if item.kind == "progress":
                 self._pending = [i for i in self._pending if i.kind != "progress"]  # superseded
             self._pending.append(item)
             if fields:
                 self._fields.update(fields)
-            # Wake the writer when it may have an earlier deadline to wait for, or something to do now.
-            if was_idle or item.kind == "event" or self._ready(time.monotonic()):
-                self._cond.notify()
+            # An idle writer waits on the condition; a busy one finds this when its write returns.
+            self._cond.notify()
+        if self._thread is None:
+            self._write_now()
+
+    def _write_now(self):
+        items, fields = self._take(time.monotonic(), final=True)
+        if items or fields:
+            self._write(items, fields)
 
     def _ready(self, now):
+        """Is there something to write now? Anything but a progress that is not yet due."""
         if self._fields_due:
             return True
-        logs = 0
         for item in self._pending:
-            if item.kind == "event":
-                if now - item.at >= LINGER_SECONDS:
-                    return True
-            if item.kind == "log":
-                logs += 1
-                if logs >= LOG_BATCH or now - item.at >= LOG_SECONDS:
-                    return True
-            elif now - self._progress_written >= self.interval:
+            if item.kind != "progress" or now - self._progress_written >= self.interval:
                 return True
         return False
 
     def _timeout(self, now):
-        deadlines = []
-        for item in self._pending:
-            if item.kind == "event":
-                deadlines.append(item.at + LINGER_SECONDS)
-            elif item.kind == "log":
-                deadlines.append(item.at + LOG_SECONDS)
-            elif item.kind == "progress":
-                deadlines.append(self._progress_written + self.interval)
-        return max(min(deadlines) - now, 0.001) if deadlines else None
+        # Only a waiting progress has a deadline; everything else is written as soon as the writer is free.
+        if any(item.kind == "progress" for item in self._pending):
+            return max(self._progress_written + self.interval - now, 0.001)
+        return None
 
     def _take(self, now, final):
         taken, kept = [], []
-        last = len(self._pending) - 1
-        progress = [i for i, item in enumerate(self._pending) if item.kind == "progress"]
+        pending, rest = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+        last = len(pending) - 1
+        progress = [i for i, item in enumerate(pending) if item.kind == "progress"]
         newest = progress[-1] if progress else None
-        for i, item in enumerate(self._pending):
+        for i, item in enumerate(pending):
             if item.kind == "progress":
                 if not final and now - self._progress_written < self.interval:
                     if i == last:
@@ -251,7 +262,7 @@ class DbReporter(Reporter):
         if any(item.kind == "progress" for item in taken):
             self._progress_written = now
         fields, self._fields, self._fields_due = self._fields, {}, False
-        self._pending = kept
+        self._pending = kept + rest
         return taken, fields
 
     def _writer(self):
@@ -278,7 +289,7 @@ class DbReporter(Reporter):
     def _write(self, items, fields):
         with transaction.atomic():
             if items:
-                rows = events.append_many(self.run_id, [(item.type, item.data) for item in items])
+                rows = append_events(self.run_id, [(item.type, item.data) for item in items])
                 logs, metrics = [], []
                 for item, row in zip(items, rows):
                     if item.log is not None:
@@ -290,7 +301,7 @@ class DbReporter(Reporter):
                 LogEntry.objects.bulk_create(logs)
                 FoldMetric.objects.bulk_create(metrics)
             if fields:
-                # append_many above already refused a terminal run; a batch of fields alone checks here.
+                # append_events above already refused a terminal run; a batch of fields alone checks here.
                 updated = Run.objects.filter(pk=self.run_id).exclude(status__in=Run.TERMINAL).update(
                     **fields, updated_at=timezone.now()
                 )

@@ -1,131 +1,21 @@
-"""Serializers of the runs API, and the few pieces every API module shares (JSON object field, errors, schema).
+"""Serializers of the runs API (the pieces every API module shares are in config/drf.py).
 
 Response shapes follow the models and runs/events.py; nothing here changes state.
 """
 
-import math
-
-from drf_spectacular import openapi
+from drf_spectacular.plumbing import resolve_type_hint
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema_field
-from rest_framework import parsers, serializers
-from rest_framework.exceptions import ParseError
-from rest_framework.permissions import AllowAny
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
 
+from config.drf import JSONObjectField
 from experiments.models import Experiment
 
-from . import events
+from . import events, queue
 from .models import FoldMetric, LogEntry, Run, RunStep
 
 # PostgreSQL bigint: larger ids and cursors cannot exist, and passing them to a query is a database error.
 MAX_BIGINT = 2**63 - 1
-MAX_JSON_DEPTH = 32
-
-
-# --- Shared ---------------------------------------------------------------------------------------------
-
-
-def json_problem(value):
-    """Why `value` cannot be stored in a JSON column, or None. Iterative, so deep nesting cannot crash it.
-
-    PostgreSQL's jsonb refuses NaN/Infinity and NUL characters; letting them through would be a 500.
-    """
-    stack = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            return f"Nested more than {MAX_JSON_DEPTH} levels deep."
-        if isinstance(item, float) and not math.isfinite(item):
-            return "Numbers must be finite."
-        if isinstance(item, str) and "\x00" in item:
-            return "Text must not contain NUL characters."
-        if isinstance(item, dict):
-            for key, child in item.items():
-                if "\x00" in key:
-                    return "Text must not contain NUL characters."
-                stack.append((child, depth + 1))
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
-    return None
-
-
-class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, except that absurdly deep nesting is a 400 too (the decoder raises RecursionError)."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise ParseError("JSON parse error - nested too deeply.") from None
-
-
-@extend_schema_field({"type": "object", "additionalProperties": True})
-class JSONObjectField(serializers.JSONField):
-    """A JSON object (not a list or a scalar) that the database can store."""
-
-    default_error_messages = {"not_object": "Must be a JSON object."}
-
-    def to_internal_value(self, data):
-        data = super().to_internal_value(data)
-        if not isinstance(data, dict):
-            self.fail("not_object")
-        problem = json_problem(data)
-        if problem:
-            raise serializers.ValidationError(problem)
-        return data
-
-
-def spec_errors(errors):
-    """experiments.spec.SpecError paths as DRF field errors under "spec": {"spec": {"models.0.params.alpha": [..]}}.
-
-    An error about the spec as a whole (path "spec") becomes a plain list, as DRF reports any other field.
-    """
-    if set(errors) == {"spec"}:
-        return {"spec": errors["spec"]}
-    return {"spec": {path: list(msgs) for path, msgs in errors.items()}}
-
-
-class DetailSerializer(serializers.Serializer):
-    detail = serializers.CharField(help_text="What went wrong, for a person to read.")
-
-
-FIELD_ERRORS = OpenApiResponse(
-    response={
-        "type": "object",
-        "description": 'Field errors: {"field": ["message", ...]}; "non_field_errors" for the request as a whole; '
-        'spec errors are keyed by dotted path: {"spec": {"models.0.params.alpha": ["..."]}}.',
-        "additionalProperties": True,
-    },
-    description="Invalid input",
-)
-DETAIL = {code: OpenApiResponse(DetailSerializer, description=text) for code, text in {
-    "401": "Not authenticated: send `Authorization: Token <key>` (POST /api/v1/auth/token/) or a session cookie",
-    "403": "CSRF check failed (session authentication only)",
-    "404": "No such object, or it belongs to someone else",
-    "409": "The object's state does not allow this action",
-    "429": "Too many requests; see the Retry-After header",
-}.items()}
-
-
-class AutoSchema(openapi.AutoSchema):
-    """drf-spectacular's schema plus the error responses DRF gives, so clients know every status they can get."""
-
-    def _get_response_bodies(self, direction="response"):
-        responses = super()._get_response_bodies(direction)
-        errors = {}
-        if self.method in ("POST", "PUT", "PATCH") or self._get_filter_parameters() or self.get_override_parameters():
-            errors["400"] = FIELD_ERRORS
-        if not all(isinstance(p, AllowAny) for p in self.view.get_permissions()):
-            errors["401"] = DETAIL["401"]
-            if self.method not in ("GET", "HEAD", "OPTIONS"):
-                errors["403"] = DETAIL["403"]
-        if "{" in self.path or self._is_list_view():
-            errors["404"] = DETAIL["404"]  # unknown id, someone else's object, or a page past the end
-        for code, response in errors.items():
-            if code not in responses:
-                responses[code] = self._get_response_for_code(response.response, code, direction=direction)
-                responses[code]["description"] = response.description
-        return responses
 
 
 class TokenSerializer(serializers.Serializer):
@@ -159,6 +49,8 @@ class RunSerializer(serializers.ModelSerializer):
     has_model = serializers.SerializerMethodField()
     is_terminal = serializers.BooleanField(read_only=True)
     spec = serializers.JSONField(read_only=True, help_text="The validated spec snapshot the run executes.")
+    waiting_reason = serializers.SerializerMethodField(help_text="Why a queued run has not started; else null.")
+    queue_position = serializers.SerializerMethodField(help_text="1-based place of a queued run in the queue.")
 
     class Meta:
         model = Run
@@ -168,7 +60,7 @@ class RunSerializer(serializers.ModelSerializer):
             "total_variants", "variant_description", "current_branch", "total_fits", "finished_fits",
             "queued_at", "started_at", "finished_at", "updated_at", "cancel_requested_at",
             "best_score", "best_variant", "summary", "error_message", "partial", "has_model", "model_sha256",
-            "seed", "data_hash", "library_versions", "last_seq",
+            "seed", "data_hash", "library_versions", "last_seq", "waiting_reason", "queue_position",
         ]
         read_only_fields = fields
         extra_kwargs = {"progress": {"help_text": "Fraction done, 0 to 1."}}
@@ -180,6 +72,14 @@ class RunSerializer(serializers.ModelSerializer):
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_has_model(self, run):
         return bool(run.model_file)
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_waiting_reason(self, run):
+        return queue.waiting_reason(run, queue.snapshot(self.context.get("request"))) if run.status == Run.Status.QUEUED else None
+
+    @extend_schema_field({"type": "integer", "nullable": True})
+    def get_queue_position(self, run):
+        return queue.queue_position(run, queue.snapshot(self.context.get("request"))) if run.status == Run.Status.QUEUED else None
 
 
 class RunCreateSerializer(serializers.Serializer):
@@ -194,9 +94,9 @@ class RunCreateSerializer(serializers.Serializer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         request = self.context.get("request")
-        if request is not None and not request.user.is_staff:
+        if request is not None:
             # Someone else's experiment id reads as "does not exist", as everywhere else.
-            self.fields["experiment"].queryset = Experiment.objects.filter(owner=request.user)
+            self.fields["experiment"].queryset = Experiment.objects.visible_to(request.user)
 
     def validate(self, attrs):
         if ("experiment" in attrs) == ("spec" in attrs):
@@ -211,6 +111,22 @@ class RunFilterSerializer(serializers.Serializer):
     created_before = serializers.DateTimeField(required=False, help_text="Queued before this time.")
 
 
+def _payload_schema():
+    """`data` of an event: one object schema per payload type in runs/events.py, titled with its event types."""
+    types_of = {}
+    for type_, payload in events.PAYLOADS.items():
+        types_of.setdefault(payload, []).append(type_)
+    variants = [dict(resolve_type_hint(payload), title=" / ".join(types)) for payload, types in types_of.items()]
+    # anyOf, not oneOf: a small payload (a step's, say) can fit more than one shape; `type` tells which it is.
+    return {"anyOf": variants, "description": "Depends on `type` (each schema's title names its types); "
+            "docs/websocket-protocol.md describes every field."}
+
+
+@extend_schema_field(_payload_schema())
+class EventDataField(serializers.DictField):
+    pass
+
+
 class EventSerializer(serializers.Serializer):
     """One stored event, exactly as the WebSocket JSON stream sends it."""
 
@@ -218,7 +134,7 @@ class EventSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=events.STORED_TYPES)
     ts = serializers.DateTimeField()
     run = serializers.IntegerField()
-    data = serializers.DictField(help_text="Depends on `type`; see docs/websocket-protocol.md and runs/events.py.")
+    data = EventDataField()
 
 
 class EventQuerySerializer(serializers.Serializer):
@@ -271,7 +187,11 @@ class LeaderboardRowSerializer(serializers.Serializer):
     branch = serializers.CharField()
     variant = serializers.IntegerField()
     description = serializers.CharField()
+    label = serializers.CharField(help_text="The description, with the branch when there are several.")
     folds = serializers.IntegerField(help_text="Folds scored (cross-validation) or epochs (training).")
+    complete = serializers.BooleanField(
+        help_text="Every fold finished (false for the variant a stopped run was in). Unfinished rows rank last."
+    )
     fit_time = serializers.FloatField(help_text="Mean fit time in seconds.")
     primary = ScoreSerializer(help_text="The primary metric's score.")
     scores = serializers.DictField(child=ScoreSerializer(), help_text="Every recorded metric by name.")
@@ -283,7 +203,12 @@ class ResultsSerializer(serializers.Serializer):
     metric = serializers.CharField(help_text="The primary metric the leaderboard is sorted by.")
     greater_is_better = serializers.BooleanField()
     metrics = serializers.ListField(child=serializers.CharField())
-    leaderboard = LeaderboardRowSerializer(many=True, help_text="Best first; rows without a score last.")
+    best_score = serializers.FloatField(allow_null=True, help_text="The best variant's mean of the primary metric.")
+    partial = serializers.BooleanField(help_text="The run stopped or failed; these are the folds that finished.")
+    fits = serializers.IntegerField(help_text="Fits (or epochs) scored.")
+    leaderboard = LeaderboardRowSerializer(
+        many=True, help_text="Best first by the primary metric's mean; unfinished variants, then unscored ones, last."
+    )
 
 
 class WaitQuerySerializer(serializers.Serializer):

@@ -5,8 +5,8 @@ import os
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse
+from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -15,9 +15,12 @@ from django.views.decorators.vary import vary_on_headers
 from experiments.models import Experiment
 from experiments.spec import SpecError
 
-from . import events, fragments
+from . import fragments, queue, result_views
+from . import results as results_module
 from .control import CannotCancel, cancel_run, launch_run
-from .models import Run
+from .downloads import serve_verified
+from .engine import scoring
+from .models import Run, events_after
 
 RUNS_PER_PAGE = 25
 # A poll answers with at most this many events; the next poll fetches the rest.
@@ -25,21 +28,34 @@ POLL_BATCH = 1000
 
 
 def _get_run_for_user(request, run_id):
-    run = get_object_or_404(Run.objects.select_related("experiment", "owner"), pk=run_id)
-    if not run.visible_to(request.user):
-        raise Http404("No such run")
-    return run
+    return get_object_or_404(Run.objects.visible_to(request.user).select_related("experiment", "owner"), pk=run_id)
 
 
 @login_required
 @vary_on_headers("HX-Request")
 def run_list(request):
-    runs = Run.objects.select_related("experiment")
-    if not request.user.is_staff:
-        runs = runs.filter(owner=request.user)
-    page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    runs = Run.objects.visible_to(request.user).select_related("experiment")
+    paginator = Paginator(runs, RUNS_PER_PAGE)
+    # A page that is not a number, or past the end, is not silently another page: the first (or last) one
+    # is shown with a notice saying so.
+    notice = ""
+    try:
+        page = paginator.page(request.GET.get("page") or 1)
+    except PageNotAnInteger:
+        page = paginator.page(1)
+        notice = f"“{request.GET['page']}” is not a page number; showing the first page."
+    except EmptyPage:
+        page = paginator.page(paginator.num_pages)
+        notice = f"There is no page {request.GET['page']}; showing the last page."
+    queued = [run for run in page if run.status == Run.Status.QUEUED]
+    if queued:
+        snap = queue.snapshot(request)  # one Redis round trip for the whole page
+        for run in queued:
+            run.waiting = queue.waiting_reason(run, snap)
+            run.position = queue.queue_position(run, snap)
     ctx = {
         "page": page,
+        "page_notice": notice,
         "experiments": Experiment.objects.filter(owner=request.user).order_by("name"),
         "any_active": any(run.is_active for run in page),
     }
@@ -70,7 +86,8 @@ def launch(request):
 @never_cache
 def detail(request, run_id):
     run = _get_run_for_user(request, run_id)
-    return render(request, "runs/detail.html", fragments.page_context(run))
+    waiting = queue.waiting_reason(run, queue.snapshot(request)) if run.status == Run.Status.QUEUED else None
+    return render(request, "runs/detail.html", fragments.page_context(run, waiting))
 
 
 @login_required
@@ -78,7 +95,7 @@ def detail(request, run_id):
 def cancel(request, run_id):
     run = _get_run_for_user(request, run_id)
     try:
-        run = cancel_run(run)
+        run = cancel_run(run, by=request.user)
     except CannotCancel as e:
         if request.htmx:
             return HttpResponse(str(e), status=409, content_type="text/plain; charset=utf-8")
@@ -86,8 +103,8 @@ def cancel(request, run_id):
         ctx["stop_error"] = str(e)
         return render(request, "runs/detail.html", ctx, status=409)
     if request.htmx:
-        # The stream brings the same change; answering with the header keeps the page right without it.
-        return render(request, "runs/detail.html#header", {"run": run})
+        # The stream brings the same change; answering with the status regions keeps the page right without it.
+        return render(request, "runs/detail.html#state", {"state": fragments.state_from_run(run), "oob": True})
     messages.success(request, "Stopping the run. Finished folds are kept." if run.is_active else "The run is stopped.")
     return redirect(run)
 
@@ -102,7 +119,7 @@ def logs(request, run_id):
     except ValueError:
         before = run.last_seq + 1
     lines, has_older = fragments.latest_logs(run.pk, before=before)
-    ctx = {"run": run, "logs": lines, "has_older": has_older}
+    ctx = {"run": run, "run_id": run.pk, "cursor": run.last_seq, "logs": lines, "has_older": has_older}
     if request.htmx:
         return render(request, "runs/logs_chunk.html", ctx)
     return render(request, "runs/logs.html", ctx)
@@ -123,7 +140,7 @@ def live(request, run_id):
         html = fragments.full_state(run)
         done = run.is_terminal
     else:
-        batch = events.events_after(run.pk, after, limit=POLL_BATCH)
+        batch = events_after(run.pk, after, limit=POLL_BATCH)
         html = fragments.render_messages(run.pk, batch) if batch else fragments.cursor_html(None, after, False)
         run.refresh_from_db()
         done = run.is_terminal and (not batch or batch[-1]["seq"] >= run.last_seq)
@@ -133,24 +150,54 @@ def live(request, run_id):
 
 
 @login_required
+@never_cache
 def results(request, run_id):
+    """The leaderboard (runs.results), sortable by any metric without JavaScript, and the per-fold rows."""
     run = _get_run_for_user(request, run_id)
-    ctx = {"run": run, "metrics": fragments.metrics_context(run)}
-    return render(request, "runs/results.html", ctx)
+    board = results_module.leaderboard(run)
+    sort = request.GET.get("sort")
+    if sort not in board["metrics"]:
+        sort = board["metric"]
+    better_first = request.GET.get("dir") != "worse"
+    ctx = {
+        "run": run,
+        "board": board,
+        # The default order is the leaderboard's own ranking (finished variants before unfinished ones).
+        "ranked": board["leaderboard"] if sort == board["metric"] and better_first
+        else results_module.sorted_by(board, sort, better_first=better_first),
+        "headers": _sort_headers(board, sort, better_first),
+        **result_views.results_extras(request, run, board),
+    }
+    # htmx asks for the fold chart of another row only; the same template renders it for the full page.
+    template = "runs/results.html#fold-chart" if request.htmx else "runs/results.html"
+    return render(request, template, ctx)
+
+
+def _sort_headers(board, sort, better_first):
+    """One header per metric: its link sorts better first, or worse first when it is already sorted so."""
+    headers = []
+    for name, label in board["columns"]:
+        active = name == sort
+        greater = scoring.greater_is_better(board["task"], name)
+        # aria-sort says how the values run: better first is descending when higher is better.
+        descending = greater == better_first
+        headers.append({
+            "name": name,
+            "label": label,
+            "active": active,
+            "primary": name == board["metric"],
+            "next_dir": "worse" if active and better_first else "better",
+            "aria_sort": ("descending" if descending else "ascending") if active else "",
+            "arrow": ("▼" if descending else "▲") if active else "",
+            "better": "higher" if greater else "lower",
+        })
+    return headers
 
 
 @login_required
 def download_model(request, run_id):
-    """The run's model bundle, with its SHA-256 so a client can check what it received."""
+    """The run's model bundle, verified against its SHA-256 before it is sent (runs.downloads)."""
     run = _get_run_for_user(request, run_id)
     if not run.model_file:
         raise Http404("This run has no model bundle")
-    path = run.model_file
-    if not os.path.isabs(path):
-        path = os.path.join(settings.MEDIA_ROOT, path)
-    if not os.path.isfile(path):
-        raise Http404("The model bundle is missing")
-    response = FileResponse(open(path, "rb"), as_attachment=True, filename=os.path.basename(path))
-    if run.model_sha256:
-        response["X-Model-SHA256"] = run.model_sha256
-    return response
+    return serve_verified(request, os.path.join(settings.MEDIA_ROOT, run.model_file), run.model_sha256)

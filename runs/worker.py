@@ -5,8 +5,10 @@ import os
 import signal
 
 from django.db import connections
+from django.utils import timezone
 from rq.worker import Worker
 
+from . import failures, limits
 from .models import IllegalTransition, Run
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,11 @@ class RunwatchWorker(Worker):
         if run is None or run.is_terminal:
             return
         message = f"The work horse running this job {describe_exit(ret_val)}."
+        run_limits = limits.for_spec(run.spec)
+        if run.started_at and (timezone.now() - run.started_at).total_seconds() > run_limits.time_seconds:
+            # RQ's backstop killed a horse wedged past its time limit (runs.limits.job_timeout).
+            reason, hint = limits.time_exceeded(run_limits)
+            message = failures.readable(run, reason, hint=hint)
         try:
             if run.status == Run.Status.CANCELLING:
                 run.mark_stopped("Stopped: the work horse ended while stopping")

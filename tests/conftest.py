@@ -80,3 +80,14 @@ def daphne_server(transactional_db):
     process = serve_daphne()
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def close_websocket_database_threads(django_db_setup, django_db_blocker):
+    # In-process WebSocket tests leave runs.wsdb threads holding connections; PostgreSQL will not drop the
+    # test database while they are open.
+    yield
+    from runs import wsdb
+
+    with django_db_blocker.unblock():
+        wsdb.shutdown()

@@ -153,3 +153,22 @@ def start_daphne(port, **env):
         "daphne",
         **env,
     )
+
+
+class DroppingPublisher:
+    """Stands in for a channel layer that lost the messages: the events are stored, never delivered.
+    Install it with runs.events.use_publisher; watchers must then find the events in the database."""
+
+    def send(self, run_id, messages):
+        pass
+
+    def flush(self, timeout=5.0):
+        return True
+
+
+def reporter_for(run):
+    """The engine's reporter for `run`, writing at once in the test's own transaction: tests store log lines,
+    fold scores and progress exactly as a real run does, not with writes of their own."""
+    from runs.reporter import DbReporter
+
+    return DbReporter(run, progress_interval=0, background=False)

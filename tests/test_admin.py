@@ -5,19 +5,22 @@ import hashlib
 import json
 import re
 import time
+from datetime import timedelta
 
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Permission, User
 from django.contrib.messages import ERROR, INFO, SUCCESS, WARNING, get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from rq.job import Job, JobStatus
 
 from experiments.models import Dataset, Experiment, RegisteredModel
 from runs import events
 from runs.control import get_queue, launch_run
-from runs.models import FoldMetric, LogEntry, Run, RunEvent, RunStep
+from runs.models import FoldMetric, LogEntry, Run, RunEvent, RunStep, events_after
 
 pytestmark = pytest.mark.django_db
 
@@ -114,15 +117,19 @@ def test_it_shows_runs_read_only_with_their_spec_as_pretty_json(staff_client, ow
 def test_it_lists_runs_with_status_progress_duration_owner_and_experiment(staff_client, owner, experiment, launch):
     run = launch(owner, experiment)
     run.mark_running()
-    Run.objects.filter(pk=run.pk).update(progress=0.425)
+    Run.objects.filter(pk=run.pk).update(finished_fits=17, total_fits=40, started_at=timezone.now() - timedelta(seconds=75))
     launch(owner, experiment, name="Second try")
 
     html = staff_client.get(RUN_LIST).content.decode()
 
-    assert re.search(r'class="run-status run-status-running" style="background:#0d6efd;[^"]*">Running</span>', html)
-    assert 'class="run-status run-status-queued" style="background:#6c757d;' in html
-    assert "42.5%" in html
-    assert re.search(r"\d+\.\d s", html)  # the running run's duration so far
+    # The pages' badge, coloured by the pages' tokens (no inline colours of its own).
+    badge = render_to_string("includes/status_badge.html", {"run": Run.objects.get(pk=run.pk)})
+    assert badge.strip() in html and 'data-status="running"' in badge
+    assert 'class="badge badge-queued" data-status="queued"' in html
+    assert "style=" not in badge
+    assert "css/status.css" in html
+    assert "42.5%" in html  # Run.percent: 17 of 40 fits
+    assert re.search(r">1 min [1-5]\d s<", html)  # the running run's duration so far, as the pages write it
     assert ">alice<" in html and ">Iris baseline<" in html
 
 
@@ -190,7 +197,9 @@ def test_it_cancels_a_queued_run_and_removes_its_job_from_the_queue(
     assert run.status == Run.Status.STOPPED
     assert run.rq_job_id not in queued_job_ids()
     assert Job.fetch(run.rq_job_id, connection=get_queue().connection).get_status() == JobStatus.CANCELED
-    assert events.events_after(run.pk, after=1)[0]["data"]["status"] == "stopped"
+    later = events_after(run.pk, after=1)
+    assert [m["data"]["status"] for m in later if m["type"] == events.JOB_STATUS] == ["stopped"]
+    assert later[0]["data"]["message"].startswith("Stop requested by sam at ")  # the stop is logged first
     assert sent_messages(response) == [(SUCCESS, "Stopped 1 queued run; they will not start.")]
 
 

@@ -80,6 +80,18 @@ def test_it_rejects_text_features_without_an_encoder(tmp_path):
     assert message.startswith("Column 'city' holds text (for example 'Paris'), and the preprocessing has no one_hot_encoder")
 
 
+def test_it_leaves_text_columns_out_when_asked(tmp_path):
+    """The other answer to text features: drop_text_columns keeps the numeric columns only."""
+    text = "city,b,y\n" + "".join(f"{['Paris', 'Lyon'][i % 2]},{i},{i % 3 % 2}\n" for i in range(12))
+    path = tmp_path / "data.csv"
+    path.write_text(text)
+    spec = csv_spec(path, preprocessing=[{"name": "drop_text_columns", "params": {}}])
+    outcome = engine.execute(spec, engine.Reporter(), tmp_path / "run-1", dataset_path=path)
+    assert outcome["summary"]["rows"] == 12 and outcome["best_score"] is not None
+    model = engine.load_bundle(outcome["bundle"]["path"], outcome["bundle"]["sha256"]).model
+    assert list(model[:-1].get_feature_names_out()) == ["b"]  # the model saw no city
+
+
 def test_it_names_the_branch_that_lacks_an_encoder(tmp_path):
     text = "city,b,y\n" + "".join(f"{['Paris', 'Lyon'][i % 2]},{i},{i % 2}\n" for i in range(12))
     branches = [{"name": "encoded", "preprocessing": [{"name": "one_hot_encoder", "params": {}}]},
@@ -98,10 +110,15 @@ def test_it_accepts_missing_values_with_an_imputer_or_a_model_that_handles_them(
     path = tmp_path / "data.csv"
     path.write_text(text)
     imputed = csv_spec(path, preprocessing=[{"name": "simple_imputer", "params": {}}])
-    engine.execute(imputed, engine.Reporter(), tmp_path / "run-1", dataset_path=path)
+    outcomes = [engine.execute(imputed, engine.Reporter(), tmp_path / "run-1", dataset_path=path)]
     native = csv_spec(path, models=[{"estimator": "HistGradientBoostingClassifier", "params": {"max_iter": [5]},
                                      "label": "HistGradientBoostingClassifier"}])
-    engine.execute(native, engine.Reporter(), tmp_path / "run-2", dataset_path=path)
+    outcomes.append(engine.execute(native, engine.Reporter(), tmp_path / "run-2", dataset_path=path))
+    for outcome in outcomes:
+        # Both ran every fold on all 12 rows and scored: the missing value was imputed or handled, not dropped.
+        assert outcome["summary"]["rows"] == 12
+        assert 0.0 <= outcome["best_score"] <= 1.0
+        assert outcome["bundle"]["sha256"]
 
 
 def test_it_rejects_too_few_rows_for_the_folds(tmp_path):
@@ -142,7 +159,9 @@ def test_it_fails_the_run_with_its_message_through_a_worker(worker, owner, outsi
     run.refresh_from_db()
     message = "The target column 'y' is constant: every row is 3.0"
     assert run.status == Run.Status.FAILED
-    assert run.error_message == message
+    assert run.message == message
+    hint = "Fix the data, or the spec's target column and task, then re-run."
+    assert run.error_message == f"Validate data failed: {message}. {hint}"
     assert "DataError" in run.traceback
     assert run.partial is False
     steps = dict(RunStep.objects.filter(run=run).values_list("name", "status"))
@@ -150,7 +169,7 @@ def test_it_fails_the_run_with_its_message_through_a_worker(worker, owner, outsi
                      "refit_best": "pending", "export": "pending"}
     assert RunStep.objects.get(run=run, name="validate_data").detail == message
     last = RunEvent.objects.filter(run=run).order_by("-seq").first()
-    assert last.type == events.JOB_FAILED and last.data["message"] == message
+    assert last.type == events.JOB_FAILED and last.data["message"] == run.error_message
     seqs = list(RunEvent.objects.filter(run=run).order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, len(seqs) + 1))
     assert not run.visible_to(outsider)

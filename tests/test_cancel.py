@@ -1,18 +1,20 @@
 """Cancellation that really stops work: queued runs never start; running runs stop cooperatively between fits,
 or are killed after the grace period; and after Stopped nothing more is written."""
 
+import threading
 import time
 import uuid
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 from rq.job import Job
 
 from experiments.spec import validate_spec
 from runs import jobs
 from runs.control import CannotCancel, cancel_run, get_queue, launch_run
-from runs.models import FoldMetric, Run, RunEvent
+from runs.models import FoldMetric, IllegalTransition, Run, RunEvent
 from tests.helpers import start_worker, wait_for
 from tests.runwork import (
     MANY_FITS_SPEC,
@@ -57,6 +59,21 @@ def test_it_moves_a_running_run_to_cancelling_at_once(owner, make_run):
 
 
 @pytest.mark.django_db
+def test_it_logs_who_stopped_the_run_and_when(owner, make_run):
+    queued, running = make_run(owner, Run.Status.QUEUED), make_run(owner, Run.Status.RUNNING)
+
+    cancel_run(queued, by=owner)
+    cancel_run(running, by="alice (command line)")
+
+    for run, who in ((queued, "alice"), (running, "alice (command line)")):
+        line = run.logs.get()
+        assert line.message.startswith(f"Stop requested by {who} at {timezone.now():%Y-%m-%d}")
+        # The line is in the stream too, before the status change it explains.
+        types = list(RunEvent.objects.filter(run=run).order_by("seq").values_list("type", flat=True))
+        assert types[-2:] == ["JOB_LOG", "JOB_STATUS"]
+        assert RunEvent.objects.get(run=run, seq=line.seq).data["message"] == line.message
+
+
 def test_it_makes_a_second_cancel_harmless(owner, make_run):
     running = make_run(owner, Run.Status.RUNNING, started_at=timezone.now())
     cancel_run(running)
@@ -93,6 +110,47 @@ def test_it_does_nothing_when_a_worker_picks_up_a_cancelled_run(owner, make_run)
     assert jobs.execute_run(run.pk) is None
 
     assert snapshot(run) == before
+
+
+def test_it_tells_one_story_when_the_worker_starts_the_run_during_the_cancel(transactional_db, owner, make_run,
+                                                                            monkeypatch):
+    """Issue 14, finding 7: the worker's mark_running lands after the cancel has read "queued" and before it
+    writes "stopped". With real transactions on two connections, the run must then either never start, or
+    not be called "cancelled before it started"."""
+    run = make_run(owner, Run.Status.QUEUED)
+    real_transition = Run.transition
+    worker_tried = threading.Event()
+    outcome, threads = {}, []
+
+    def worker_side():  # What runs.execution.execute does first in the work horse.
+        try:
+            worker_tried.set()
+            Run.objects.get(pk=run.pk).mark_running(worker_name="w1")
+            outcome["started"] = True
+        except IllegalTransition:
+            outcome["started"] = False
+        finally:
+            connection.close()
+
+    def transition(self, new_status, **kwargs):
+        if threading.current_thread() is threading.main_thread() and not threads:
+            # The cancel is about to write: let the worker go now, in its own thread and transaction.
+            threads.append(threading.Thread(target=worker_side))
+            threads[0].start()
+            if connection.in_atomic_block:
+                wait_for(worker_tried.is_set, timeout=10, message="the worker to try")  # It waits for our lock.
+            else:
+                threads[0].join(timeout=30)  # Nothing holds it back: it starts the run now.
+        return real_transition(self, new_status, **kwargs)
+
+    monkeypatch.setattr(Run, "transition", transition)
+    cancel_run(run)
+    threads[0].join(timeout=30)
+
+    run.refresh_from_db()
+    assert outcome == {"started": False}
+    assert (run.status, run.message, run.started_at) == (Run.Status.STOPPED, "Cancelled before it started", None)
+    assert event_statuses(run) == ["stopped"]
 
 
 # --- Queued runs never start -------------------------------------------------------------------------------

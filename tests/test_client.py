@@ -59,7 +59,7 @@ def test_it_reports_refusals(rw, live_api, outsider, experiment):
     assert hidden.value.status == 404
     with pytest.raises(RunwatchError) as forbidden:
         list(theirs.events(run["id"]))
-    assert forbidden.value.status == 4403
+    assert forbidden.value.status == 4404  # told apart from a missing run no more
     with pytest.raises(RunwatchError) as no_model:
         rw.download_model(run["id"], "/dev/null")
     assert no_model.value.status == 404
@@ -88,3 +88,11 @@ def test_it_works_from_the_command_line(live_api, live_worker, owner, experiment
     assert main([*cli, "cancel", str(queued)]) == 0
     assert main([*cli, "events", str(queued)]) == 0
     assert capsys.readouterr().out.strip().endswith("stopped")
+
+
+def test_it_speaks_the_servers_names():
+    """The client stands alone (no Django), so it spells out the protocol's names; they must stay the server's."""
+    import runwatch_client
+    from runs import events
+
+    assert (runwatch_client.JOB_METRICS, runwatch_client.STREAM_END) == (events.JOB_METRICS, events.STREAM_END)

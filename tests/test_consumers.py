@@ -16,8 +16,8 @@ from django.conf import settings
 from config.asgi import application
 from runs import events
 from runs.control import launch_run
-from runs.models import Run
-from tests.helpers import session_key_for
+from runs.models import Run, append_event, events_after
+from tests.helpers import DroppingPublisher, session_key_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,21 +36,11 @@ async def socket(path, user=None):
     return WebsocketCommunicator(application, path, headers=headers)
 
 
-class DroppingPublisher:
-    """Stands in for a channel layer that lost the messages: the events are stored, never delivered."""
-
-    def send(self, run_id, messages):
-        pass
-
-    def flush(self, timeout=5.0):
-        return True
-
-
 def run_async(coro_fn):
     return async_to_sync(coro_fn)()
 
 
-append = database_sync_to_async(events.append)
+append = database_sync_to_async(append_event)
 
 
 async def receive_json(comm):
@@ -66,7 +56,7 @@ def run(owner, experiment):
 
 def test_it_replays_everything_after_a_seq(owner, run):
     for i in range(3):
-        events.append(run, events.JOB_LOG, {"level": "info", "message": f"line {i}"})
+        append_event(run, events.JOB_LOG, {"level": "info", "message": f"line {i}"})
 
     async def scenario():
         comm = await socket(f"/ws/runs/{run.pk}/?after=2", owner)
@@ -148,7 +138,7 @@ def test_it_drops_duplicates(owner, run):
     async def scenario():
         comm = await socket(f"/ws/runs/{run.pk}/?after=2", owner)
         await comm.connect()
-        stored = await database_sync_to_async(events.events_after)(run.pk, 1)
+        stored = await database_sync_to_async(events_after)(run.pk, 1)
         layer = get_channel_layer()
         await layer.group_send(events.group_name(run.pk), {"type": "run.event", "event": stored[0]})
         assert await comm.receive_nothing(timeout=0.5)
@@ -201,7 +191,7 @@ def test_it_refuses_another_users_run(outsider, run, path):
     async def scenario():
         comm = await socket(path.format(run.pk), outsider)
         await comm.connect()
-        assert (await comm.receive_output(timeout=TIMEOUT)) == {"type": "websocket.close", "code": 4403}
+        assert (await comm.receive_output(timeout=TIMEOUT)) == {"type": "websocket.close", "code": 4404}
 
     run_async(scenario)
 
@@ -273,7 +263,7 @@ def test_it_sends_the_whole_state_without_a_cursor(owner, run):
         comm = await socket(f"/ws/runs/{run.pk}/fragments/", owner)
         await comm.connect()
         html = await comm.receive_from(timeout=TIMEOUT)
-        for region in ("run-header", "run-progress", "run-steps", "run-metrics", "log-lines", "rw-cursor"):
+        for region in ("run-badge", "run-actions", "run-progress", "run-steps", "run-metrics", "log-lines", "rw-cursor"):
             assert f'id="{region}"' in html
         assert 'data-full="1"' in html
         await comm.disconnect()
@@ -288,7 +278,8 @@ def test_it_sends_the_end_state_as_fragments(owner, run):
         await comm.receive_from(timeout=TIMEOUT)
         await database_sync_to_async(run.mark_failed)("ValueError: boom", "Traceback (most recent call last):\nboom")
         html = await comm.receive_from(timeout=TIMEOUT)
-        assert 'aria-label="Run status: Failed"' in html and "Traceback (most recent call last)" in html
+        assert 'aria-label="Run status: Failed"' in html and "ValueError: boom" in html
+        assert "Traceback (most recent call last)" not in html  # staff see it on the page only
         assert 'data-terminal="1"' in html
         await comm.receive_from(timeout=TIMEOUT)  # the closing cursor
         assert (await comm.receive_output(timeout=TIMEOUT))["code"] == 1000

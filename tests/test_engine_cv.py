@@ -142,3 +142,29 @@ def test_it_cross_validates_branches_and_text_columns_from_a_csv(worker, owner, 
     frame = pd.read_csv(csv)
     predictions = bundle.predict(frame[["city", "size"]])
     assert np.sqrt(np.mean((predictions - frame["price"]) ** 2)) < 5
+
+
+class FoldRecorder(engine.Reporter):
+    def __init__(self):
+        self.folds = []
+
+    def fold_done(self, **facts):
+        self.folds.append(facts)
+
+
+def test_its_best_score_counts_a_variant_from_its_last_fold(iris_spec, tmp_path):
+    """A stop right after a variant's last fold keeps that fold's best score; it must already count the variant
+    the fold finished, as the leaderboard does (the run's stored best score and the leaderboard agree)."""
+    from experiments.spec import validate_spec
+
+    iris_spec["models"][0]["params"] = {"C": [0.001, 1.0], "max_iter": [500]}
+    iris_spec["cv"]["folds"] = 3
+    reporter = FoldRecorder()
+    engine.execute(validate_spec(iris_spec), reporter, tmp_path)
+
+    finished_means = {}
+    for facts in reporter.folds:
+        if facts["fold"] == 3:
+            finished_means[facts["variant"]] = facts["running_mean"]
+            assert facts["best_score"] == pytest.approx(max(finished_means.values()))
+    assert len(finished_means) == 2 and finished_means[2] > finished_means[1]

@@ -11,18 +11,20 @@ from redis import Redis
 
 from runs import events
 from runs.events import RunClosed
-from runs.models import Run, RunEvent
+from runs.models import Run, RunEvent, append_event, append_events, events_after
 from tests.helpers import Process, manage, wait_for
 
 EVENTS_PER_WRITER = 150
 
 # Each child process waits at a barrier in Redis, so all writers really do overlap, then appends events
-# one by one and, every tenth time, two at once with append_many.
+# one by one and, every tenth time, two at once with append_events.
 CHILD = """
 import os, time
 from django.conf import settings
 from redis import Redis
 from runs import events
+
+from runs.models import append_event, append_events
 
 r = Redis.from_url(settings.REDIS_URL)
 key, writer = os.environ["BARRIER"], os.environ["WRITER"]
@@ -34,10 +36,10 @@ i = 0
 while i < count:
     if i % 10 == 9 and i + 1 < count:
         pair = [(events.JOB_LOG, {"writer": writer, "i": i}), (events.JOB_LOG, {"writer": writer, "i": i + 1})]
-        events.append_many(run_id, pair)
+        append_events(run_id, pair)
         i += 2
     else:
-        events.append(run_id, events.JOB_LOG, {"writer": writer, "i": i})
+        append_event(run_id, events.JOB_LOG, {"writer": writer, "i": i})
         i += 1
 """
 
@@ -58,7 +60,7 @@ def thread_writer(run_id, writer, count, go, errors):
     try:
         go.wait()
         for i in range(count):
-            events.append(run_id, events.JOB_LOG, {"writer": writer, "i": i})
+            append_event(run_id, events.JOB_LOG, {"writer": writer, "i": i})
     except Exception as e:  # surfaced by the test, which cannot see a thread's exception otherwise
         errors.append(e)
     finally:
@@ -72,9 +74,9 @@ def thread_writer(run_id, writer, count, go, errors):
 def test_it_numbers_events_from_one_without_gaps(owner, make_run):
     run = make_run(owner)
 
-    first = events.append(run, events.JOB_PROGRESS, {"progress": 0.1})
-    batch = events.append_many(run, [(events.JOB_LOG, {"message": "a"}), (events.JOB_LOG, {"message": "b"})])
-    last = events.append(run.pk, events.JOB_PROGRESS, {"progress": 0.2})
+    first = append_event(run, events.JOB_PROGRESS, {"progress": 0.1})
+    batch = append_events(run, [(events.JOB_LOG, {"message": "a"}), (events.JOB_LOG, {"message": "b"})])
+    last = append_event(run.pk, events.JOB_PROGRESS, {"progress": 0.2})
 
     assert [first.seq, *(e.seq for e in batch), last.seq] == [1, 2, 3, 4]
     assert seqs(run) == [1, 2, 3, 4]
@@ -85,9 +87,9 @@ def test_it_numbers_events_from_one_without_gaps(owner, make_run):
 def test_it_numbers_each_run_separately(owner, outsider, make_run):
     mine, theirs = make_run(owner), make_run(outsider)
 
-    events.append(mine, events.JOB_LOG, {})
-    events.append(theirs, events.JOB_LOG, {})
-    events.append(mine, events.JOB_LOG, {})
+    append_event(mine, events.JOB_LOG, {})
+    append_event(theirs, events.JOB_LOG, {})
+    append_event(mine, events.JOB_LOG, {})
 
     assert seqs(mine) == [1, 2]
     assert seqs(theirs) == [1]
@@ -96,14 +98,14 @@ def test_it_numbers_each_run_separately(owner, outsider, make_run):
 @pytest.mark.django_db
 def test_it_returns_exactly_the_events_after_a_cursor(owner, make_run):
     run = make_run(owner)
-    events.append_many(run, [(events.JOB_LOG, {"i": i}) for i in range(10)])
+    append_events(run, [(events.JOB_LOG, {"i": i}) for i in range(10)])
 
-    rest = events.events_after(run.pk, after=6)
+    rest = events_after(run.pk, after=6)
 
     assert [m["seq"] for m in rest] == [7, 8, 9, 10]
     assert rest[0] == {"seq": 7, "type": "JOB_LOG", "ts": rest[0]["ts"], "run": run.pk, "data": {"i": 6}}
-    assert [m["seq"] for m in events.events_after(run.pk, after=0, limit=3)] == [1, 2, 3]
-    assert events.events_after(run.pk, after=10) == []
+    assert [m["seq"] for m in events_after(run.pk, after=0, limit=3)] == [1, 2, 3]
+    assert events_after(run.pk, after=10) == []
 
 
 # --- Terminal runs -----------------------------------------------------------------------------------
@@ -116,9 +118,9 @@ def test_it_refuses_events_after_a_terminal_status(owner, make_run, terminal):
     run.transition(terminal)
 
     with pytest.raises(RunClosed, match=f"is {terminal}"):
-        events.append(run, events.JOB_LOG, {"message": "too late"})
+        append_event(run, events.JOB_LOG, {"message": "too late"})
     with pytest.raises(RunClosed):
-        events.append_many(run.pk, [(events.JOB_PROGRESS, {"progress": 1.0})])
+        append_events(run.pk, [(events.JOB_PROGRESS, {"progress": 1.0})])
 
     assert seqs(run) == [1]
     assert Run.objects.get(pk=run.pk).last_seq == 1
@@ -133,7 +135,7 @@ def test_it_writes_nothing_after_the_terminal_event_when_writers_race_the_finish
         try:
             go.wait()
             while True:
-                events.append(run.pk, events.JOB_PROGRESS, {"progress": 0.5})
+                append_event(run.pk, events.JOB_PROGRESS, {"progress": 0.5})
         except RunClosed:
             refused.append(True)
         finally:

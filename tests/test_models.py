@@ -136,7 +136,8 @@ def test_it_completes_with_its_summary(owner, make_run):
     assert run.progress_record()["percent"] == 100.0
     [(seq, type_, data)] = stored_events(run)
     assert type_ == events.JOB_COMPLETED
-    assert data == {"status": "completed", "previous": "running", "summary": {"best_score": 0.95, "metric": "accuracy"}}
+    assert data == {"status": "completed", "previous": "running", "summary": {"best_score": 0.95, "metric": "accuracy"},
+                    "has_model": False, "runner": "cv"}
 
 
 def test_it_fails_with_message_and_traceback_and_notes_partial_results(owner, make_run):
@@ -150,7 +151,7 @@ def test_it_fails_with_message_and_traceback_and_notes_partial_results(owner, ma
     assert run.partial is True
     [(_, type_, data)] = stored_events(run)
     assert type_ == events.JOB_FAILED
-    assert data["message"] == "Out of memory" and data["traceback"] == "Traceback ..."
+    assert data["message"] == "Out of memory" and "traceback" not in data
 
 
 def test_it_stops_a_queued_run_without_partial_results(owner, make_run):

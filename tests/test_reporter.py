@@ -4,6 +4,7 @@ nothing else dropped, and nothing is written once the run has ended.
 The reporter writes from its own thread (its own database connection), so these tests commit for real.
 """
 
+import threading
 import time
 
 import pytest
@@ -12,7 +13,7 @@ from django.conf import settings
 from runs import events
 from runs.control import launch_run
 from runs.models import FoldMetric, LogEntry, Run, RunEvent, RunStep
-from runs.reporter import LOG_BATCH, DbReporter
+from runs.reporter import DbReporter
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -126,17 +127,60 @@ def test_it_keeps_the_order_of_everything_but_dropped_progress(run):
     assert step.status == "completed" and step.started_at <= step.finished_at
 
 
-def test_it_batches_a_burst_of_logs_into_few_inserts(run):
-    reporter = DbReporter(run)
-    for i in range(120):
+class HeldReporter(DbReporter):
+    """Its first write waits until the test lets it go: what is reported meanwhile is a write in flight."""
+
+    def __init__(self, run):
+        self.release = threading.Event()
+        self.writes = []
+        super().__init__(run)
+
+    def _write(self, items, fields):
+        self.writes.append(len(items))
+        if len(self.writes) == 1:
+            assert self.release.wait(10)
+        super()._write(items, fields)
+
+
+def test_it_writes_at_once_when_idle_and_batches_only_behind_a_write_in_flight(run):
+    reporter = HeldReporter(run)
+    reporter.log("debug", "line 0")
+    wait_for(lambda: reporter.writes, timeout=5, message="the first line written alone, at once")
+    for i in range(1, 120):
         reporter.log("debug", f"line {i}")
+    reporter.release.set()
     reporter.close()
+    # Group commit: the lone line went alone; the 119 reported behind it went in one write.
+    assert reporter.writes == [1, 119]
     logs = stored(run, events.JOB_LOG)
     assert [e.data["message"] for e in logs] == [f"line {i}" for i in range(120)]
-    # One append_many per batch gives its events one timestamp: 120 lines took at most 120 / 50 batches.
-    batches = {e.created for e in logs}
-    assert len(batches) <= -(-120 // LOG_BATCH)
+    assert len({e.created for e in logs}) == 2
     assert LogEntry.objects.filter(run=run).count() == 120
+
+
+def test_it_publishes_one_layer_message_per_write_batch(run):
+    sent = []
+
+    class Recording:
+        def send(self, run_id, messages):
+            sent.append([m["seq"] for m in messages])
+
+        def flush(self, timeout=5.0):
+            return True
+
+    previous = events.use_publisher(Recording())
+    try:
+        reporter = HeldReporter(run)
+        reporter.log("debug", "first")
+        wait_for(lambda: reporter.writes, timeout=5, message="the first write")
+        for i in range(50):
+            reporter.log("debug", f"line {i}")
+        reporter.release.set()
+        reporter.close()
+    finally:
+        events.use_publisher(previous)
+    first = stored(run)[-51].seq
+    assert sent == [[first], list(range(first + 1, first + 51))]
 
 
 def test_it_flushes_a_quiet_log_line_after_a_moment(run):

@@ -4,13 +4,14 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
-from experiments.models import Experiment
-from experiments.spec import branches, total_fits, validate_spec, variants
+from experiments.models import Experiment, validate_spec_for
+from experiments.spec import branches, total_fits, variants
 
 pytestmark = pytest.mark.django_db
 
 IRIS = "Iris — logistic regression grid"
 DIABETES = "Diabetes — ridge"
+LONG = "Synthetic — random forest (about two minutes)"
 
 
 def seed():
@@ -63,9 +64,9 @@ def test_it_creates_the_demo_experiments_with_valid_specs():
     seed()
     demo = User.objects.get(username="demo")
     experiments = {e.name: e for e in Experiment.objects.filter(owner=demo)}
-    assert set(experiments) == {IRIS, DIABETES}
+    assert set(experiments) == {IRIS, DIABETES, LONG}
     for experiment in experiments.values():
-        assert validate_spec(experiment.spec, owner=demo) == experiment.spec
+        assert validate_spec_for(demo, experiment.spec) == experiment.spec
         experiment.full_clean()
 
     iris = experiments[IRIS].spec
@@ -76,6 +77,8 @@ def test_it_creates_the_demo_experiments_with_valid_specs():
     assert total_fits(iris) == 2 * 5 * 5
     diabetes = experiments[DIABETES].spec
     assert diabetes["task"] == "regression" and diabetes["metric"] == "r2"
+    long = experiments[LONG].spec  # the one to watch and stop: 15 forest fits on 20,000 rows, then a refit
+    assert long["dataset"]["n_samples"] == 20000 and total_fits(long) == 3 * 5
 
 
 def test_it_is_idempotent():

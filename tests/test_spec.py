@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from experiments.models import Dataset
+from experiments.models import Dataset, validate_spec_for
 from experiments.spec import MAX_VARIANTS, SpecError, total_fits, validate_spec, variants
 from runs.models import Run
 
@@ -18,7 +18,7 @@ DIABETES = {
 
 def errors_of(spec, owner=None):
     with pytest.raises(SpecError) as caught:
-        validate_spec(spec, owner=owner)
+        validate_spec_for(owner, spec)
     return caught.value.errors
 
 
@@ -99,8 +99,8 @@ def test_it_accepts_training_with_a_partial_fit_estimator(iris_spec):
 def test_it_accepts_the_owners_csv_and_records_its_hash(owner):
     dataset = csv_dataset(owner)
 
-    spec = validate_spec({"dataset": {"kind": "csv", "id": dataset.pk}, "task": "regression", "target": "price",
-                          "models": ["Ridge"]}, owner=owner)
+    spec = validate_spec_for(owner, {"dataset": {"kind": "csv", "id": dataset.pk}, "task": "regression",
+                                     "target": "price", "models": ["Ridge"]})
 
     assert spec["dataset"] == {"kind": "csv", "id": dataset.pk, "sha256": "ab" * 32}
     assert spec["target"] == "price"
@@ -109,8 +109,8 @@ def test_it_accepts_the_owners_csv_and_records_its_hash(owner):
 def test_it_lets_staff_use_anyones_csv(outsider, staff):
     dataset = csv_dataset(outsider)
 
-    spec = validate_spec({"dataset": {"kind": "csv", "id": dataset.pk}, "task": "regression", "models": ["Ridge"]},
-                         owner=staff)
+    spec = validate_spec_for(staff, {"dataset": {"kind": "csv", "id": dataset.pk}, "task": "regression",
+                                     "models": ["Ridge"]})
 
     assert spec["dataset"]["id"] == dataset.pk
 
@@ -118,7 +118,7 @@ def test_it_lets_staff_use_anyones_csv(outsider, staff):
 def test_it_accepts_evaluation_of_the_owners_completed_run(owner, iris_spec):
     trained = completed_run(owner, iris_spec)
 
-    spec = validate_spec(with_changes(iris_spec, runner="evaluation", evaluation={"run": trained.pk}), owner=owner)
+    spec = validate_spec_for(owner, with_changes(iris_spec, runner="evaluation", evaluation={"run": trained.pk}))
 
     assert spec["evaluation"] == {"run": trained.pk}
     assert spec["models"] == []
@@ -235,7 +235,7 @@ def test_it_refuses_another_users_csv(owner, outsider):
     errors = errors_of(spec, owner=owner)
 
     assert errors == {"dataset.id": [f"No CSV dataset {dataset.pk} that you can use."]}
-    assert validate_spec(spec, owner=outsider)["dataset"]["id"] == dataset.pk
+    assert validate_spec_for(outsider, spec)["dataset"]["id"] == dataset.pk
 
 
 def test_it_refuses_a_csv_that_does_not_exist(owner):
@@ -251,7 +251,7 @@ def test_it_refuses_to_evaluate_another_users_run(owner, outsider, iris_spec):
     errors = errors_of(spec, owner=owner)
 
     assert errors == {"evaluation.run": [f"No completed run {theirs.pk} with an exported model that you can use."]}
-    assert validate_spec(spec, owner=outsider)["evaluation"] == {"run": theirs.pk}
+    assert validate_spec_for(outsider, spec)["evaluation"] == {"run": theirs.pk}
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """WebSocket token auth for API clients, with a real `websockets` client against daphne.
 
-The token goes as ?token=<key> or as the subprotocol token.<key>; 4401 without a valid one, 4403 for another
+The token goes as ?token=<key> or as the subprotocol token.<key>; 4401 without a valid one, 4404 for another
 user's run. Then a real run streamed across random disconnects must arrive as exactly seq 1..N.
 """
 
@@ -77,9 +77,11 @@ def test_it_closes_4401_without_a_valid_token(daphne_server, run, how):
         assert close_code(ws) == 4401
 
 
-def test_it_closes_4403_for_another_users_run(daphne_server, outsider, run):
+def test_it_closes_4404_for_another_users_run_as_for_a_missing_one(daphne_server, outsider, run):
     with connect(ws_url(daphne_server, run, token=key_of(outsider))) as ws:
-        assert close_code(ws) == 4403
+        assert close_code(ws) == 4404
+    with connect(ws_url(daphne_server, run, token=key_of(outsider)).replace(f"/runs/{run.pk}/", "/runs/999999/")) as ws:
+        assert close_code(ws) == 4404
 
 
 def test_it_lets_staff_watch_any_run(daphne_server, staff, run):
@@ -113,8 +115,26 @@ def test_it_streams_a_real_run_across_random_disconnects(daphne_server, worker, 
                     break
                 received.append(message["seq"])
             if not ended and rng.random() < 0.5:
-                ws.socket.shutdown(socket.SHUT_RDWR)  # a dropped network rather than a polite close
+                try:
+                    ws.socket.shutdown(socket.SHUT_RDWR)  # a dropped network rather than a polite close
+                except OSError:
+                    pass  # the server had already sent the rest, STREAM_END and its close: nothing to drop
     run.refresh_from_db()
     assert run.status == Run.Status.COMPLETED, run.error_message
     assert received == list(range(1, run.last_seq + 1)), f"seed {seed}"
     assert connections > 3
+
+
+def test_it_streams_from_the_database_while_redis_is_down(owner, run):
+    """Issue 14: the handshake answered HTTP 500 while Redis was down. Now the stream opens and serves what the
+    database holds; the live path comes back with Redis."""
+    from tests.helpers import free_port, serve_daphne
+
+    # Nothing listens on this port: every Redis call of this daphne fails (the channel layer, the cache).
+    server = serve_daphne(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        with connect(ws_url(server, run, token=key_of(owner)), open_timeout=30) as ws:
+            first = json.loads(ws.recv(timeout=30))
+        assert (first["seq"], first["data"]["status"]) == (1, "queued")
+    finally:
+        server.stop()

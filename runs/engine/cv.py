@@ -5,7 +5,7 @@ import time
 
 from experiments.spec import branches, describe_variant, variants
 
-from . import export, pipeline
+from . import export, pipeline, scoring
 from .common import FitWarnings, build_for, load_and_validate, step
 from .errors import Cancelled, RunError
 from .reporting import Clock
@@ -54,7 +54,10 @@ def cross_validate(spec, data, reporter):
     folds = list(pipeline.splitter(spec["cv"], task).split(data.X, data.y))
     clock = Clock(len(chains) * len(all_variants) * len(folds))
     fit_warnings = FitWarnings(reporter)
-    table, best_score = [], None
+    greater = scoring.greater_is_better(task, metric)
+    # The live "best so far" follows the leaderboard's rule: the best finished variant's mean; only before
+    # any variant has finished, the running mean of the one in progress.
+    table, best_finished = [], None
     for branch, steps in chains:
         for variant in all_variants:
             description = describe_variant(variant)
@@ -87,8 +90,13 @@ def cross_validate(spec, data, reporter):
                     raise RunError(f"Fitting {description} on fold {number} failed: {e}", "cross_validate") from e
                 clock.add(time.perf_counter() - started)
                 entry["folds"].append(scores)
-                running = pipeline.mean(f[metric] for f in entry["folds"])
-                if pipeline.better(task, metric, running, best_score):
+                running = scoring.mean(f[metric] for f in entry["folds"])
+                # The variant's last fold finishes it: its mean counts as finished now, so a stop right after
+                # this fold leaves the run's best score where the leaderboard puts it.
+                best_score = best_finished
+                if len(entry["folds"]) == len(folds) and scoring.better(running, best_score, greater):
+                    best_score = running
+                if best_score is None:
                     best_score = running
                 reporter.fold_done(
                     branch=branch, variant=variant["index"], description=description, fold=number,
@@ -97,6 +105,8 @@ def cross_validate(spec, data, reporter):
                     best_score=best_score,
                 )
             summarise(entry, task, metric)
+            if scoring.better(entry["primary"], best_finished, greater):
+                best_finished = entry["primary"]
             reporter.log(
                 "info",
                 f"{description}: mean {metric} {_fmt(entry['primary'])} over {len(folds)} folds",
@@ -107,17 +117,13 @@ def cross_validate(spec, data, reporter):
 
 def summarise(entry, task, metric):
     names = entry["folds"][0].keys() if entry["folds"] else []
-    entry["means"] = {name: pipeline.mean(f[name] for f in entry["folds"]) for name in names}
+    entry["means"] = {name: scoring.mean(f[name] for f in entry["folds"]) for name in names}
     entry["primary"] = entry["means"].get(metric)
 
 
 def rank(table, task, metric):
-    """Variants from best to worst by the primary metric's mean; unscored ones last, ties in spec order."""
-    entries = list(table["entries"])
-    scored = [e for e in entries if e["primary"] is not None]
-    unscored = [e for e in entries if e["primary"] is None]
-    reverse = pipeline.greater_is_better(task, metric)
-    return sorted(scored, key=lambda e: e["primary"], reverse=reverse) + unscored
+    """Variants from best to worst, by the rule every page uses (runs.engine.scoring)."""
+    return scoring.rank(table["entries"], scoring.greater_is_better(task, metric))
 
 
 def _public(entry):

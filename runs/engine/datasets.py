@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from experiments import catalog
+from experiments.files import file_sha256, read_csv
 
 from .errors import DataError
 
@@ -36,14 +37,6 @@ class Data:
     @property
     def n_features(self):
         return len(self.feature_names)
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def array_sha256(X, y):
@@ -76,7 +69,7 @@ def load(ref, target="target", path=None):
         except FileNotFoundError:
             raise DataError(f"The file of uploaded dataset {ref.get('id')} is missing.", step="load_data") from None
         data = Data(str(getattr(path, "name", path)), sha, target)
-        data.frame, data.problem = _read_csv(path)
+        data.frame, data.problem = read_csv(path)
         return data
     raise DataError(f"Unknown dataset kind {kind!r}.", step="load_data")
 
@@ -101,21 +94,6 @@ def _synthetic(ref):
         n_samples=n, n_features=d, n_informative=informative, n_redundant=min(2, d - informative),
         n_classes=classes, n_clusters_per_class=1, flip_y=min(noise, 0.5), random_state=seed,
     )
-
-
-def _read_csv(path):
-    import os
-
-    if os.path.getsize(path) == 0:
-        return None, "The file is empty (0 bytes)."
-    try:
-        frame = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return None, "The file has no columns: it holds nothing but blank lines."
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
-        return None, f"This is not a readable CSV file: {str(e).splitlines()[0]}"
-    frame.columns = [str(c) for c in frame.columns]
-    return frame, None
 
 
 # --- Validation ------------------------------------------------------------------------------------------
@@ -201,7 +179,8 @@ def _check_features(data, chains, allow_nan):
             example = f" (for example {_show(sample.iloc[0])})" if len(sample) else ""
             raise DataError(
                 f"Column {column!r} holds text{example}, and the preprocessing{where} has no one_hot_encoder to "
-                "turn it into numbers. Add a one_hot_encoder step, or remove the column."
+                "turn it into numbers. Add a one_hot_encoder step, a drop_text_columns step to leave such columns out, or "
+                "remove the column."
             )
         if not allow_nan and not catalog.IMPUTERS & set(steps):
             for column in _numeric_columns(data):

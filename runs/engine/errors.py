@@ -19,3 +19,11 @@ class DataError(RunError):
 
 class Cancelled(Exception):
     """The reporter said the run should stop; raised between fits and epochs. Results so far are kept."""
+
+
+class LimitExceeded(RunError):
+    """The run reached its wall-clock or memory limit; `message` says which, `hint` how to raise it."""
+
+    def __init__(self, message, hint, step=None):
+        super().__init__(message, step)
+        self.hint = hint

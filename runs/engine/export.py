@@ -16,8 +16,9 @@ from pathlib import Path
 import joblib
 import numpy as np
 
+from experiments.files import file_sha256
+
 from .common import library_versions
-from .datasets import file_sha256
 from .errors import RunError
 
 FORMAT = "runwatch-bundle/1"

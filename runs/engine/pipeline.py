@@ -15,6 +15,8 @@ from sklearn.pipeline import Pipeline
 
 from experiments import catalog
 
+from . import scoring
+
 
 def make_estimator(variant, seed):
     module, cls_name, _, _ = catalog.ESTIMATORS[variant["estimator"]]
@@ -62,13 +64,17 @@ def build(steps, variant, *, task, seed, text_columns=(), numeric_columns=()):
         columns = ColumnTransformer(
             [
                 ("numeric", Pipeline(before) if before else "passthrough", list(numeric_columns)),
-                ("text", make_step(steps[encoder_at], task, seed)[1], list(text_columns)),
+                ("text", _text_step(steps[encoder_at], task, seed), list(text_columns)),
             ],
             verbose_feature_names_out=False,
         )
         after = [make_step(s, task, seed) for s in steps[encoder_at + 1 :] if s["name"] not in catalog.ENCODERS]
         chain = [("columns", columns), *after]
     return Pipeline([*_unique(chain), ("model", make_estimator(variant, seed))])
+
+
+def _text_step(step, task, seed):
+    return "drop" if step["name"] == "drop_text_columns" else make_step(step, task, seed)[1]
 
 
 def _unique(chain):
@@ -94,17 +100,9 @@ def take(X, rows):
     return X.iloc[rows] if hasattr(X, "iloc") else X[rows]
 
 
-def greater_is_better(task, metric):
-    return catalog.METRICS[task][metric][0]
-
-
 def better(task, metric, a, b):
     """Is score `a` better than `b` (None is worse than anything)?"""
-    if a is None:
-        return False
-    if b is None:
-        return True
-    return a > b if greater_is_better(task, metric) else a < b
+    return scoring.better(a, b, scoring.greater_is_better(task, metric))
 
 
 def score(model, X, y, task):
@@ -150,11 +148,6 @@ def _roc_auc(model, X, y):
 def _finite(value):
     value = float(value)
     return value if math.isfinite(value) else None
-
-
-def mean(values):
-    values = [v for v in values if v is not None]
-    return sum(values) / len(values) if values else None
 
 
 def fresh(template):

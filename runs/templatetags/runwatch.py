@@ -1,44 +1,40 @@
 """Small formatting filters shared by the run pages and the live fragments."""
 
-import math
-from datetime import timedelta
-
 from django import template
+
+from runs import formatting
 
 register = template.Library()
 
 
 @register.filter
 def seconds(value):
-    """12.3 -> "12 s", 75 -> "1 min 15 s", 3720 -> "1 h 2 min". Accepts seconds or a timedelta."""
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    try:
-        total = int(round(float(value)))
-    except (TypeError, ValueError):
-        return "—"
-    if total < 60:
-        return f"{total} s"
-    minutes, secs = divmod(total, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+    """12.3 -> "12 s", 75 -> "1 min 15 s", 3720 -> "1 h 02 min" (runs.formatting.duration)."""
+    return formatting.duration(value)
 
 
 @register.filter
 def score(value, digits=4):
-    if value is None or value == "":
-        return "—"
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if math.isnan(value):
-        return "—"
-    return f"{value:.{int(digits)}f}"
+    """Integers bare, floats to 4 decimals, tiny values in exponent form (runs.formatting.number)."""
+    return formatting.number(value, digits)
+
+
+@register.filter
+def mean_std(summary):
+    """{"mean", "std"} -> "0.9667 ± 0.0236"."""
+    return formatting.mean_std(summary)
+
+
+@register.inclusion_tag("includes/status_badge.html")
+def status_badge(run, badge_id="", live=False, oob=False):
+    """The one status badge: every page and the admin render it (runs.admin.status_badge). `run` is a Run, or
+    anything with `status` and `get_status_display` (a status event's state, fragments.state_context)."""
+    return {"run": run, "badge_id": badge_id, "live": live, "oob": oob}
+
+
+@register.simple_tag
+def fits_label(run, count=None):
+    return formatting.fits(run.runner, run.status, run.finished_fits if count is None else count)
 
 
 @register.filter
@@ -61,3 +57,5 @@ RUNNER_LABELS = {"cv": "Cross-validation", "training": "Training", "evaluation":
 @register.filter
 def runner_label(runner):
     return RUNNER_LABELS.get(runner, runner)
+
+

@@ -17,7 +17,8 @@
     4404: "This run does not exist any more."
   };
 
-  var page, state = { seq: 0, logSeq: 0, ended: false, open: false, everOpen: false, failures: 0, poller: null };
+  var page, state = { seq: 0, logSeq: 0, metricSeq: 0, ended: false, open: false, everOpen: false, failures: 0, poller: null,
+                      pollOk: false };
 
   function backoff(n) {
     // Exponential with jitter, capped at 10 s: a restarted server is found again quickly.
@@ -25,6 +26,7 @@
   }
 
   htmx.config.wsReconnectDelay = backoff;
+  window.Runwatch = { formatDuration: formatSeconds };
 
   // Every (re)connection resumes after the last seq the page holds, not the seq it was rendered with.
   htmx.createWebSocket = function (url) {
@@ -46,6 +48,10 @@
       if (hasEvents && cursor.dataset.full !== "1" && last <= state.seq) return "";
       tpl.content.querySelectorAll('[hx-swap-oob="beforeend"] .log-line').forEach(function (line) {
         if (parseInt(line.dataset.seq, 10) <= state.logSeq) line.remove();
+      });
+      // Fold rows and chart points the page already holds (a batch that overlaps what it has).
+      tpl.content.querySelectorAll("#metrics-rows .fold-row, #chart-data i").forEach(function (el) {
+        if (parseInt(el.dataset.seq, 10) <= state.metricSeq) el.remove();
       });
       if (last > state.seq || cursor.dataset.full === "1") state.seq = last;
       if (cursor.dataset.terminal === "1") setTimeout(ended, 0);
@@ -71,7 +77,9 @@
     state.ended = true;
     stopPolling();
     setConn("ended", "Finished");
+    page.dataset.terminal = "1"; // hides the fold and variant chips (app.css), which describe a running run
     page.removeAttribute("ws-connect"); // the ws extension stops reconnecting when this is gone
+    tick();
   }
 
   function startPolling() {
@@ -89,10 +97,19 @@
   function stopPolling() {
     if (state.poller) state.poller.remove(); // htmx stops an `every` trigger whose element is gone
     state.poller = null;
+    state.pollOk = false;
+  }
+
+  // While the socket is down the poll keeps the page current: say so, not "Offline", as long as it answers.
+  function onPollAnswered(evt) {
+    if (!state.poller || evt.detail.elt !== state.poller || state.ended || state.open) return;
+    state.pollOk = evt.detail.successful;
+    if (state.pollOk) setConn("polling", "Live (polling)");
+    else setConn(state.failures >= 4 ? "offline" : "reconnecting", state.failures >= 4 ? "Offline" : "Reconnecting…");
   }
 
   function onConnecting() {
-    if (state.ended) return;
+    if (state.ended || state.pollOk) return;
     setConn(state.everOpen || state.failures ? "reconnecting" : "connecting",
             state.everOpen || state.failures ? "Reconnecting…" : "Connecting…");
   }
@@ -121,7 +138,9 @@
       return;
     }
     state.failures += 1;
-    setConn(state.failures >= 4 ? "offline" : "reconnecting", state.failures >= 4 ? "Offline" : "Reconnecting…");
+    if (!state.pollOk) {
+      setConn(state.failures >= 4 ? "offline" : "reconnecting", state.failures >= 4 ? "Offline" : "Reconnecting…");
+    }
     startPolling();
     if (RETRY_CODES.indexOf(code) < 0 && wrapper) {
       // e.g. 1001 "going away" from a server shutting down: the extension would give up, we do not.
@@ -133,8 +152,10 @@
 
   var firstSeen = new WeakMap();
 
+  // The browser only ticks clocks the server rendered; this must format exactly as runs/formatting.py
+  // `duration` does (tests/browser/test_live_story.py compares them).
   function formatSeconds(total) {
-    total = Math.max(0, Math.round(total));
+    total = Math.floor(Math.max(0, total) + 0.5);
     if (total < 60) return total + " s";
     var m = Math.floor(total / 60), s = total % 60;
     if (m < 60) return m + " min " + (s < 10 ? "0" : "") + s + " s";
@@ -147,17 +168,74 @@
     return (Date.now() - firstSeen.get(el)) / 1000;
   }
 
+  function runStatus() {
+    var badge = document.getElementById("run-badge");
+    return badge ? badge.dataset.status : "";
+  }
+
   function tick() {
-    document.querySelectorAll(".js-elapsed[data-ticking='1']").forEach(function (el) {
-      if (el.dataset.elapsed !== "") el.textContent = formatSeconds(parseFloat(el.dataset.elapsed) + since(el));
+    var status = runStatus(), active = !state.ended && (status === "running" || status === "cancelling");
+    // Elapsed and the running step's clock: while the run is active.
+    document.querySelectorAll(".js-elapsed[data-ticking='1'], .js-clock[data-ticking='1']").forEach(function (el) {
+      if (active && el.dataset.elapsed !== "") el.textContent = formatSeconds(parseFloat(el.dataset.elapsed) + since(el));
     });
+    // The estimate: only while running. A progress fragment rendered before a stop may still carry one.
     document.querySelectorAll(".js-eta").forEach(function (el) {
-      if (el.dataset.eta !== "" && !state.ended) el.textContent = "~" + formatSeconds(parseFloat(el.dataset.eta) - since(el));
+      if (status !== "running" || state.ended || el.dataset.eta === "") el.textContent = "—";
+      else el.textContent = "~" + formatSeconds(parseFloat(el.dataset.eta) - since(el));
     });
     var stale = document.getElementById("stale-warning");
     if (stale && !stale.hidden) {
       stale.querySelector(".js-stale").textContent = Math.round(parseFloat(stale.dataset.seconds || "0") + since(stale));
     }
+  }
+
+  // --- Metrics: the newest rows, and the chart drawn from the points the page holds ----------------------
+
+  var METRIC_ROWS = 30, CHART_POINTS = 120, SVG = "http://www.w3.org/2000/svg";
+
+  function svgEl(name, attrs) {
+    var el = document.createElementNS(SVG, name);
+    Object.keys(attrs).forEach(function (k) { el.setAttribute(k, attrs[k]); });
+    return el;
+  }
+
+  // The server sends each scored fit once (a row and a point); the page keeps the newest ones and redraws.
+  function drawMetrics() {
+    var rows = document.getElementById("metrics-rows"), data = document.getElementById("chart-data");
+    var chart = document.getElementById("metrics-chart");
+    if (!rows || !data || !chart) return;
+    while (rows.children.length > METRIC_ROWS) rows.lastElementChild.remove();
+    while (data.children.length > CHART_POINTS) data.firstElementChild.remove();
+    var points = Array.from(data.children), seqs = points.map(function (p) { return parseInt(p.dataset.seq, 10) || 0; });
+    state.metricSeq = Math.max(state.metricSeq, seqs.length ? Math.max.apply(null, seqs) : 0);
+    var ys = [];
+    points.forEach(function (p) {
+      ["y", "m"].forEach(function (k) { if (p.dataset[k] !== "") ys.push(parseFloat(p.dataset[k])); });
+    });
+    while (chart.firstChild) chart.firstChild.remove();
+    var range = document.getElementById("chart-range");
+    if (!ys.length) { if (range) range.textContent = ""; return; }
+    var low = Math.min.apply(null, ys), high = Math.max.apply(null, ys), span = (high - low) || 1;
+    var W = 320, H = 90, PAD = 6, step = (W - 2 * PAD) / Math.max(1, points.length - 1);
+    function x(i) { return points.length > 1 ? PAD + i * step : W / 2; }
+    function y(v) { return H - PAD - (v - low) / span * (H - 2 * PAD); }
+    var line = [], key = null;
+    function flush() { if (line.length > 1) chart.appendChild(svgEl("polyline", { points: line.join(" "), "class": "chart-mean" })); line = []; }
+    points.forEach(function (p, i) {
+      if (p.dataset.k !== key) { flush(); key = p.dataset.k; }
+      if (p.dataset.m !== "") line.push(x(i).toFixed(1) + "," + y(parseFloat(p.dataset.m)).toFixed(1));
+    });
+    flush();
+    points.forEach(function (p, i) {
+      if (p.dataset.y === "") return;
+      var dot = svgEl("circle", { cx: x(i).toFixed(1), cy: y(parseFloat(p.dataset.y)).toFixed(1), r: 3, "class": "chart-dot" });
+      var title = svgEl("title", {});
+      title.textContent = p.dataset.y;
+      dot.appendChild(title);
+      chart.appendChild(dot);
+    });
+    if (range) range.textContent = "· range " + low.toFixed(4) + "–" + high.toFixed(4);
   }
 
   // --- Log panel --------------------------------------------------------------------------------------
@@ -230,6 +308,7 @@
     document.getElementById("log-jump").addEventListener("click", scrollToBottom);
 
     var form = document.querySelector(".log-filters");
+    form.addEventListener("submit", function (evt) { evt.preventDefault(); }); // filters apply as you type
     form.addEventListener("input", function () {
       form.querySelectorAll("input[name=level]").forEach(function (box) { log.filter.levels[box.value] = box.checked; });
       log.filter.q = document.getElementById("log-search").value.trim().toLowerCase();
@@ -258,16 +337,33 @@
   function onConfirm(evt) {
     var form = evt.detail.elt;
     if (!form || form.id !== "stop-form") return;
+    if (form.dataset.confirmed === "1") return; // confirmed in the dialog already (below)
     evt.preventDefault();
     var dialog = document.getElementById("stop-dialog");
     dialog.returnValue = "";
     dialog.addEventListener("close", function () {
       if (dialog.returnValue !== "stop") return;
+      if (!form.isConnected) {
+        // The stream replaced the header while the dialog was open. Its answer would go to a detached form
+        // and be lost, and the badge is no longer the one the user saw: act on the header shown now.
+        var current = document.getElementById("stop-form");
+        if (current) {
+          current.dataset.confirmed = "1";
+          htmx.trigger(current, "submit");
+        } else {
+          var error = document.getElementById("stop-error");
+          error.textContent = runStatus() === "cancelling" ? "The run is already stopping."
+                                                           : "The run has already " + runStatus() + "; there is nothing to stop.";
+          error.hidden = false;
+        }
+        return;
+      }
       // Show the request at once; the server's answer (or the stream) confirms it.
       var header = document.getElementById("run-header");
       savedHeader = header.cloneNode(true);
       var badge = document.getElementById("run-badge");
       badge.className = "badge badge-cancelling";
+      badge.dataset.status = "cancelling";
       badge.textContent = "Cancelling…";
       badge.setAttribute("aria-label", "Run status: Cancelling");
       form.hidden = true;
@@ -311,11 +407,22 @@
     });
     document.body.addEventListener("htmx:confirm", onConfirm);
     document.body.addEventListener("htmx:afterRequest", onStopAnswered);
+    document.body.addEventListener("htmx:afterRequest", onPollAnswered);
+    // A swapped-in fragment shows its clocks and estimate right, not a second later.
+    document.body.addEventListener("htmx:oobAfterSwap", function () { setTimeout(tick, 0); });
     page.addEventListener("htmx:wsOpen", function (evt) { state.wrapper = evt.detail.socketWrapper; });
     window.addEventListener("online", function () {
       if (state.wrapper && !state.open && !state.ended) state.wrapper.reconnect();
     });
     setupLog();
+    drawMetrics();
+    document.body.addEventListener("htmx:oobAfterSwap", function (evt) {
+      var id = evt.detail.target && evt.detail.target.id;
+      if (id !== "chart-data" && id !== "metrics-rows" && id !== "run-metrics") return;
+      // Once per batch, not once per swapped element.
+      if (!state.drawPending) { state.drawPending = true; setTimeout(function () { state.drawPending = false; drawMetrics(); }, 0); }
+    });
+    tick();
     setInterval(tick, 1000);
   });
 })();

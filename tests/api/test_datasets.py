@@ -7,6 +7,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from experiments.models import Dataset
+from tests.api.conftest import client_for
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/datasets/"
@@ -91,3 +92,26 @@ def test_it_removes_the_file_after_commit(api, dataset, django_capture_on_commit
 def test_it_requires_authentication(anon):
     assert anon.get(URL).status_code == 401
     assert upload(anon).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        (b"garbage", "multipart/form-data; boundary=xyz"),
+        (b"garbage", "multipart/form-data"),  # no boundary at all
+        (b"--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\n\r\na,b\n",
+         "multipart/form-data; boundary=xyz"),  # never closed
+    ],
+)
+def test_it_answers_malformed_multipart_with_a_json_error(live_api, owner, body, content_type):
+    # Through daphne: Twisted used to refuse these itself, with an empty 400 Django never saw.
+    import httpx
+
+    token = client_for(owner)._credentials["HTTP_AUTHORIZATION"]
+    response = httpx.post(f"{live_api.url}{URL}", content=body,
+                          headers={"Content-Type": content_type, "Authorization": token})
+    assert response.status_code == 400
+    assert response.headers["Content-Type"] == "application/json"
+    body = response.json()
+    message = " ".join(body.get("file", [])) + body.get("detail", "")
+    assert "No file was submitted" in message or "Multipart form parse error" in message, body

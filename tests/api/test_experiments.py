@@ -1,6 +1,7 @@
 """experiments/: CRUD, with the spec validated like the wizard's and errors keyed by spec field."""
 
 import json
+import time
 
 import pytest
 
@@ -97,3 +98,80 @@ def test_it_deletes_an_experiment(api, outsider_api, experiment):
     assert outsider_api.delete(f"{URL}{experiment.pk}/").status_code == 404
     assert api.delete(f"{URL}{experiment.pk}/").status_code == 204
     assert not Experiment.objects.exists()
+
+
+# --- Hostile and careless specs (issue 14) --------------------------------------------------------------
+
+STRING_FIELDS = {
+    "metric": lambda spec, v: spec.update(metric=v),
+    "runner": lambda spec, v: spec.update(runner=v),
+    "task": lambda spec, v: spec.update(task=v),
+    "cv.kind": lambda spec, v: spec["cv"].update(kind=v),
+    "dataset.name": lambda spec, v: spec["dataset"].update(name=v),
+    "dataset.generator": lambda spec, v: spec.update(dataset={"kind": "synthetic", "generator": v}),
+    "models.0.estimator": lambda spec, v: spec["models"][0].update(estimator=v),
+    "preprocessing.0.name": lambda spec, v: spec.update(preprocessing=[{"name": v}]),
+    "models.0.label": lambda spec, v: spec["models"][0].update(label=v),
+}
+
+
+@pytest.mark.parametrize("value", [["a", "list"], {"an": "object"}, 7], ids=["list", "object", "number"])
+@pytest.mark.parametrize("path", list(STRING_FIELDS))
+def test_it_reports_a_wrongly_typed_field_as_a_field_error(api, iris_spec, path, value):
+    # These were TypeError (unhashable type) and a 500; an object label was accepted and failed the run later.
+    STRING_FIELDS[path](iris_spec, value)
+    response = api.post(URL, {"name": "typed", "spec": iris_spec}, format="json")
+    assert response.status_code == 400
+    assert path in response.json()["spec"], response.json()
+    assert not Experiment.objects.exists()
+
+
+def test_it_refuses_hyperparameters_that_would_exhaust_the_machine(api, iris_spec):
+    iris_spec["models"] = [
+        {"estimator": "RandomForestClassifier", "params": {"n_estimators": [1_000_000_000]}},
+        {"estimator": "MLPClassifier", "params": {"hidden_layer_sizes": [100_000_000]}},
+    ]
+    iris_spec["preprocessing"] = [{"name": "polynomial_features", "params": {"degree": 50}}]
+    response = api.post(URL, {"name": "greedy", "spec": iris_spec}, format="json")
+    assert response.status_code == 400
+    assert response.json()["spec"] == {
+        "preprocessing.0.params.degree": ["Must be a whole number between 1 and 5."],
+        "models.0.params.n_estimators.0": ["Must be between 1 and 2000."],
+        "models.1.params.hidden_layer_sizes.0": ["Each layer must be a whole number between 1 and 2048."],
+    }
+
+
+def test_it_refuses_more_fits_than_the_cap(api, iris_spec):
+    iris_spec["branches"] = [{"name": f"branch {i}", "preprocessing": []} for i in range(50)]
+    iris_spec["models"][0]["params"] = {"C": [float(c) for c in range(1, 51)]}
+    iris_spec["cv"]["folds"] = 5
+    response = api.post(URL, {"name": "wide", "spec": iris_spec}, format="json")
+    assert response.status_code == 400
+    assert response.json()["spec"][0].startswith("12,500 fits (50 branches x 50 variants x 5 folds)")
+
+
+def test_it_takes_the_limit_ceilings_from_settings(api, iris_spec, settings):
+    settings.RUNWATCH = {**settings.RUNWATCH, "RUN_TIME_LIMIT_MAX_SECONDS": 60, "RUN_MEMORY_LIMIT_MAX_MB": 512}
+    iris_spec["limits"] = {"time_seconds": 61, "memory_mb": 513}
+    response = api.post(URL, {"name": "limited", "spec": iris_spec}, format="json")
+    assert response.status_code == 400
+    assert "between 1 and 60, the ceiling" in response.json()["spec"]["limits.time_seconds"][0]
+    assert "between 256 and 512, the ceiling" in response.json()["spec"]["limits.memory_mb"][0]
+
+    iris_spec["limits"] = {"time_seconds": 60, "memory_mb": 512}
+    response = api.post(URL, {"name": "limited", "spec": iris_spec}, format="json")
+    assert response.status_code == 201
+    assert response.json()["spec"]["limits"] == {"time_seconds": 60, "memory_mb": 512}
+
+
+def test_it_refuses_a_body_over_the_size_limit_at_once(api, iris_spec):
+    # 10,000 models x 100 values, 4.5 MB: this went unanswered for 650 s, burning a daphne thread.
+    iris_spec["models"] = [{"estimator": "RandomForestClassifier", "params": {"n_estimators": list(range(1, 101))}}
+                           for _ in range(10_000)]
+    body = json.dumps({"name": "huge", "spec": iris_spec})
+    assert len(body) > 4_000_000
+    started = time.perf_counter()
+    response = api.post(URL, body, content_type="application/json")
+    assert time.perf_counter() - started < 1
+    assert response.status_code == 413
+    assert "over 1024 KB" in response.json()["detail"]

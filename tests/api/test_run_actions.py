@@ -5,8 +5,8 @@ import hashlib
 import pytest
 
 from experiments.models import RegisteredModel
-from runs import events
-from runs.models import FoldMetric, LogEntry, Run, RunStep
+from runs.models import Run, RunStep, events_after
+from tests.helpers import reporter_for
 
 pytestmark = pytest.mark.django_db
 
@@ -16,14 +16,16 @@ def url(run, action=""):
 
 
 def log(run, message, level="info", **context):
-    event = events.append(run, events.JOB_LOG, {"level": level, "message": message, **context})
-    LogEntry.objects.create(run=run, seq=event.seq, level=level, message=message, **context)
+    reporter_for(run).log(level, message, **context)  # as a real run writes it
 
 
 def fold(run, branch, variant, fold_, scores, description="LogisticRegression"):
-    for metric, value in scores.items():
-        FoldMetric.objects.create(run=run, branch=branch, variant=variant, variant_description=description,
-                                  fold=fold_, metric=metric, value=value, fit_time=0.1)
+    primary = scores.get("accuracy", next(iter(scores.values())))
+    reporter_for(run).fold_done(
+        branch=branch, variant=variant, description=description, fold=fold_, metrics=scores, fit_time=0.1,
+        primary_metric="accuracy", primary=primary, running_mean=primary, finished=1, total=1, eta_seconds=None,
+        best_score=primary,
+    )
 
 
 # --- permissions, for every action ----------------------------------------------------------------------
@@ -76,7 +78,7 @@ def test_it_returns_events_in_order_in_the_websocket_shape(api, run):
     body = api.get(url(run, "events")).json()
     assert [e["seq"] for e in body] == [1, 2, 3]
     assert [e["type"] for e in body] == ["JOB_STATUS", "JOB_STATUS", "JOB_LOG"]
-    assert body == events.events_after(run.pk)
+    assert body == events_after(run.pk)
     assert set(body[2]) == {"seq", "type", "ts", "run", "data"} and body[2]["data"]["message"] == "hello"
     assert [e["seq"] for e in api.get(url(run, "events"), {"after": 1, "limit": 1}).json()] == [2]
     assert api.get(url(run, "events"), {"after": 3}).json() == []

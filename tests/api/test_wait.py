@@ -10,6 +10,7 @@ from rest_framework.authtoken.models import Token
 
 from runs.control import launch_run
 from runs.models import Run
+from tests.helpers import wait_for
 
 
 def wait_url(run, timeout):
@@ -67,25 +68,42 @@ def live_client(live_api, owner):
     return httpx.Client(base_url=live_api.url, headers={"Authorization": f"Token {token}"}, timeout=30)
 
 
-def test_it_wakes_up_when_the_run_ends(live_api, owner, experiment):
+def subscriptions(redis_client):
+    return len(redis_client.pubsub_channels())
+
+
+@pytest.fixture
+def slow_recheck_api(transactional_db, live_media, settings):
+    """daphne whose wait/ re-reads the run only every 60 s: anything sooner must be the event's doing."""
+    from tests.helpers import serve_daphne
+
+    settings.MEDIA_ROOT = live_media
+    process = serve_daphne(ready_path="/api/v1/schema/", MEDIA_ROOT=live_media, RUNWATCH_WAIT_RECHECK="60")
+    yield process
+    process.stop()
+
+
+def test_it_wakes_up_when_the_run_ends(slow_recheck_api, owner, experiment, redis_client):
     run = launch_run(owner, experiment=experiment)
-    client = live_client(live_api, owner)
+    client = live_client(slow_recheck_api, owner)
     result = {}
+    before = subscriptions(redis_client)
 
     def wait():
         started = time.monotonic()
-        result["response"] = client.get(wait_url(run, 20))
+        result["response"] = client.get(wait_url(run, 50))
         result["elapsed"] = time.monotonic() - started
 
     waiter = threading.Thread(target=wait)
     waiter.start()
-    time.sleep(0.5)  # give the request time to subscribe; the outcome does not depend on it
+    wait_for(lambda: subscriptions(redis_client) > before, timeout=20, message="the waiter to subscribe")
     assert waiter.is_alive()
     run.mark_running("test")
     run.mark_completed({"best_score": 1.0})
-    waiter.join(timeout=15)
+    waiter.join(timeout=40)
     assert result["response"].json()["status"] == "completed"
-    assert result["elapsed"] < 10  # woken by the event, long before the 20 s timeout
+    # Its only re-read of the run was at the start, and the next is 60 s away: the event woke it.
+    assert result["elapsed"] < 40
 
 
 def test_it_gives_up_after_the_timeout(live_api, owner, experiment):
@@ -97,13 +115,14 @@ def test_it_gives_up_after_the_timeout(live_api, owner, experiment):
     assert 1.5 <= elapsed < 6
 
 
-def test_it_does_not_hold_a_thread_while_waiting(live_api, owner, experiment):
+def test_it_does_not_hold_a_thread_while_waiting(live_api, owner, experiment, redis_client):
     """Far more waiters than daphne has threads for sync views, and the API still answers at once."""
     run = launch_run(owner, experiment=experiment)
     client = live_client(live_api, owner)
     with ThreadPoolExecutor(max_workers=40) as pool:
-        waiters = [pool.submit(client.get, wait_url(run, 6)) for _ in range(40)]
-        time.sleep(1)
+        before = subscriptions(redis_client)
+        waiters = [pool.submit(client.get, wait_url(run, 30)) for _ in range(40)]
+        wait_for(lambda: subscriptions(redis_client) >= before + 40, timeout=25, message="40 waiters to subscribe")
         started = time.monotonic()
         assert client.get(f"/api/v1/runs/{run.pk}/").status_code == 200
         assert time.monotonic() - started < 2

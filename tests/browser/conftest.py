@@ -1,7 +1,6 @@
 """Real Chromium (Playwright) against daphne, logged in with a session cookie made by Django itself."""
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -26,8 +25,11 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="module")
 def chromium():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Assertions wait for their condition up to this long (Playwright's default is 5 s): on a loaded 2-core
+    # machine a page can take longer than that to settle, and waiting costs nothing when it is quick.
+    expect.set_options(timeout=20_000)
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium is not installed at {CHROMIUM}; `make test` installs it (apt-get install chromium).")
     # Playwright's sync API keeps an asyncio loop marked as running in this thread, so Django would refuse
@@ -71,12 +73,10 @@ def browse(chromium, daphne_server):
         context.close()
 
 
-def screenshot(page, name, readme=False):
+def screenshot(page, name):
+    """Saves a full-page screenshot in test-artifacts/ (git-ignored). Tests never write tracked files:
+    `make screenshot` copies the README's picture from here on purpose."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
-    if readme:
-        docs = ROOT / "docs"
-        docs.mkdir(exist_ok=True)
-        shutil.copyfile(path, docs / "screenshot-run.png")
     return path

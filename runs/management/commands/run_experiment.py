@@ -20,9 +20,9 @@ from django.urls import NoReverseMatch
 
 from experiments.models import Experiment
 from experiments.spec import SpecError
-from runs import events
+from runs import events, formatting
 from runs.control import CannotCancel, cancel_run, launch_run
-from runs.models import Run
+from runs.models import Run, events_after
 
 POLL_SECONDS = 0.2  # ~5 reads a second: live enough for a terminal, nothing for the database.
 LOG_TAIL = 8
@@ -80,7 +80,9 @@ class Command(BaseCommand):
         if status is None:
             sys.exit(130)  # Detached: the run goes on; the conventional code for an interrupted command.
         if status != Run.Status.COMPLETED:
-            raise CommandError(f"The run ended {status}.", returncode=1)
+            # The summary line above has said how it ended (a stop the user asked for is no error to shout
+            # about); the exit code still tells a script that the run did not complete.
+            raise SystemExit(1)
 
 
 def find_user(username):
@@ -101,7 +103,7 @@ def find_user(username):
 
 def find_experiment(ref, user):
     # Staff may launch anyone's experiment, as the admin allows; others only their own.
-    visible = Experiment.objects.all() if user.is_staff else Experiment.objects.filter(owner=user)
+    visible = Experiment.objects.visible_to(user)
     found = list(visible.filter(pk=int(ref))) if ref.isdigit() else []
     found = found or list(visible.filter(name=ref).select_related("owner"))
     if not found:
@@ -181,7 +183,7 @@ class Watcher:
         if answer.strip().lower() not in ("y", "yes"):
             return False
         try:
-            cancel_run(self.run)
+            cancel_run(self.run, by=f"{self.run.owner.get_username()} (command line)")
             self.console.print("Cancelling: the run stops after the current fit.")
         except CannotCancel as e:
             self.console.print(str(e))
@@ -189,7 +191,7 @@ class Watcher:
 
     # One poll: read new events, fold them into the state. Returns True if anything arrived.
     def poll(self, on_event=None):
-        batch = events.events_after(self.run.pk, self.after, limit=500)
+        batch = events_after(self.run.pk, self.after, limit=500)
         for message in batch:
             self.after = message["seq"]
             self.apply(message)
@@ -203,7 +205,7 @@ class Watcher:
             if status is None:
                 self.ended = True
             elif status in Run.TERMINAL:
-                self.ended = not events.events_after(self.run.pk, self.after, 1)
+                self.ended = not events_after(self.run.pk, self.after, 1)
         return bool(batch)
 
     def apply(self, message):
@@ -248,13 +250,17 @@ class Watcher:
     def follow_live(self):
         from rich.live import Live
 
-        with Live(self.render(), console=self.console, refresh_per_second=5, transient=False) as live:
+        live = Live(self.render(), console=self.console, refresh_per_second=5, transient=False)
+        try:  # Not `with`: a Ctrl-C inside start() would skip __exit__ and leave stdout redirected.
+            live.start(refresh=True)
             while not self.ended:
                 if self.poll():
                     live.update(self.render())
                 else:
                     time.sleep(POLL_SECONDS)
             live.update(self.render())
+        finally:
+            live.stop()
 
     def headline(self):
         s = self.state
@@ -314,13 +320,4 @@ class Watcher:
 
 
 def format_seconds(seconds):
-    if seconds is None:
-        return "--"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+    return formatting.duration(seconds, missing="--")

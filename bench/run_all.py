@@ -1,0 +1,45 @@
+"""`make bench`: every benchmark in bench/, one after another, each printing its own table.
+
+    python bench/run_all.py            # from the project root, with REDIS_URL (and DATABASE_URL) as for each script
+    python bench/run_all.py --quick    # fewer repetitions and rounds: a smoke run, not figures to record
+
+Each benchmark measures its own baseline in the same run; see the docstring of each script.
+"""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+
+FULL = [
+    ("Reporting overhead, long fits", ["overhead.py"]),
+    ("Reporting overhead, short fits", ["overhead.py", "--short-fit", "--reps", "15"]),
+    ("Live latency, log lines",
+     ["latency.py", "--watchers", "1", "100", "500", "--stream", "json", "fragments", "--no-db", "--rounds", "2",
+      "--events", "60"]),
+    ("Live latency, fold metrics and a mix",
+     ["latency.py", "--watchers", "1", "100", "--stream", "json", "fragments", "--kind", "metrics", "mix",
+      "--rounds", "2", "--events", "60"]),
+]
+QUICK = {"overhead.py": ["--reps", "1"], "latency.py": ["--rounds", "1", "--events", "40"]}
+
+
+def main():
+    quick = "--quick" in sys.argv[1:]
+    failed = []
+    for title, argv in FULL:
+        argv = argv + (QUICK[argv[0]] if quick else [])
+        print(f"\n=== {title}: python bench/{' '.join(argv)}", flush=True)
+        started = time.monotonic()
+        code = subprocess.call([sys.executable, str(BENCH / argv[0]), *argv[1:]], cwd=BENCH.parent)
+        print(f"=== {title}: {'exit code ' + str(code) if code else 'done'} in {time.monotonic() - started:.0f} s", flush=True)
+        if code:
+            failed.append(title)
+    if failed:
+        sys.exit(f"make bench: these benchmarks failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()

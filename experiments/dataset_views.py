@@ -1,0 +1,90 @@
+"""The datasets pages: list, upload with its checks, preview, delete. Each user sees only their own uploads."""
+
+from collections import Counter
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect, render
+
+from runs.models import Run
+
+from . import catalog, profiling
+from .files import read_csv
+from .forms import DatasetUploadForm, max_upload_mb
+from .models import Dataset, Experiment
+
+
+def _get_dataset(request, dataset_id):
+    return get_object_or_404(Dataset, pk=dataset_id, owner=request.user)
+
+
+def _runs_using(user, dataset):
+    return Run.objects.filter(owner=user, spec__dataset__kind="csv", spec__dataset__id=dataset.pk)
+
+
+def _experiments_using(user, dataset):
+    return Experiment.objects.filter(owner=user, spec__dataset__kind="csv", spec__dataset__id=dataset.pk)
+
+
+@login_required
+def dataset_list(request):
+    datasets = list(Dataset.objects.filter(owner=request.user, kind=Dataset.Kind.CSV))
+    used = Counter(Run.objects.filter(owner=request.user, spec__dataset__kind="csv")
+                   .values_list("spec__dataset__id", flat=True))
+    for d in datasets:
+        d.run_count = used.get(d.pk, 0)
+    return render(request, "datasets/list.html", {
+        "datasets": datasets, "form": DatasetUploadForm(), "max_mb": max_upload_mb(),
+        "builtins": [(n, t, catalog.BUILTIN_SHAPES[n]) for n, (t, _) in catalog.BUILTIN_DATASETS.items()],
+        "limits": catalog.SYNTHETIC_LIMITS,
+    })
+
+
+@login_required
+def dataset_upload(request):
+    form = DatasetUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST":
+        if form.is_valid():
+            dataset = form.save(request.user)
+            messages.success(request, f"Uploaded {dataset.name}: {dataset.n_rows:,} rows × {dataset.n_columns} columns.")
+            return redirect("datasets:detail", dataset.pk)
+        status = 400
+    else:
+        status = 200
+    return render(request, "datasets/upload.html", {"form": form, "max_mb": max_upload_mb()}, status=status)
+
+
+@login_required
+def dataset_detail(request, dataset_id):
+    dataset = _get_dataset(request, dataset_id)
+    rows, problem = [], None
+    frame, problem = read_csv(dataset.file.path) if dataset.file else (None, "The file is missing.")
+    if frame is not None:
+        rows = profiling.preview(frame)
+    columns = dataset.columns if dataset.columns and "kind" in dataset.columns[0] else (
+        profiling.profile(frame) if frame is not None else dataset.columns)  # not read twice: frame is here
+    return render(request, "datasets/detail.html", {
+        "dataset": dataset, "columns": columns, "rows": rows, "problem": problem,
+        "runs": _runs_using(request.user, dataset).order_by("-id")[:20],
+        "experiments": _experiments_using(request.user, dataset),
+    })
+
+
+@login_required
+def dataset_delete(request, dataset_id):
+    dataset = _get_dataset(request, dataset_id)
+    if request.method == "POST":
+        stored = dataset.file.name
+        with transaction.atomic():
+            dataset.delete()
+            if stored:
+                # Only once the row is really gone; a rolled-back delete must keep its file.
+                transaction.on_commit(lambda: dataset.file.storage.delete(stored))
+        messages.success(request, f"Deleted {dataset.name}.")
+        return redirect("datasets:list")
+    return render(request, "datasets/delete.html", {
+        "dataset": dataset, "experiments": _experiments_using(request.user, dataset),
+        "run_count": _runs_using(request.user, dataset).count(),
+        "active_count": _runs_using(request.user, dataset).filter(status__in=Run.ACTIVE).count(),
+    })

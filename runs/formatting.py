@@ -1,0 +1,69 @@
+"""How numbers read on every page, in the admin and in the CLI: the one duration and score format.
+
+Plain Python (no Django) so the CLI, the admin and the template filters share it. static/js/run.js ticks
+running clocks in the browser with the same rules (a browser test compares the two).
+"""
+
+import math
+from datetime import timedelta
+
+MISSING = "—"
+# Below this magnitude 4 decimals would read as 0.0000: such values are shown in exponent form.
+TINY = 1e-3
+
+
+def duration(value, missing=MISSING):
+    """12.3 -> "12 s", 75 -> "1 min 15 s", 3720 -> "1 h 02 min". Seconds (number or text) or a timedelta.
+
+    Rounds half up, as JavaScript's Math.round does (Python's round() rounds half to even)."""
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return missing
+    if not math.isfinite(value):
+        return missing
+    total = math.floor(max(0.0, value) + 0.5)
+    if total < 60:
+        return f"{total} s"
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def number(value, digits=4, missing=MISSING):
+    """Integers bare, floats to `digits` decimals, tiny non-zero floats in exponent form ("3.20e-05")."""
+    if value is None or value == "" or isinstance(value, bool):
+        return missing
+    if isinstance(value, int):
+        return str(value)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(value):
+        return missing
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    if value != 0 and abs(value) < TINY:
+        return f"{value:.2e}"
+    return f"{value:.{int(digits)}f}"
+
+
+def mean_std(summary, digits=4, missing=MISSING):
+    """A {"mean", "std"} summary as "0.9667 ± 0.0236" (just the mean when there is no spread)."""
+    if not summary or summary.get("mean") is None:
+        return missing
+    text = number(summary["mean"], digits)
+    if summary.get("std") is not None:
+        text += f" ± {number(summary['std'], digits)}"
+    return text
+
+
+def fits(runner, status, count):
+    """The fits a run made, saying so when a completed cross-validation refitted its best variant on all the
+    data ("50 + refit"): the refit is a model trained, but not one of the fits the progress counts."""
+    return f"{count} + refit" if runner == "cv" and status == "completed" else str(count)

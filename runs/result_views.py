@@ -1,0 +1,97 @@
+"""What the results page adds to the leaderboard: the selected row's fold chart, the reproducibility panel,
+the export and the actions on a run's results (re-run, promote). Clone and edit is a link to the wizard.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_POST
+
+from experiments.models import RegisteredModel
+from experiments.spec import SpecError
+
+from . import charts, control, promotion
+from .compare import flatten_spec
+from .models import Run
+
+NAME_MAX = RegisteredModel._meta.get_field("name").max_length
+
+
+def _get_run_for_user(request, run_id):
+    return get_object_or_404(Run.objects.visible_to(request.user), pk=run_id)
+
+
+def _wizard_url(query):
+    """The wizard (experiments:new) when it is installed; its plain path until then, so nothing breaks."""
+    try:
+        base = reverse("experiments:new")
+    except NoReverseMatch:
+        base = "/experiments/new/"
+    return f"{base}?{query}"
+
+
+def selected_row(board, wanted):
+    """The leaderboard row `?row=<branch>/<variant>` names, else the best row, else the first."""
+    if wanted and "/" in wanted:
+        branch, _, variant = wanted.rpartition("/")
+        for v in board["leaderboard"]:
+            if v["branch"] == branch and str(v["variant"]) == variant:
+                return v
+    return board["best"] or (board["leaderboard"][0] if board["leaderboard"] else None)
+
+
+def results_extras(request, run, board):
+    """The results page's context beyond the leaderboard (runs.views.results)."""
+    row = selected_row(board, request.GET.get("row"))
+    chart = None
+    if row is not None:
+        chart = charts.fold_chart([{"label": row["label"], "points": charts.variant_points(board, row)}],
+                                  board["metric_label"], x_label="Epoch" if board["by_epoch"] else "Fold")
+    return {
+        "selected": row,
+        "selected_key": f"{row['branch']}/{row['variant']}" if row else "",
+        "chart": chart,
+        "spec_items": flatten_spec(run.spec),
+        "library_versions": sorted((run.library_versions or {}).items()),
+        "promotions": RegisteredModel.objects.visible_to(request.user).filter(run=run).order_by("created"),
+        "can_promote": run.status == Run.Status.COMPLETED and bool(run.model_file),
+        "clone_url": _wizard_url(f"from_run={run.pk}"),
+        "name_max": NAME_MAX,
+        "sort_query": {k: request.GET[k] for k in ("sort", "dir") if request.GET.get(k)},
+    }
+
+
+@login_required
+@require_POST
+def rerun(request, run_id):
+    run = _get_run_for_user(request, run_id)
+    try:
+        new = control.rerun(run, owner=request.user)
+    except SpecError as e:  # e.g. its CSV dataset was deleted since
+        problems = "; ".join(f"{path}: {msg}" for path, msgs in e.errors.items() for msg in msgs)
+        messages.error(request, f"This run cannot be re-run: {problems}")
+        return redirect("runs:results", run.pk)
+    messages.success(request, f"Re-running {run.name} as run #{new.pk}.")
+    return redirect(new)
+
+
+@login_required
+@require_POST
+def promote(request, run_id):
+    run = _get_run_for_user(request, run_id)
+    back = reverse("runs:results", args=[run.pk]) + "#actions"
+    name = (request.POST.get("name") or "").strip()
+    if not name:
+        messages.error(request, "Give the model a name to promote it under.")
+        return redirect(back)
+    if len(name) > NAME_MAX:
+        messages.error(request, f"A model name has at most {NAME_MAX} characters.")
+        return redirect(back)
+    try:
+        model = promotion.promote(run, request.user, name)
+    except (promotion.CannotPromote, promotion.NameTaken) as e:
+        messages.error(request, f"Not promoted: {e}")
+        return redirect(back)
+    messages.success(request, f"Promoted to the model registry as “{model.name}”.")
+    return redirect(back)

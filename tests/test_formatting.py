@@ -1,0 +1,38 @@
+"""runs.formatting: the one duration and number format of the pages, the admin and the CLI."""
+
+from datetime import timedelta
+
+import pytest
+
+from runs import formatting
+
+
+@pytest.mark.parametrize("value, text", [
+    (0, "0 s"), (12.3, "12 s"), (0.5, "1 s"), (2.5, "3 s"), (59.4, "59 s"), (59.5, "1 min 00 s"),
+    (75, "1 min 15 s"), (3599.4, "59 min 59 s"), (3600, "1 h 00 min"), (3720, "1 h 02 min"),
+    (timedelta(minutes=2, seconds=3), "2 min 03 s"), ("42", "42 s"), (-3, "0 s"),
+    (None, "—"), ("", "—"), ("soon", "—"), (float("nan"), "—"),
+])
+def test_it_formats_durations(value, text):
+    assert formatting.duration(value) == text
+
+
+def test_it_rounds_half_up_like_the_browser():
+    # Python's round(2.5) is 2; JavaScript's Math.round(2.5) is 3. The ticking clock uses the latter.
+    assert round(2.5) == 2 and formatting.duration(2.5) == "3 s"
+
+
+@pytest.mark.parametrize("value, text", [
+    (3, "3"), (0, "0"), (0.9733333333333333, "0.9733"), (1.0, "1.0000"), (0.0, "0.0000"),
+    (3.2e-05, "3.20e-05"), (-0.0004, "-4.00e-04"), (0.001, "0.0010"), (12345.678, "12345.6780"),
+    (float("nan"), "—"), (float("inf"), "∞"), (None, "—"), (True, "—"), ("n/a", "n/a"),
+])
+def test_it_formats_numbers(value, text):
+    assert formatting.number(value) == text
+
+
+def test_it_formats_mean_and_std():
+    assert formatting.mean_std({"mean": 0.9666666, "std": 0.0235702}) == "0.9667 ± 0.0236"
+    assert formatting.mean_std({"mean": 0.97, "std": None}) == "0.9700"
+    assert formatting.mean_std({"mean": None, "std": None}) == "—"
+    assert formatting.mean_std(None) == "—"

@@ -1,0 +1,95 @@
+"""runs.fragments: a batch of events becomes the run page's regions from the events alone, with no database read,
+so a daphne process renders each batch once whoever watches."""
+
+import re
+
+import pytest
+
+from runs import events, fragments
+
+RUN = 7
+TS = "2026-11-23T10:15:02.311000+00:00"
+
+
+def message(seq, event):
+    type_, data = event
+    return {"seq": seq, "type": type_, "ts": TS, "run": RUN, "data": data}
+
+
+def fold_done(seq, fold, score, finished, total=10, running_mean=None, best=None):
+    return message(seq, events.metrics(
+        branch="default", variant=2, variant_description="LogisticRegression(C=1.0)", fold=fold, fit_time=0.0312,
+        metrics={"accuracy": score, "f1_macro": score - 0.01, "roc_auc": score + 0.01}, primary_metric="accuracy",
+        primary=score, running_mean=running_mean if running_mean is not None else score, finished_fits=finished,
+        total_fits=total, eta_seconds=12.0, elapsed_seconds=30.5, best_score=best, message="Fitting fold 3/5 - LR",
+    ))
+
+
+@pytest.mark.django_db  # to count queries; none may happen
+def test_it_renders_a_metrics_event_without_a_database_read(django_assert_num_queries):
+    batch = [fold_done(41, 3, 0.95, finished=8, running_mean=0.93, best=0.96)]
+
+    with django_assert_num_queries(0):
+        html = fragments.render_messages(RUN, batch)
+
+    # One new row, one chart point, the figures above them, and the progress of the same moment.
+    row = re.search(r'<div class="mt-row fold-row" role="row" data-seq="41">(.*?)</div>', html).group(1)
+    assert [c for c in re.findall(r'role="cell"[^>]*>([^<]*)<', row)] == ["3", "#2", "0.9500", "0.9400", "0.9600",
+                                                                          "0.03 s"]
+    assert 'data-seq="41" data-k="default/2" data-y="0.95" data-m="0.93"' in html
+    assert 'id="running-mean">0.9300<' in html and 'id="best-so-far">0.9600<' in html
+    assert 'id="fold-count">8<' in html
+    assert "<dd>8 / 10</dd>" in html and 'aria-valuenow="80.0"' in html  # fits and bar agree with the rows
+    assert "Fitting fold 3/5 - LR" in html
+    assert 'data-last="41"' in html
+
+
+@pytest.mark.django_db  # to count queries; none may happen
+def test_it_renders_a_terminal_batch_from_its_events(django_assert_num_queries):
+    batch = [
+        message(50, events.step("cross_validate", "Cross-validate", "completed", elapsed_seconds=61.5)),
+        message(51, events.status_event("stopped", "cancelling", message="Stopped by request", partial=True,
+                                        steps=[{"step": "refit_best", "label": "Refit best", "status": "interrupted"}])),
+    ]
+
+    with django_assert_num_queries(0):
+        html = fragments.render_messages(RUN, batch)
+
+    assert 'id="run-badge" hx-swap-oob="true" class="badge badge-stopped"' in html
+    assert 'id="stop-form"' not in html and f'href="/runs/{RUN}/results/"' in html  # partial results: a way in
+    assert "Finished folds are kept" in html
+    assert re.search(r'id="step-cross_validate" class="step step-completed".*?1 min 02 s', html, re.S)
+    assert re.search(r'id="step-refit_best" class="step step-interrupted"', html)
+    assert re.search(r'id="run-fold" class="chip" hx-swap-oob="true" hidden', html)  # chips go once it ended
+    assert 'data-terminal="1"' in html
+
+
+@pytest.mark.django_db  # to count queries; none may happen
+def test_it_replaces_the_log_with_the_newest_lines_of_a_long_batch(django_assert_num_queries):
+    batch = [message(i, events.log_line("info", f"line {i}")) for i in range(1, 1001)]
+
+    with django_assert_num_queries(0):
+        html = fragments.render_messages(RUN, batch)
+
+    assert html.count('class="log-line level-') == fragments.LIVE_LOG_LINES
+    assert 'data-seq="801"' in html and 'data-seq="800"' not in html
+    assert re.search(r'id="log-older".*?class="load-older"(?! hidden)', html, re.S)
+
+
+def test_it_shows_the_same_numbers_on_the_page_as_the_events_did(transactional_db, owner, experiment):
+    """A page load and the live stream render the same regions from the same state."""
+    from runs.control import launch_run
+    from runs.reporter import DbReporter
+
+    run = launch_run(owner, experiment=experiment)
+    run.mark_running("w1")
+    reporter = DbReporter(run, progress_interval=0)
+    reporter.fold_done(branch="default", variant=1, description="LR", fold=1, metrics={"accuracy": 0.9},
+                       fit_time=0.1, primary_metric="accuracy", primary=0.9, running_mean=0.9, finished=1, total=6,
+                       eta_seconds=5, best_score=0.9)
+    reporter.close()
+    run.refresh_from_db()
+
+    page = fragments.page_context(run)
+    assert page["progress"]["finished_fits"] == 1 and page["metrics"]["stats"]["count"] == 1
+    assert page["metrics"]["stats"]["running_mean"] == pytest.approx(0.9)

@@ -1,0 +1,166 @@
+"""`make run`'s process tree (scripts/serve.sh: private Redis, then supervisord with config/supervisord.conf)
+survives the death of any one process, and Ctrl-C still stops all of it.
+
+These start the very script `make run` ends with, on its own Redis port and folders, and drive it through
+the HTTP API as a user would; the test database is shared through DATABASE_URL.
+"""
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from rest_framework.authtoken.models import Token
+from rq.job import Job
+from rq.worker import Worker
+
+from runs.models import Run
+from tests.conftest import IRIS_SPEC
+from tests.helpers import ROOT, Process, free_port, wait_for
+from tests.runwork import MANY_FITS_SPEC, wait_for_fitting, wait_for_status
+
+
+def ppid_map():
+    """{pid: parent pid} of every process on the machine, read from /proc."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                # The command name (field 2) may hold spaces; the fields after its closing ")" do not.
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(fields[1])
+    return parents
+
+
+def descendants(pid):
+    parents = ppid_map()
+    found, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        children = [child for child, parent in parents.items() if parent == current]
+        found.update(children)
+        todo.extend(children)
+    return found
+
+
+def alive(pid):
+    try:
+        # A zombie is dead for our purpose; its parent (reaped with it) is gone or will reap it.
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class App:
+    """scripts/serve.sh as `make run` runs it, plus handles on its Redis and its API."""
+
+    def __init__(self, tmp_path, token):
+        self.port, self.redis_port = free_port(), free_port()
+        venv_bin = str(Path(sys.executable).parent)
+        self.process = Process(
+            ["bash", str(ROOT / "scripts" / "serve.sh")],
+            "serve",
+            PATH=f"{venv_bin}{os.pathsep}{os.environ['PATH']}",
+            PORT=self.port,
+            WORKERS=1,
+            REDIS_URL="",  # The private Redis, as on a fresh machine.
+            RUNWATCH_REDIS_PORT=self.redis_port,
+            RUNWATCH_REDIS_DIR=tmp_path / "redis",
+            RUNWATCH_SUPERVISOR_DIR=tmp_path / "supervisor",
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.redis = redis.Redis(port=self.redis_port)
+        self.api = httpx.Client(base_url=self.url + "/api/v1", headers={"Authorization": f"Token {token}"}, timeout=30)
+        wait_for(self.answers, timeout=90, message=f"daphne under supervisord on port {self.port}")
+        wait_for(self.workers, timeout=90, message="a registered RQ worker")
+
+    def answers(self):
+        try:
+            return httpx.get(self.url + "/login/", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def workers(self):
+        """Live RQ workers: registered, and their process still exists (a killed one stays registered)."""
+        try:
+            return [w for w in Worker.all(connection=self.redis) if alive(w.pid)]
+        except redis.ConnectionError:
+            return []
+
+    def launch(self, spec, name):
+        answer = self.api.post("/runs/", json={"spec": spec, "name": name})
+        assert answer.status_code == 201, answer.text
+        return Run.objects.get(pk=answer.json()["id"])
+
+    def worker_of(self, run):
+        return Job.fetch(Run.objects.get(pk=run.pk).rq_job_id, connection=self.redis).worker_name
+
+    def stop(self):
+        self.api.close()
+        self.process.stop(timeout=30)
+
+
+@pytest.fixture
+def app(transactional_db, owner, tmp_path):
+    app = App(tmp_path, Token.objects.create(user=owner).key)
+    yield app
+    app.stop()
+
+
+def test_it_replaces_a_killed_worker_and_fails_the_run_it_held(app):
+    run = app.launch(MANY_FITS_SPEC, "Killed under it")
+    wait_for_fitting(run, timeout=90)
+    [worker] = app.workers()
+    assert app.worker_of(run) == worker.name
+
+    os.kill(worker.pid, signal.SIGKILL)
+
+    # The monitor's reaper fails the run once its heartbeat stops (the orphaned work horse exits by itself).
+    run = wait_for_status(run, Run.Status.FAILED, timeout=90)
+    assert "Worker lost" in run.message or "Worker lost" in run.error_message
+    assert app.answers()  # daphne never went down with the worker.
+    [replacement] = wait_for(app.workers, timeout=90, message="a replacement worker")
+    assert replacement.pid != worker.pid
+
+    second = app.launch(IRIS_SPEC, "After the replacement")
+    wait_for_status(second, Run.Status.COMPLETED, timeout=120)
+    assert app.worker_of(second) == replacement.name
+
+
+@pytest.mark.parametrize("which", ["-m daphne", "manage.py monitor"])
+def test_it_restarts_daphne_and_the_monitor(app, which):
+    def pids():
+        return {pid for pid in descendants(app.process.pid) if alive(pid) and which in cmdline(pid)}
+
+    [victim] = wait_for(pids, timeout=30, message=f"the {which} process")
+    os.kill(victim, signal.SIGKILL)
+
+    wait_for(lambda: pids() - {victim}, timeout=90, message=f"a new {which} process")
+    wait_for(app.answers, timeout=90, message="daphne to answer again")
+
+
+def cmdline(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_it_stops_everything_on_ctrl_c(app):
+    run = app.launch(MANY_FITS_SPEC, "Busy when Ctrl-C comes")
+    wait_for_fitting(run, timeout=90)  # A work horse is busy too: it must go as well.
+    tree = descendants(app.process.pid) | {app.process.pid}
+    assert len(tree) >= 6  # private Redis helper, redis-server, supervisord, worker, horse, monitor, daphne
+
+    # A terminal's Ctrl-C goes to the whole foreground process group.
+    os.killpg(app.process.pid, signal.SIGINT)
+
+    wait_for(lambda: app.process.popen.poll() is not None, timeout=60, message="serve.sh to exit")
+    wait_for(lambda: not any(alive(pid) for pid in tree), timeout=30, message="every process of the tree to end")
+    with pytest.raises(redis.ConnectionError):
+        app.redis.ping()  # The private Redis is stopped too.
