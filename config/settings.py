@@ -219,6 +219,29 @@ STORAGES = {
     },
 }
 
+# With RUNWATCH_S3_BUCKET set, uploaded CSVs and model bundles live in an S3-compatible object store
+# (django-storages), so web processes and workers on different machines share them; everything reads and
+# writes them through the storage API (experiments.storage). Credentials come from AWS_ACCESS_KEY_ID and
+# AWS_SECRET_ACCESS_KEY, or boto3's other usual sources (an instance role, ~/.aws). Downloads always pass
+# through Django (the SHA-256 is checked first), so objects need no public URL.
+S3_BUCKET = os.environ.get("RUNWATCH_S3_BUCKET", "")
+if S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "location": os.environ.get("RUNWATCH_S3_PREFIX", ""),
+            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+            "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE") or None,
+            "default_acl": None,  # the bucket's own policy: private unless its owner says otherwise
+            "file_overwrite": False,  # two uploads of "data.csv" get two names, as on a filesystem
+            # A file read back (a download, a CSV, a bundle to promote) spills to this process's temporary
+            # directory past this size instead of staying in memory.
+            "max_memory_size": 8 * 1024 * 1024,
+        },
+    }
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",

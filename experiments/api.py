@@ -87,4 +87,5 @@ class RegisteredModelViewSet(OwnedViewSet, mixins.ListModelMixin, mixins.Retriev
         # Imported here: runs depends on experiments, not the other way round at import time.
         from runs.downloads import serve_verified
 
-        return serve_verified(request, model.file.path, model.sha256, filename=f"{model.name}{extension}")
+        return serve_verified(request, model.file.name, model.sha256, filename=f"{model.name}{extension}",
+                          storage=model.file.storage)

@@ -10,9 +10,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from runs.models import Run
 
 from . import catalog, profiling
-from .files import read_csv
 from .forms import DatasetUploadForm, max_upload_mb
 from .models import Dataset, Experiment
+from .storage import read_stored_csv
 
 
 def _get_dataset(request, dataset_id):
@@ -59,7 +59,7 @@ def dataset_upload(request):
 def dataset_detail(request, dataset_id):
     dataset = _get_dataset(request, dataset_id)
     rows, problem = [], None
-    frame, problem = read_csv(dataset.file.path) if dataset.file else (None, "The file is missing.")
+    frame, problem = read_stored_csv(dataset.file)
     if frame is not None:
         rows = profiling.preview(frame)
     columns = dataset.columns if dataset.columns and "kind" in dataset.columns[0] else (

@@ -54,4 +54,5 @@ def download(request, model_id):
     if not model.file:
         raise Http404("This model has no file.")
     extension = os.path.splitext(model.file.name)[1]
-    return serve_verified(request, model.file.path, model.sha256, filename=f"{model.name}{extension}")
+    return serve_verified(request, model.file.name, model.sha256, filename=f"{model.name}{extension}",
+                          storage=model.file.storage)

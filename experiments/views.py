@@ -19,10 +19,10 @@ from runs.models import Run
 
 from . import catalog, describe, profiling, wizard
 from .dataset_views import _get_dataset
-from .files import read_csv
 from .forms import STEP_FORMS
 from .models import Dataset, Experiment, RegisteredModel, validate_spec_for
 from .spec import SpecError
+from .storage import read_stored_csv
 
 
 def _int(text, limit=2**63 - 1):
@@ -285,7 +285,7 @@ def _profiled_columns(dataset):
     theirs is computed from the file (in memory only: the API's answer for them stays as it was)."""
     if not dataset.columns or "kind" in dataset.columns[0]:
         return dataset.columns
-    frame, _ = read_csv(dataset.file.path) if dataset.file else (None, None)
+    frame, _ = read_stored_csv(dataset.file)
     return profiling.profile(frame) if frame is not None else dataset.columns
 
 

@@ -177,10 +177,9 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @action(detail=True, methods=["get"])
     def model(self, request, pk=None):
         run = self.get_object()
-        path = promotion.model_path(run)
-        if path is None:
+        if not run.model_file:
             raise Http404("This run has no model bundle.")
-        return serve_verified(request, path, run.model_sha256)
+        return serve_verified(request, run.model_file, run.model_sha256)
 
     @extend_schema(request=None, responses={201: RunSerializer}, summary="Launch a new run with the same spec")
     @action(detail=True, methods=["post"])

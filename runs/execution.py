@@ -11,14 +11,22 @@ state method, so the status and its event are written together:
 - a limit the engine cannot stop at between fits: runs.limits.Watchdog fails the run and ends the horse.
 The traceback goes only to Run.traceback, for staff.
 - events.RunClosed: someone else ended the run (a forced stop, the reaper): write nothing more.
+
+Files go through the storage only (experiments.storage), so a worker needs no disk shared with the web
+processes: the uploaded CSV and the bundle an evaluation loads are fetched into this work horse's own
+temporary directory, the engine writes its bundle there too, and the bundle is uploaded before the run is
+marked Completed (so `has_model` never names a file the web side cannot open). The temporary directory is
+removed when the run ends, however it ends.
 """
 
+import contextlib
 import logging
 import os
+import tempfile
 import traceback
 from pathlib import Path
 
-from django.conf import settings
+from experiments import storage
 
 from . import engine, events, failures, limits
 from .models import IllegalTransition, Run
@@ -38,8 +46,9 @@ def publisher():
     return _publishers[pid]
 
 
-def workdir_for(run):
-    return Path(settings.MEDIA_ROOT) / "models" / f"run-{run.pk}"
+def bundle_name(run, local_path):
+    """Where a run's exported bundle is stored (a storage name, kept in Run.model_file)."""
+    return f"models/run-{run.pk}/{Path(local_path).name}"
 
 
 def execute(run):
@@ -74,8 +83,11 @@ class LimitedReporter(DbReporter):
 def _execute(run, watchdog):
     reporter = LimitedReporter(run, watchdog)
     try:
-        resources = _resources(run, reporter)
-        outcome = engine.execute(run.spec, reporter, workdir_for(run), **resources)
+        with contextlib.ExitStack() as files:
+            scratch = Path(files.enter_context(tempfile.TemporaryDirectory(prefix=f"runwatch-run-{run.pk}-")))
+            resources = _resources(run, reporter, scratch)
+            outcome = engine.execute(run.spec, reporter, scratch / f"run-{run.pk}", **resources)
+            _store_bundle(run, outcome)
         reporter.close()
     except engine.Cancelled:
         if _close(reporter):
@@ -128,8 +140,10 @@ def _fail(run, reason, tb, step=None, hint=None):
     _settle(run.mark_failed, message, tb, reason=reason[:1].upper() + reason[1:])
 
 
-def _resources(run, reporter):
-    """Where the engine finds an uploaded CSV and, for an evaluation, the bundle it evaluates."""
+def _resources(run, reporter, scratch):
+    """Local copies, under `scratch`, of the uploaded CSV and (for an evaluation) the bundle the engine reads.
+
+    A stored file that is missing becomes a path to nothing, so the engine reports it in its own words."""
     spec, found = run.spec, {}
     ref = spec["dataset"]
     if ref["kind"] == "csv":
@@ -140,14 +154,34 @@ def _resources(run, reporter):
             message = f"The uploaded dataset {ref['id']} no longer exists."
             reporter.step("load_data", "failed", message)
             raise engine.RunError(message, step="load_data")
-        found["dataset_path"] = Path(dataset.file.path)
+        found["dataset_path"] = _fetch(dataset.file.name, scratch / "dataset", dataset.file.storage)
     if spec["runner"] == "evaluation":
         source = Run.objects.filter(pk=spec["evaluation"].get("run")).first()
         if source is not None and source.model_file:
-            path = Path(source.model_file)
-            found["bundle_path"] = path if path.is_absolute() else Path(settings.MEDIA_ROOT) / path
+            found["bundle_path"] = _fetch(source.model_file, scratch / "bundle")
             found["bundle_sha256"] = source.model_sha256
     return found
+
+
+def _fetch(name, folder, file_storage=None):
+    folder.mkdir()
+    path = folder / os.path.basename(name)
+    try:
+        storage.download(name, path, file_storage)
+    except FileNotFoundError:
+        path.unlink(missing_ok=True)
+    return path
+
+
+def _store_bundle(run, outcome):
+    """Upload the bundle the engine wrote; the outcome then names it by its storage name."""
+    bundle = outcome.get("bundle")
+    if bundle:
+        try:
+            bundle["name"] = storage.store(bundle["path"], bundle_name(run, bundle["path"]))
+        except Exception as e:
+            raise engine.RunError(f"The model could not be saved to the file storage ({type(e).__name__}: {e})",
+                                  step="export") from e
 
 
 def _finish(run, outcome):
@@ -158,9 +192,7 @@ def _finish(run, outcome):
         "library_versions": outcome["library_versions"],
     }
     if outcome.get("bundle"):
-        path = Path(outcome["bundle"]["path"])
-        media = Path(settings.MEDIA_ROOT)
-        fields["model_file"] = str(path.relative_to(media)) if path.is_relative_to(media) else str(path)
+        fields["model_file"] = outcome["bundle"]["name"]
         fields["model_sha256"] = outcome["bundle"]["sha256"]
     for key in ("early_stopped", "stopped_epoch", "latest_score"):
         if key in outcome:

@@ -2,16 +2,16 @@
 
 import os
 
-from django.conf import settings
-from django.core.files import File
 from django.db import IntegrityError, transaction
 
-from experiments.files import file_sha256
+from experiments.files import file_sha256, path_size
 from experiments.models import RegisteredModel
+from experiments.storage import open_stored
 
 from .models import Run
 
 NAME_TAKEN = "You already have a model with this name."
+NOTHING_TO_PROMOTE = "Only a completed run with an exported model can be promoted."
 
 
 class CannotPromote(Exception):
@@ -22,30 +22,26 @@ class NameTaken(Exception):
     """The owner already has a model with this name."""
 
 
-def model_path(run):
-    """The run's bundle on disk (model_file is relative to MEDIA_ROOT), or None."""
-    if not run.model_file:
-        return None
-    path = os.path.join(settings.MEDIA_ROOT, run.model_file)
-    return path if os.path.isfile(path) else None
-
-
 def promote(run, owner, name):
     """Copy the run's bundle into a new RegisteredModel named `name`, owned by `owner`; returns it.
 
     The copy keeps its own checksum, taken from the copied bytes, so the registry never depends on the run's
-    file again. Raises CannotPromote or NameTaken with a message a user can read.
+    file again. Both files go through the storage (experiments.storage). Raises CannotPromote or NameTaken with
+    a message a user can read.
     """
-    path = model_path(run) if run.status == Run.Status.COMPLETED else None
-    if path is None:
-        raise CannotPromote("Only a completed run with an exported model can be promoted.")
+    if run.status != Run.Status.COMPLETED or not run.model_file:
+        raise CannotPromote(NOTHING_TO_PROMOTE)
     if RegisteredModel.objects.filter(owner=owner, name=name).exists():
         raise NameTaken(NAME_TAKEN)
     model = RegisteredModel(owner=owner, name=name, run=run, metric=run.metric, score=run.best_score)
-    with open(path, "rb") as f:
-        model.sha256 = file_sha256(f)
-        model.size_bytes = os.fstat(f.fileno()).st_size
-        model.file.save(os.path.basename(path), File(f), save=False)
+    try:
+        source = open_stored(run.model_file)
+    except FileNotFoundError:
+        raise CannotPromote(NOTHING_TO_PROMOTE) from None
+    with source:
+        model.sha256 = file_sha256(source)
+        model.size_bytes = path_size(source)
+        model.file.save(os.path.basename(run.model_file), source, save=False)
     try:
         with transaction.atomic():
             model.save()

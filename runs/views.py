@@ -1,8 +1,6 @@
 """The runs list, the live run page and its small endpoints (stop, log history, polling, results, model)."""
 
-import os
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
@@ -200,4 +198,4 @@ def download_model(request, run_id):
     run = _get_run_for_user(request, run_id)
     if not run.model_file:
         raise Http404("This run has no model bundle")
-    return serve_verified(request, os.path.join(settings.MEDIA_ROOT, run.model_file), run.model_sha256)
+    return serve_verified(request, run.model_file, run.model_sha256)

@@ -29,7 +29,8 @@ PRODUCTION = {
 
 @pytest.fixture
 def environ(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES and not k.startswith("RUNWATCH_")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in CONFIG_VARIABLES and not k.startswith(("RUNWATCH_", "AWS_"))}
     env.update(DJANGO_SETTINGS_MODULE="config.settings", RUNWATCH_STATE_DIR=str(tmp_path), PYTHONUNBUFFERED="1")
     return env
 
@@ -164,9 +165,36 @@ def test_it_reads_run_timings(environ):
     assert result.returncode != 0 and "RUNWATCH_HEARTBEAT must be a number" in result.stderr
 
 
-def test_it_passes_the_deploy_check_with_production_values(environ):
+S3 = {
+    "RUNWATCH_S3_BUCKET": "runwatch-files",
+    "AWS_S3_ENDPOINT_URL": "https://objects.example.org",
+    "AWS_S3_REGION_NAME": "eu-west-1",
+    "AWS_ACCESS_KEY_ID": "runwatch",
+    "AWS_SECRET_ACCESS_KEY": "not-a-real-secret",
+}
+
+
+def test_it_keeps_files_under_media_root_by_default(environ, tmp_path):
+    s = load(environ, "STORAGES", "MEDIA_ROOT", DEBUG="1")
+    assert s["STORAGES"]["default"]["BACKEND"] == "django.core.files.storage.FileSystemStorage"
+    assert s["MEDIA_ROOT"] == str(tmp_path / "media")
+
+
+def test_it_keeps_files_in_an_s3_bucket_when_one_is_given(environ):
+    code = (
+        "from django.core.files.storage import storages; s = storages['default']; "
+        "print(type(s).__module__, s.bucket_name, s.endpoint_url, s.region_name, s.access_key, s.file_overwrite)"
+    )
+    result = shell(environ, code, DEBUG="1", **S3)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-6:] == [
+        "storages.backends.s3", "runwatch-files", "https://objects.example.org", "eu-west-1", "runwatch", "False"]
+
+
+@pytest.mark.parametrize("extra", [{}, S3], ids=["media-root", "s3"])
+def test_it_passes_the_deploy_check_with_production_values(environ, extra):
     args = [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"]
-    result = run(environ, args, **PRODUCTION)
+    result = run(environ, args, **PRODUCTION, **extra)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 

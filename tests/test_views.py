@@ -128,11 +128,11 @@ def test_it_shows_the_completed_summary(owner_client, run, tmp_path):
     assert 'id="stop-form"' not in html and "ws-connect" not in html
 
 
-def test_it_downloads_the_model_with_its_checksum(owner_client, client, outsider, run, tmp_path):
-    bundle = tmp_path / "model.joblib"
-    bundle.write_bytes(b"model bytes")
+def test_it_downloads_the_model_with_its_checksum(owner_client, client, outsider, run, tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path  # model_file is a storage name, relative to MEDIA_ROOT by default
+    (tmp_path / "model.joblib").write_bytes(b"model bytes")
     digest = hashlib.sha256(b"model bytes").hexdigest()
-    Run.objects.filter(pk=run.pk).update(model_file=str(bundle), model_sha256=digest)
+    Run.objects.filter(pk=run.pk).update(model_file="model.joblib", model_sha256=digest)
     response = owner_client.get(reverse("runs:model", args=[run.pk]))
     assert response.status_code == 200
     assert response["X-Model-SHA256"] == digest
