@@ -134,6 +134,9 @@ _redis_db = (urlsplit(REDIS_URL).path.strip("/") or "0")
 RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 24 * 3600}}
 RQ = {"COMMIT_MODE": "on_db_commit"}
 RQ_SHOW_ADMIN_LINK = False  # the admin index links to /admin/rq/ itself
+# Lets a Prometheus scraper read /admin/rq/metrics/ with `Authorization: Bearer <token>` (staff sessions can
+# always). Empty: no token is accepted.
+RQ_API_TOKEN = os.environ.get("RQ_API_TOKEN", "")
 
 # Django's cache is shared by every process through Redis: the API's login throttle (and anything else
 # cached) must count the same for all daphne processes, not once per process.
