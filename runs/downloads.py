@@ -16,7 +16,7 @@ from experiments.files import file_sha256
 from experiments.storage import open_stored
 
 CORRUPTED = ("The stored file does not match its recorded SHA-256 checksum, so it was not sent. "
-             "It may be corrupted or changed on disk; re-run or re-export the model.")
+             "It may be corrupted or changed where it is stored; re-run or re-export the model.")
 NO_CHECKSUM = "No SHA-256 checksum was recorded for this file, so it cannot be verified and was not sent."
 
 

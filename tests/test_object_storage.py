@@ -77,7 +77,7 @@ def machines(transactional_db, bucket, tmp_path, settings):
     # The test process is a third machine: it only talks HTTP and SQL, so its MEDIA_ROOT must stay empty too.
     settings.MEDIA_ROOT = tmp_path / "test-media"
     settings.MEDIA_ROOT.mkdir()
-    web = serve_daphne(ready_path="/api/v1/schema/", MEDIA_ROOT=disks["web"]["media"], TMPDIR=disks["web"]["tmp"],
+    web = serve_daphne(MEDIA_ROOT=disks["web"]["media"], TMPDIR=disks["web"]["tmp"],
                        **bucket.env)
     worker = start_worker(MEDIA_ROOT=disks["worker"]["media"], TMPDIR=disks["worker"]["tmp"], **bucket.env)
     yield web, disks
@@ -162,7 +162,7 @@ def test_it_runs_everything_through_the_object_store_with_no_shared_disk(machine
     assert evaluation["best_score"] is not None and evaluation["has_model"] is False
 
     # A bundle changed in the bucket is refused by downloads and by evaluation runs alike.
-    bucket.put_object(Bucket=bucket.name, Key=run.model_file, Body=bundle[:-1] + b"\0")
+    bucket.put_object(Bucket=bucket.name, Key=run.model_file, Body=bundle[:-1] + bytes([bundle[-1] ^ 1]))
     refused = api.get(f"/api/v1/runs/{run.pk}/model/")
     assert refused.status_code == 409 and refused.json()["expected_sha256"] == run.model_sha256
     tampered = launch_and_finish(api, {"runner": "evaluation", "dataset": dataset.spec_ref(), "task": "classification",
