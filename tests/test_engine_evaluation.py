@@ -48,3 +48,16 @@ def test_it_refuses_a_bundle_that_changed_since_it_was_exported(worker, owner, i
     assert run.status == Run.Status.FAILED
     assert "has changed since it was exported" in run.error_message
     assert run.steps.get(name="load_bundle").status == "failed"
+
+
+def test_it_fails_clearly_when_the_bundle_is_gone_from_the_storage(worker, owner, iris_spec):
+    from django.core.files.storage import default_storage
+
+    source = wait_until_done(launch_run(owner, spec=iris_spec))
+    default_storage.delete(source.model_file)  # the worker reads bundles through the same storage
+    spec = {"runner": "evaluation", "dataset": {"kind": "builtin", "name": "iris"}, "task": "classification",
+            "evaluation": {"run": source.pk}}
+    run = wait_until_done(launch_run(owner, spec=spec))
+    assert run.status == Run.Status.FAILED
+    assert f"The model bundle run-{source.pk}-model.zip is missing" in run.error_message
+    assert run.steps.get(name="load_bundle").status == "failed"
