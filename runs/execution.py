@@ -16,7 +16,8 @@ Files go through the storage only (experiments.storage), so a worker needs no di
 processes: the uploaded CSV and the bundle an evaluation loads are fetched into this work horse's own
 temporary directory, the engine writes its bundle there too, and the bundle is uploaded before the run is
 marked Completed (so `has_model` never names a file the web side cannot open). The temporary directory is
-removed when the run ends, however it ends.
+removed when the run ends, however it ends, unless the work horse itself is killed (a forced stop, a memory
+limit): then a `runwatch-run-<id>-*` directory stays behind in TMPDIR.
 """
 
 import contextlib
