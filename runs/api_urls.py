@@ -13,7 +13,10 @@ from . import api
 
 app_name = "api"
 
+# No ".json" format-suffix twins of every route: nothing uses them, and the @action methods take no `format`
+# argument, so each twin (/runs/1/cancel.json ...) answered 500. Unknown paths get the JSON 404 below.
 router = DefaultRouter()
+router.include_format_suffixes = False
 router.register("datasets", DatasetViewSet, basename="dataset")
 router.register("experiments", ExperimentViewSet, basename="experiment")
 router.register("models", RegisteredModelViewSet, basename="model")
