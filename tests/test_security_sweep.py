@@ -268,14 +268,24 @@ def test_it_builds_a_url_for_every_route(world):
 
 
 
-def ws_attempt(url, **kwargs):
-    """Open a socket and read until the server closes it: (close code or handshake status, messages read)."""
+REFUSED_WS = (4401, 4403, 4404, 403)  # close codes of runs/consumers.py, or the handshake's HTTP refusal
+
+
+def ws_attempt(url, idle=15, meanwhile=None, **kwargs):
+    """Open a socket and read until the server closes it or stays silent for `idle` seconds.
+
+    Returns (the close code, the handshake's HTTP status if refused, or "open"; the messages read). `meanwhile`
+    runs once the socket is open: the owner doing something a leaky stream would pass on."""
     received = []
     try:
         with connect(url, open_timeout=30, **kwargs) as ws:
+            if meanwhile:
+                meanwhile()
             try:
                 while True:
-                    received.append(ws.recv(timeout=30))
+                    received.append(ws.recv(timeout=idle))
+            except TimeoutError:
+                return "open", received
             except ConnectionClosed as closed:
                 return (closed.rcvd.code if closed.rcvd else None), received
     except InvalidStatus as refused:
@@ -284,7 +294,11 @@ def ws_attempt(url, **kwargs):
 
 @pytest.mark.django_db(transaction=True)
 def test_it_refuses_every_websocket_route_to_anonymous_and_outsiders(daphne_server, world, outsider):
+    """Every route of the ASGI router's websocket branch. A route naming a run refuses anonymous and outsiders
+    (4401/4404, or a refused handshake); a route without parameters (a user's own feed) refuses anonymous and
+    may serve an outsider, who must receive nothing of the owner's, even while the owner launches a run."""
     from config.asgi import application
+    from runs.control import launch_run
 
     routes = websocket_routes(application)
     assert routes, "the sweep should find the ASGI router's WebSocket routes"
@@ -301,19 +315,29 @@ def test_it_refuses_every_websocket_route_to_anonymous_and_outsiders(daphne_serv
         # Another site's page riding on the owner's session cookie (cross-site WebSocket hijacking).
         "another site with the owner's cookie": {"additional_headers": owner_cookie, "origin": "http://evil.example"},
     }
+
+    def owner_launches():
+        launch_run(world.owner, spec=world.run.spec, name=f"{MARK} launched while watched")
+
     problems = []
-    for route in websocket_routes(application):
+    for route in routes:
         url = base + concrete_url(route, lookup(world))
-        # The owner is served on the same URL: the ids reach the run, so the refusals below mean something.
-        code, received = ws_attempt(url, additional_headers=owner_cookie)
-        assert code == 1000 and any(MARK in m for m in received), (
-            f"the owner was not served on {url} (closed {code}): the sweep's ids do not reach the run")
+        named = bool(parameters(route))
+        if named:
+            # The owner is served on the same URL: the ids reach the run, so the refusals below mean something.
+            code, received = ws_attempt(url, additional_headers=owner_cookie)
+            assert code == 1000 and any(MARK in m for m in received), (
+                f"the owner was not served on {url} (closed {code}): the sweep's ids do not reach the run")
         for who, how in attempts.items():
             how = dict(how)
             query = how.pop("query", None)
-            code, received = ws_attempt(f"{url}?{query}" if query else url, **how)
-            if code not in (4401, 4403, 4404, 403):
-                problems.append(f"{who} on {route.route!r}: closed with {code}, not refused")
+            own_feed = who.startswith("outsider") and not named
+            code, received = ws_attempt(f"{url}?{query}" if query else url, idle=3 if own_feed else 15,
+                                        meanwhile=owner_launches if own_feed else None, **how)
+            if not (code in REFUSED_WS or (own_feed and code in ("open", 1000))):
+                problems.append(f"{who} on {route.route!r}: {code}, not refused")
+            if own_feed:
+                received = [m for m in received if MARK in m]
             if received:
                 problems.append(f"{who} on {route.route!r} received {len(received)} messages: {received[0][:200]}")
     assert not problems, "\n".join(problems)
