@@ -7,10 +7,11 @@ whoever adds it decides whose object it takes. The owner opens every route first
 reach real objects (a sweep of 404s for ids that do not exist would prove nothing).
 
 Refusing means a redirect to a login page, 401, 403, 404 or 405: for anonymous on every route but PUBLIC's,
-for an outsider on every route that names an object or belongs to the admin. A route
-without parameters outside the admin (the runs list, the upload form) shows the outsider their own things:
-it may answer, but never with the owner's data. Nobody gets a 5xx, and afterwards every row and file of the
-owner's is byte-for-byte what it was.
+for an outsider on every route that names an object or belongs to the admin. A route without parameters
+outside the admin (the runs list, the upload form) shows the outsider their own things: it may answer, but
+never with the owner's data, even when the query string or the body names the owner's ids. Nobody gets a 5xx,
+and afterwards every row and file of the owner's is byte-for-byte what it was, and the outsider owns nothing
+made from them. The WebSocket routes of config/asgi.py are swept the same way against a real daphne.
 """
 
 import json
