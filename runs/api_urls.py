@@ -13,7 +13,10 @@ from . import api
 
 app_name = "api"
 
+# No ".json" format-suffix twins of every route: nothing uses them, and the @action methods take no `format`
+# argument, so each twin (/runs/1/cancel.json ...) answered 500. Unknown paths get the JSON 404 below.
 router = DefaultRouter()
+router.include_format_suffixes = False
 router.register("datasets", DatasetViewSet, basename="dataset")
 router.register("experiments", ExperimentViewSet, basename="experiment")
 router.register("models", RegisteredModelViewSet, basename="model")
@@ -32,9 +35,12 @@ urlpatterns = [
     path("runs/<int:pk>/wait/", api.wait, name="run-wait"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI styles itself inline; its script is a file (the split view), so only styles are relaxed.
+    # GET only: its HTML renderer has no template for DRF's OPTIONS metadata, which answered 500.
     path(
         "docs/",
-        csp_update({"style-src": ["'unsafe-inline'"]})(SpectacularSwaggerSplitView.as_view(url_name="api:schema")),
+        csp_update({"style-src": ["'unsafe-inline'"]})(
+            SpectacularSwaggerSplitView.as_view(url_name="api:schema", http_method_names=["get", "head"])
+        ),
         name="docs",
     ),
     *router.urls,
