@@ -184,3 +184,22 @@ def rss_mb(pid):
     except OSError:
         pass
     return 0.0
+
+
+def restart_daphne(server, **env):
+    """Stop a daphne (kill -9: it gets no chance to say goodbye) and start a new one on the same port."""
+    from tests.helpers import start_daphne
+
+    server.stop(signal.SIGKILL)
+    port = int(server.url.rsplit(":", 1)[1])
+    fresh = start_daphne(port, **env)
+    fresh.url = server.url
+
+    def up():
+        try:
+            return httpx.get(fresh.url + "/login/", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(up, timeout=60, message=f"daphne again on port {port}")
+    return fresh
