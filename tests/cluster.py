@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
 from runs.models import Run
-from tests.helpers import ROOT, free_port, serve_daphne, start_monitor, start_worker, wait_for
+from tests.helpers import ROOT, free_port, start_daphne, start_monitor, start_worker, wait_for
 
 
 def token_for(user):
@@ -53,10 +53,13 @@ class Cluster:
     def __init__(self, daphnes=2, workers=3, **env):
         self.processes = []
         try:
-            # Started together, so their imports overlap; then each is waited for.
+            # Started together, so their imports overlap; then each daphne is waited for (generously: ten
+            # workers importing scikit-learn on two busy cores slow everyone's start).
+            self.daphnes = [self._keep(start_daphne_on(free_port(), **env)) for _ in range(daphnes)]
             self.workers = {f"w{i}": self._keep(start_worker(name=f"w{i}-{os.getpid()}", **env)) for i in range(workers)}
             self.monitor = self._keep(start_monitor(**env))
-            self.daphnes = [self._keep(serve_daphne(**env)) for _ in range(daphnes)]
+            for daphne in self.daphnes:
+                wait_until_serving(daphne)
         except BaseException:
             self.stop()
             raise
@@ -186,20 +189,25 @@ def rss_mb(pid):
     return 0.0
 
 
-def restart_daphne(server, **env):
-    """Stop a daphne (kill -9: it gets no chance to say goodbye) and start a new one on the same port."""
-    from tests.helpers import start_daphne
+def start_daphne_on(port, **env):
+    process = start_daphne(port, **env)
+    process.url = f"http://127.0.0.1:{port}"
+    return process
 
-    server.stop(signal.SIGKILL)
-    port = int(server.url.rsplit(":", 1)[1])
-    fresh = start_daphne(port, **env)
-    fresh.url = server.url
 
+def wait_until_serving(server, timeout=120):
     def up():
+        assert server.alive(), f"daphne exited: {server.log_text()[-2000:]}"
         try:
-            return httpx.get(fresh.url + "/login/", timeout=2).status_code == 200
+            return httpx.get(server.url + "/login/", timeout=5).status_code == 200
         except httpx.HTTPError:
             return False
 
-    wait_for(up, timeout=60, message=f"daphne again on port {port}")
-    return fresh
+    wait_for(up, timeout=timeout, message=f"daphne at {server.url}")
+    return server
+
+
+def restart_daphne(server, **env):
+    """Stop a daphne (kill -9: it gets no chance to say goodbye) and start a new one on the same port."""
+    server.stop(signal.SIGKILL)
+    return wait_until_serving(start_daphne_on(int(server.url.rsplit(":", 1)[1]), **env))
