@@ -160,6 +160,7 @@ def test_it_loses_nothing_across_50_disconnects_and_restarts_of_daphne_and_redis
                     raise
                 time.sleep(0.05)  # daphne is restarting: connections are refused for a while
         run.refresh_from_db()
+        print(f"disruption: {connections} connections, {disconnects} drops, seqs 1..{run.last_seq}, {run.status}")
         assert restarted == ["redis", "daphne"] and disconnects == 50, (restarted, disconnects)
         assert received == list(range(1, run.last_seq + 1)), f"seed {seed}"
         assert run.status in (Run.Status.COMPLETED, Run.Status.FAILED), run.status
