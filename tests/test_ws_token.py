@@ -7,6 +7,7 @@ user's run. Then a real run streamed across random disconnects must arrive as ex
 import json
 import random
 import socket
+import time
 
 import pytest
 from rest_framework.authtoken.models import Token
@@ -138,3 +139,24 @@ def test_it_streams_from_the_database_while_redis_is_down(owner, run):
         assert (first["seq"], first["data"]["status"]) == (1, "queued")
     finally:
         server.stop()
+
+
+def test_it_gives_a_slow_reader_the_whole_replay_and_stream_end(daphne_server, owner, run):
+    """The server closes a finished run's stream after STREAM_END. It used to abort the connection 1 s later if the
+    client had not answered the close by then, throwing away what the client had not read yet."""
+    from runs import events
+    from runs.models import append_events
+
+    append_events(run, [(events.JOB_LOG, {"level": "info", "message": f"line {i} " + "x" * 1000}) for i in range(2000)])
+    run.mark_failed("Ended for the test")
+    last = Run.objects.get(pk=run.pk).last_seq
+    seqs = []
+    with connect(ws_url(daphne_server, run, token=key_of(owner)), max_queue=4) as ws:
+        while True:
+            message = json.loads(ws.recv(timeout=30))
+            if message["type"] == "STREAM_END":
+                break
+            seqs.append(message["seq"])
+            if len(seqs) % 100 == 0:
+                time.sleep(0.1)  # a slow reader (a phone, a busy script): 2 s for the whole replay, on purpose
+    assert seqs == list(range(1, last + 1))
