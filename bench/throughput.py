@@ -46,7 +46,10 @@ def parse_args():
     parser.add_argument("--pg-url", default=None, help="default: DATABASE_URL when it is PostgreSQL")
     parser.add_argument("--no-mlflow", action="store_true")
     parser.add_argument("--port", type=int, default=8694, help="daphne (SQLite), +1 daphne (PostgreSQL), +2 MLflow")
+    parser.add_argument("--baseline-tree", type=Path, default=None,
+                        help="another checkout (e.g. the previous commit): its reporter runs as extra sides, interleaved")
     parser.add_argument("--emit", action="store_true", help=argparse.SUPPRESS)  # the emitter child
+    parser.add_argument("--tree", type=Path, default=ROOT, help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
@@ -61,7 +64,7 @@ def fold_facts(i):
 
 def emit(args):
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(args.tree))
     import django
 
     django.setup()
@@ -116,11 +119,12 @@ def child_env(database_url):
     return env
 
 
-async def runwatch_round(kind, db_url, port, events_count):
+async def runwatch_round(kind, db_url, port, tree, events_count):
     from websockets.asyncio.client import connect
 
+    # The emitter runs this file's emit() with the reporter of `tree` (this checkout, or --baseline-tree).
     child = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--emit", "--kind", kind, "--events", str(events_count), cwd=ROOT,
+        sys.executable, __file__, "--emit", "--kind", kind, "--events", str(events_count), "--tree", str(tree), cwd=tree,
         env=child_env(db_url), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
     hello = json.loads(await child.stdout.readline())
     url = f"ws://127.0.0.1:{port}/ws/runs/{hello['run']}/?token={hello['token']}"
@@ -241,7 +245,9 @@ def main():
         mlflow_uri = f"http://127.0.0.1:{args.port + 2}"
         if not args.no_mlflow:
             processes.append(start_mlflow(args.port + 2))
-        sides = [(f"runwatch {db} {kind}", "runwatch", (kind, url, ports[db])) for kind in args.kind for db, url in dbs]
+        trees = [("", ROOT)] + ([(" (baseline)", args.baseline_tree.resolve())] if args.baseline_tree else [])
+        sides = [(f"runwatch {db} {kind}{label}", "runwatch", (kind, url, ports[db], tree))
+                 for kind in args.kind for db, url in dbs for label, tree in trees]
         if not args.no_mlflow:
             sides += [("mlflow log_batch(1000)", "mlflow", ("log_batch", mlflow_uri, args.events)),
                       ("mlflow log_metric", "mlflow", ("log_metric", mlflow_uri, args.metric_events))]
@@ -253,7 +259,7 @@ def main():
                 else:
                     result = mlflow_round(*params)
                 results[name].append(result)
-                print(f"  round {r + 1} {name:28} {result['rate']:9,.0f} events/s  lost {result['lost']}"
+                print(f"  round {r + 1} {name:39} {result['rate']:9,.0f} events/s  lost {result['lost']}"
                       f"{'' if result['ok'] else '  NOT COMPLETE OR OUT OF ORDER'}", flush=True)
         report(args, results, load_before, os.getloadavg(), versions(pg_url if "postgresql" in args.db else None,
                                                                        mlflow_version))
@@ -271,13 +277,13 @@ def report(args, results, load_before, load_after, version_line):
     print()
     print(f"Throughput: one run, {args.events:,} events per round as fast as it can, persisted and delivered to a live "
           f"watcher; {args.rounds} rounds, interleaved; ratio = events/s over MLflow log_batch(1000) of the same round")
-    print(f"{'side':28} {'events/s':>9} {'round rates':>21} {'x log_batch':>11} {'persist/s':>9} {'lost':>5}  complete")
+    print(f"{'side':39} {'events/s':>9} {'round rates':>21} {'x log_batch':>11} {'persist/s':>9} {'lost':>5}  complete")
     for name, rounds in results.items():
         rates = [r["rate"] for r in rounds]
         ratio = (f"{statistics.median(r['rate'] / b['rate'] for r, b in zip(rounds, batch)):.2f}" if batch else "-")
         persist = (f"{statistics.median(r['persist_rate'] for r in rounds):9,.0f}" if "persist_rate" in rounds[0]
                    else f"{'-':>9}")
-        print(f"{name:28} {statistics.median(rates):9,.0f} {min(rates):9,.0f}-{max(rates):<9,.0f}  {ratio:>11} "
+        print(f"{name:39} {statistics.median(rates):9,.0f} {min(rates):9,.0f}-{max(rates):<9,.0f}  {ratio:>11} "
               f"{persist} {sum(r['lost'] for r in rounds):5}  {'yes' if all(r['ok'] for r in rounds) else 'NO'}")
     print(f"Load average (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in load_before)} before, "
           f"{' '.join(f'{x:.2f}' for x in load_after)} after; {os.cpu_count()} CPUs")

@@ -29,7 +29,7 @@ from django.utils import timezone
 from . import events, rows
 from .engine import Reporter
 from .engine.steps import STEPS
-from .models import FoldMetric, LogEntry, Run, RunEvent, RunStep, allocate_seqs
+from .models import FoldMetric, LogEntry, Run, RunEvent, RunStep
 
 # The most items one write takes: bounds a transaction and a channel-layer message during a burst.
 MAX_BATCH = 2000
@@ -75,6 +75,7 @@ class DbReporter(Reporter):
         self._closing = False
         self._error = None
         self._stop_checked = float("-inf")
+        self._seen = (None, float("-inf"))  # (the run's status, when) as the writer last wrote it
         self._stop = False
         self._thread = None
         if background:
@@ -177,7 +178,11 @@ class DbReporter(Reporter):
         now = time.monotonic()
         if not self._stop and now - self._stop_checked >= STOP_CHECK_SECONDS:
             self._stop_checked = now
-            status = Run.objects.filter(pk=self.run_id).values_list("status", flat=True).first()
+            status, seen = self._seen
+            # The writer read the status under the run's lock with its last write: a query only when that
+            # is older than the check interval (a quiet run), so a chatty run pays no extra query for this.
+            if now - seen >= STOP_CHECK_SECONDS:
+                status = Run.objects.filter(pk=self.run_id).values_list("status", flat=True).first()
             self._stop = status is None or status == Run.Status.CANCELLING or status in Run.TERMINAL
         return self._stop
 
@@ -291,22 +296,20 @@ class DbReporter(Reporter):
 
     def _write(self, items, fields):
         with transaction.atomic():
+            # One statement claims the seqs and writes the run's fields; it refuses a run that has ended.
+            claimed = rows.claim(Run, self.run_id, len(items), {**fields, "updated_at": timezone.now()}, Run.TERMINAL)
+            if claimed is None:
+                raise events.RunClosed(f"Run {self.run_id} has ended; nothing more is written for it.")
+            first, status = claimed
             if items:
-                self._store(items)
-            if fields:
-                # _store above already refused a terminal run; a batch of fields alone checks here.
-                updated = Run.objects.filter(pk=self.run_id).exclude(status__in=Run.TERMINAL).update(
-                    **fields, updated_at=timezone.now()
-                )
-                if not updated and not items:
-                    raise events.RunClosed(f"Run {self.run_id} has ended; nothing more is written for it.")
+                self._store(items, first)
+        self._seen = (status, time.monotonic())  # should_stop() reads this instead of asking again
 
-    def _store(self, items):
-        """What runs.models.append_events does, for a whole write batch at a time: the events with the run's
-        next seqs, their LogEntry and FoldMetric rows, one publish after commit. Each value is adapted once
-        and each table gets one prepared INSERT (runs.rows); the batch shares one `created` (the commit's)."""
+    def _store(self, items, first):
+        """What runs.models.append_events does, for a whole write batch at a time: the events with seqs from
+        `first`, their LogEntry and FoldMetric rows, one publish after commit. Each value is adapted once and
+        each table gets one statement (runs.rows); the batch shares one `created` (the write's)."""
         run_id = self.run_id
-        first = allocate_seqs(run_id, len(items))
         now = timezone.now()
         created, ts = rows.adapt_datetime(now), now.isoformat()
         adapt_json = rows.adapt_json
