@@ -146,7 +146,8 @@ async def runwatch_round(kind, db_url, port, tree, events_count):
     await child.wait()
     expected = ([f"throughput line {i}: the quick brown fox jumps over the lazy dog" for i in range(events_count)]
                 if kind == "log" else list(range(1, events_count + 1)))
-    in_order = seqs == list(range(1, done["last_seq"] + 1)) and wanted == expected and ended
+    in_order = (seqs == list(range(1, done["last_seq"] + 1)) and done["events"] == done["last_seq"]
+                and wanted == expected and ended)
     # Lost: a reported event that did not reach the watcher, or whose row was not stored.
     lost = (events_count - len(set(wanted) & set(expected))) + (events_count - done["rows"])
     return {"rate": events_count / (last_at - done["started"]), "persist_rate": events_count / done["persisted_seconds"],
