@@ -16,6 +16,9 @@ BENCH = Path(__file__).resolve().parent
 FULL = [
     ("Reporting overhead, long fits", ["overhead.py"]),
     ("Reporting overhead, short fits", ["overhead.py", "--short-fit", "--reps", "15"]),
+    ("Throughput, one run persisted and delivered live, vs MLflow",
+     ["throughput.py", "--rounds", "3", "--events", "20000", "--kind", "log", "metrics"]),
+    ("Pages at scale: a 100,000-line run page and a 10,000-run list", ["pages.py"]),
     ("Live latency, log lines",
      ["latency.py", "--watchers", "1", "100", "500", "--stream", "json", "fragments", "--no-db", "--rounds", "2",
       "--events", "60"]),
@@ -23,7 +26,9 @@ FULL = [
      ["latency.py", "--watchers", "1", "100", "--stream", "json", "fragments", "--kind", "metrics", "mix",
       "--rounds", "2", "--events", "60"]),
 ]
-QUICK = {"overhead.py": ["--reps", "1"], "latency.py": ["--rounds", "1", "--events", "40"]}
+QUICK = {"overhead.py": ["--reps", "1"], "latency.py": ["--rounds", "1", "--events", "40"],
+         "throughput.py": ["--rounds", "1", "--events", "5000", "--metric-events", "100"],
+         "pages.py": ["--lines", "10000", "--runs", "1000", "--rounds", "2"]}
 
 
 def main():

@@ -26,27 +26,30 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import events
+from . import events, rows
 from .engine import Reporter
 from .engine.steps import STEPS
-from .models import FoldMetric, LogEntry, Run, RunStep, append_events
+from .models import FoldMetric, LogEntry, Run, RunEvent, RunStep
 
 # The most items one write takes: bounds a transaction and a channel-layer message during a burst.
 MAX_BATCH = 2000
 # should_stop() reads the run's status at most this often; a cancel is seen within one fit anyway.
 STOP_CHECK_SECONDS = 0.05
+# Column order of the rows _store inserts.
+EVENT_FIELDS = ("run", "seq", "type", "data", "created")
+LOG_FIELDS = ("run", "seq", "created", "level", "message", "step", "fold", "branch", "variant")
+METRIC_FIELDS = ("run", "seq", "branch", "variant", "variant_description", "fold", "epoch", "metric", "value",
+                 "fit_time")
 RECORD_FIELDS = {"data_hash", "library_versions", "early_stopped", "stopped_epoch", "latest_score"}
 
 
 class _Item:
-    __slots__ = ("kind", "type", "data", "at", "log", "metrics", "step")
+    __slots__ = ("kind", "type", "data", "metrics", "step")
 
-    def __init__(self, kind, type, data, log=None, metrics=None, step=None):
-        self.kind = kind  # "event", "log" or "progress"
+    def __init__(self, kind, type, data, metrics=None, step=None):
+        self.kind = kind  # "event", "log" (its data is also its LogEntry row) or "progress"
         self.type = type
         self.data = data
-        self.at = time.monotonic()
-        self.log = log
         self.metrics = metrics
         self.step = step
 
@@ -72,6 +75,7 @@ class DbReporter(Reporter):
         self._closing = False
         self._error = None
         self._stop_checked = float("-inf")
+        self._seen = (None, float("-inf"))  # (the run's status, when) as the writer last wrote it
         self._stop = False
         self._thread = None
         if background:
@@ -108,9 +112,8 @@ class DbReporter(Reporter):
 
     def log(self, level, message, *, step=None, fold=None, branch="", variant=None):
         step = self._current_step if step is None else step
-        event = events.log_line(level, message, step=step, fold=fold, branch=branch or "", variant=variant)
-        row = {**event[1], "created": timezone.now()}
-        self._emit(_Item("log", *event, log=row))
+        self._emit(_Item("log", *events.log_line(level, message, step=step, fold=fold, branch=branch or "",
+                                                 variant=variant)))
 
     def warn(self, message):
         if message in self._warnings:
@@ -154,11 +157,12 @@ class DbReporter(Reporter):
 
     def _metrics_done(self, event, metrics, unit, finished, total, eta_seconds, best_score, fields):
         data = event[1]
-        rows = [
-            {"branch": data["branch"], "variant": data["variant"], "variant_description": data["variant_description"][:300],
-             "metric": name, "value": value, "fit_time": data["fit_time"], **unit}
-            for name, value in metrics.items()
-        ]
+        # FoldMetric rows as the writer inserts them: METRIC_FIELDS order, values the driver takes as they are.
+        fold, epoch = unit.get("fold"), unit.get("epoch")
+        description = data["variant_description"][:300]
+        rows = [(data["branch"], data["variant"], description, fold, epoch, name,
+                 None if value is None else float(value), data["fit_time"])
+                for name, value in metrics.items()]
         fields = {"finished_fits": finished, "eta_seconds": eta_seconds, "best_score": best_score,
                   "progress": finished / total if total else 0.0, **fields}
         self._emit(_Item("event", *event, metrics=rows), fields)
@@ -174,7 +178,11 @@ class DbReporter(Reporter):
         now = time.monotonic()
         if not self._stop and now - self._stop_checked >= STOP_CHECK_SECONDS:
             self._stop_checked = now
-            status = Run.objects.filter(pk=self.run_id).values_list("status", flat=True).first()
+            status, seen = self._seen
+            # The writer read the status under the run's lock with its last write: a query only when that
+            # is older than the check interval (a quiet run), so a chatty run pays no extra query for this.
+            if now - seen >= STOP_CHECK_SECONDS:
+                status = Run.objects.filter(pk=self.run_id).values_list("status", flat=True).first()
             self._stop = status is None or status == Run.Status.CANCELLING or status in Run.TERMINAL
         return self._stop
 
@@ -288,22 +296,36 @@ class DbReporter(Reporter):
 
     def _write(self, items, fields):
         with transaction.atomic():
+            # One statement claims the seqs and writes the run's fields; it refuses a run that has ended.
+            claimed = rows.claim(Run, self.run_id, len(items), {**fields, "updated_at": timezone.now()}, Run.TERMINAL)
+            if claimed is None:
+                raise events.RunClosed(f"Run {self.run_id} has ended; nothing more is written for it.")
+            first, status = claimed
             if items:
-                rows = append_events(self.run_id, [(item.type, item.data) for item in items])
-                logs, metrics = [], []
-                for item, row in zip(items, rows):
-                    if item.log is not None:
-                        logs.append(LogEntry(run_id=self.run_id, seq=row.seq, **item.log))
-                    if item.metrics:
-                        metrics.extend(FoldMetric(run_id=self.run_id, seq=row.seq, **m) for m in item.metrics)
-                    if item.step:
-                        RunStep.objects.filter(run_id=self.run_id, name=item.step[0]).update(**item.step[1])
-                LogEntry.objects.bulk_create(logs)
-                FoldMetric.objects.bulk_create(metrics)
-            if fields:
-                # append_events above already refused a terminal run; a batch of fields alone checks here.
-                updated = Run.objects.filter(pk=self.run_id).exclude(status__in=Run.TERMINAL).update(
-                    **fields, updated_at=timezone.now()
-                )
-                if not updated and not items:
-                    raise events.RunClosed(f"Run {self.run_id} has ended; nothing more is written for it.")
+                self._store(items, first)
+        self._seen = (status, time.monotonic())  # should_stop() reads this instead of asking again
+
+    def _store(self, items, first):
+        """What runs.models.append_events does, for a whole write batch at a time: the events with seqs from
+        `first`, their LogEntry and FoldMetric rows, one publish after commit. Each value is adapted once and
+        each table gets one statement (runs.rows); the batch shares one `created` (the write's)."""
+        run_id = self.run_id
+        now = timezone.now()
+        created, ts = rows.adapt_datetime(now), now.isoformat()
+        adapt_json = rows.adapt_json
+        stored, logs, metrics, messages = [], [], [], []
+        for seq, item in enumerate(items, first):
+            data = item.data
+            stored.append((run_id, seq, item.type, adapt_json(data), created))
+            messages.append({"seq": seq, "type": item.type, "ts": ts, "run": run_id, "data": data})
+            if item.kind == "log":
+                logs.append((run_id, seq, created, data["level"], data["message"], data["step"], data["fold"],
+                             data["branch"], data["variant"]))
+            elif item.metrics:
+                metrics.extend((run_id, seq, *row) for row in item.metrics)
+            if item.step:
+                RunStep.objects.filter(run_id=run_id, name=item.step[0]).update(**item.step[1])
+        rows.insert_rows(RunEvent, EVENT_FIELDS, stored)
+        rows.insert_rows(LogEntry, LOG_FIELDS, logs)
+        rows.insert_rows(FoldMetric, METRIC_FIELDS, metrics)
+        transaction.on_commit(lambda: events.publish(run_id, messages))
