@@ -1,5 +1,6 @@
 """A spec in words for the detail page and the wizard's review, and a run's likely duration."""
 
+import json
 import statistics
 
 from . import catalog
@@ -102,3 +103,27 @@ def dataset_shape(ref, dataset=None):
     if ref.get("kind") == "synthetic":
         return ref.get("n_samples"), ref.get("n_features")
     return (dataset.n_rows, dataset.n_columns) if dataset else None
+
+
+def _show(value):
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def flatten_spec(spec, prefix=""):
+    """A spec as ordered (dotted path, readable value) pairs: "models.0.params.C" -> "[0.1, 1.0]".
+
+    Dicts and lists of dicts are walked (paths as in the spec's field errors); lists of plain values and
+    empty containers are shown whole, which reads better than one line per item.
+    """
+    items = []
+    if isinstance(spec, dict) and spec:
+        for key, value in spec.items():
+            items += flatten_spec(value, f"{prefix}{key}.")
+    elif isinstance(spec, list) and spec and all(isinstance(v, dict) for v in spec):
+        for i, value in enumerate(spec):
+            items += flatten_spec(value, f"{prefix}{i}.")
+    else:
+        items.append((prefix.rstrip("."), _show(spec)))
+    return items

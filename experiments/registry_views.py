@@ -7,11 +7,11 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 
-from runs.compare import flatten_spec
 from runs.downloads import serve_verified
 from runs.models import Run
 
 from . import catalog
+from .describe import flatten_spec
 from .models import RegisteredModel
 
 

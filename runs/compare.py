@@ -1,11 +1,11 @@
 """Comparing runs side by side: their specs (differences marked), best rows, per-metric mean ± std and the
-best variants' fold scores on one chart. Also the readable, flattened form of a spec the results page shows.
+best variants' fold scores on one chart (specs are flattened by experiments.describe.flatten_spec).
 
 Everything here is plain data built from runs.results, so the compare page shows the same numbers as each
 run's results page.
 """
 
-import json
+from experiments.describe import flatten_spec
 
 from . import charts, results
 
@@ -28,30 +28,6 @@ def parse_ids(text):
     if not MIN_RUNS <= len(ids) <= MAX_RUNS:
         raise BadSelection(f"Pick {MIN_RUNS} to {MAX_RUNS} different runs to compare (got {len(ids)}).")
     return ids
-
-
-def _show(value):
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)
-
-
-def flatten_spec(spec, prefix=""):
-    """A spec as ordered (dotted path, readable value) pairs: "models.0.params.C" -> "[0.1, 1.0]".
-
-    Dicts and lists of dicts are walked (paths as in the spec's field errors); lists of plain values and
-    empty containers are shown whole, which reads better than one line per item.
-    """
-    items = []
-    if isinstance(spec, dict) and spec:
-        for key, value in spec.items():
-            items += flatten_spec(value, f"{prefix}{key}.")
-    elif isinstance(spec, list) and spec and all(isinstance(v, dict) for v in spec):
-        for i, value in enumerate(spec):
-            items += flatten_spec(value, f"{prefix}{i}.")
-    else:
-        items.append((prefix.rstrip("."), _show(spec)))
-    return items
 
 
 def spec_table(runs):

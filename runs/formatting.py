@@ -63,6 +63,18 @@ def mean_std(summary, digits=4, missing=MISSING):
     return text
 
 
+def percent(finished, total, progress=None):
+    """Percent complete, 0 to 100 with one decimal: fits done of fits planned, else the 0..1 `progress`.
+
+    The one percent: the run row, the live progress fragment and the CLI all show this figure."""
+    if total:
+        return round(100.0 * min(finished or 0, total) / total, 1)
+    try:
+        return round(100.0 * max(0.0, min(1.0, float(progress or 0))), 1)
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def fits(runner, status, count):
     """The fits a run made, saying so when a completed cross-validation refitted its best variant on all the
     data ("50 + refit"): the refit is a model trained, but not one of the fits the progress counts."""

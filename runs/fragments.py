@@ -116,9 +116,8 @@ def progress_from_event(message):
     data, ts = message["data"], parse_datetime(message["ts"])
     finished, total = data.get("finished_fits") or 0, data.get("total_fits") or 0
     elapsed = data.get("elapsed_seconds")
-    percent = round(100.0 * min(finished, total) / total, 1) if total else round(100.0 * (data.get("progress") or 0), 1)
     return {
-        "percent": percent,
+        "percent": formatting.percent(finished, total, data.get("progress")),
         "message": data.get("message"),
         "eta_seconds": data.get("eta_seconds"),
         "started_at": ts - timedelta(seconds=elapsed) if ts and elapsed is not None else None,

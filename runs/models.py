@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from experiments import catalog
 
-from . import events
+from . import events, formatting
 
 
 class IllegalTransition(Exception):
@@ -156,9 +156,7 @@ class Run(models.Model):
         """Percent complete, 0 to 100 with one decimal: fits done of fits planned (100 once completed)."""
         if self.status == self.Status.COMPLETED:
             return 100.0
-        if not self.total_fits:
-            return 0.0
-        return round(100.0 * min(self.finished_fits, self.total_fits) / self.total_fits, 1)
+        return formatting.percent(self.finished_fits, self.total_fits)
 
     def progress_record(self):
         """The one progress record every runner keeps, readable at any time."""

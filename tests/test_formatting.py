@@ -36,3 +36,15 @@ def test_it_formats_mean_and_std():
     assert formatting.mean_std({"mean": 0.97, "std": None}) == "0.9700"
     assert formatting.mean_std({"mean": None, "std": None}) == "—"
     assert formatting.mean_std(None) == "—"
+
+
+@pytest.mark.parametrize("finished, total, progress, expected", [
+    (41, 50, None, 82.0),
+    (7, 3, None, 100.0),  # a refit counted past the plan never shows more than 100
+    (0, 0, 0.25, 25.0),  # no fit count (an evaluation): the runner's own fraction
+    (0, 0, None, 0.0),
+    (0, None, "bad", 0.0),
+    (0, 0, 3.0, 100.0),
+])
+def test_it_gives_one_percent_for_the_row_the_page_and_the_cli(finished, total, progress, expected):
+    assert formatting.percent(finished, total, progress) == expected

@@ -31,7 +31,7 @@ def test_it_says_no_worker_is_running(transactional_db, client, owner, experimen
 
     data = api_run(owner, second)
     assert data["waiting_reason"] == queue.NO_WORKER
-    assert data["waiting_reason"].startswith("No worker is running — start one with `make run`")
+    assert data["waiting_reason"].startswith("No worker is running — start the app with `make run`, or add a worker with `make worker`")
     assert (data["queue_position"], api_run(owner, first)["queue_position"]) == (2, 1)
     assert queue.NO_WORKER in page(client, owner, second)
     listed = unescape(client.get(reverse("runs:list")).content.decode())

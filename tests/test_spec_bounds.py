@@ -168,22 +168,24 @@ def test_it_refuses_a_huge_spec_fast():
     huge = iris(models=[{"estimator": "RandomForestClassifier", "params": {"n_estimators": list(range(1, 101))}}
                         for _ in range(10_000)])
 
-    started = time.perf_counter()
+    # CPU time of this thread, not wall time: a busy machine must not fail it. Before the count came first,
+    # this spec took minutes; counting first takes milliseconds, so the bound is loose on purpose.
+    started = time.thread_time()
     errors = errors_of(huge)
-    elapsed = time.perf_counter() - started
+    elapsed = time.thread_time() - started
 
     assert errors == {"models": ["10,000 models; at most 50 are allowed."]}
-    assert elapsed < 0.5, elapsed
+    assert elapsed < 2, elapsed
 
 
 def test_it_counts_variants_before_checking_any_value():
     # 50 models x 100^2 variants of values scikit-learn would refuse: the count alone decides, at once.
     grid = {"C": [-1.0] * 100, "tol": [-1.0] * 100}
-    started = time.perf_counter()
+    started = time.thread_time()
     errors = errors_of(iris(models=[{"estimator": "LogisticRegression", "params": grid}] * 50))
 
     assert errors == {"models": ["500000 parameter variants; at most 500 are allowed."]}
-    assert time.perf_counter() - started < 0.5
+    assert time.thread_time() - started < 2
 
 
 def test_it_shows_only_the_first_errors_of_a_hostile_spec():

@@ -81,12 +81,12 @@ def mutated_specs(draw):
 
 
 def check(spec):
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU time: other work on a busy machine does not count against it
     try:
         validate_spec(spec)
     except SpecError as e:
         assert e.errors and all(isinstance(path, str) and messages for path, messages in e.errors.items())
-    elapsed = time.perf_counter() - started
+    elapsed = time.thread_time() - started
     assert elapsed < SECONDS_PER_SPEC, f"{elapsed:.2f}s"
 
 

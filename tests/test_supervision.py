@@ -134,8 +134,8 @@ def test_it_replaces_a_killed_worker_and_fails_the_run_it_held(app):
     assert app.worker_of(second) == replacement.name
 
 
-@pytest.mark.parametrize("which", ["-m daphne", "manage.py monitor"])
-def test_it_restarts_daphne_and_the_monitor(app, which):
+@pytest.mark.parametrize("which", ["-m daphne", "manage.py monitor", "redis-server"])
+def test_it_restarts_daphne_the_monitor_and_redis(app, which):
     def pids():
         return {pid for pid in descendants(app.process.pid) if alive(pid) and which in cmdline(pid)}
 
@@ -144,6 +144,9 @@ def test_it_restarts_daphne_and_the_monitor(app, which):
 
     wait_for(lambda: pids() - {victim}, timeout=90, message=f"a new {which} process")
     wait_for(app.answers, timeout=90, message="daphne to answer again")
+    # The app works again end to end: the queue, a worker and the live path all reach Redis.
+    run = app.launch(IRIS_SPEC, f"After a restart of {which}")
+    wait_for_status(run, Run.Status.COMPLETED, timeout=120)
 
 
 def cmdline(pid):

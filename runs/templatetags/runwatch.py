@@ -38,15 +38,6 @@ def fits_label(run, count=None):
 
 
 @register.filter
-def percent(value):
-    """0..1 -> 0..100 with one decimal, for widths and labels."""
-    try:
-        return round(max(0.0, min(1.0, float(value))) * 100, 1)
-    except (TypeError, ValueError):
-        return 0.0
-
-
-@register.filter
 def get_item(mapping, key):
     return mapping.get(key) if mapping else None
 

@@ -29,7 +29,7 @@ def test_it_returns_at_once_with_timeout_zero(api, run):
 def test_it_returns_at_once_for_a_finished_run(api, completed_run):
     started = time.monotonic()
     assert api.get(wait_url(completed_run, 30)).json()["status"] == "completed"
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 15  # not the 30 s it was asked to wait (loose: the machine may be busy)
 
 
 @pytest.mark.django_db
@@ -112,7 +112,7 @@ def test_it_gives_up_after_the_timeout(live_api, owner, experiment):
     response = live_client(live_api, owner).get(wait_url(run, 1.5))
     elapsed = time.monotonic() - started
     assert response.status_code == 200 and response.json()["status"] == "queued"
-    assert 1.5 <= elapsed < 6
+    assert 1.5 <= elapsed < 15
 
 
 def test_it_does_not_hold_a_thread_while_waiting(live_api, owner, experiment, redis_client):
@@ -125,7 +125,7 @@ def test_it_does_not_hold_a_thread_while_waiting(live_api, owner, experiment, re
         wait_for(lambda: subscriptions(redis_client) >= before + 40, timeout=25, message="40 waiters to subscribe")
         started = time.monotonic()
         assert client.get(f"/api/v1/runs/{run.pk}/").status_code == 200
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 10  # a held thread pool would block it until the waits end (30 s)
         assert not any(w.done() for w in waiters)
         Run.objects.get(pk=run.pk).mark_stopped()
         assert all(w.result().json()["status"] == "stopped" for w in waiters)

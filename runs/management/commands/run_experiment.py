@@ -286,7 +286,7 @@ class Watcher:
             units = f"epoch {s.get('epoch')}/{s['total_epochs']}"
         bar.add_row(
             ProgressBar(total=1.0, completed=float(s.get("progress") or 0), width=40),
-            f"{100 * float(s.get('progress') or 0):5.1f}%",
+            f"{formatting.percent(done, total, s.get('progress')):5.1f}%",
             units,
             f"ETA {format_seconds(s.get('eta_seconds'))}",
         )
