@@ -131,15 +131,31 @@
     if (form.dataset.confirmed === "1") return;
     evt.preventDefault();
     RunwatchStop.ask(function () {
-      var row = form.closest("tr");
-      if (!row || !row.isConnected) return;
-      saved[row.dataset.run] = row.cloneNode(true);
+      // The stream may have replaced the row while the dialog was open: act on the row shown now.
+      var id = form.closest("tr").dataset.run, row = document.getElementById("run-row-" + id);
+      var current = row && row.querySelector(".row-stop");
+      if (!current) {
+        if (row) showError(row, "The run has already " + row.dataset.status + "; there is nothing to stop.");
+        return;
+      }
+      saved[id] = row.cloneNode(true);
       row.dataset.pending = "1";
       RunwatchStop.showCancelling(row.querySelector(".badge"));
-      form.hidden = true;
+      current.hidden = true;
       row.querySelector(".row-error").hidden = true;
-      evt.detail.issueRequest(true);
+      if (current === form) {
+        evt.detail.issueRequest(true);
+      } else {
+        current.dataset.confirmed = "1";
+        htmx.trigger(current, "submit");
+      }
     });
+  }
+
+  function showError(row, text) {
+    var error = row.querySelector(".row-error");
+    error.textContent = text;
+    error.hidden = false;
   }
 
   function onAnswered(evt) {
@@ -154,11 +170,7 @@
       htmx.process(before);
       row = before;
     }
-    if (row) {
-      var error = row.querySelector(".row-error");
-      error.textContent = RunwatchStop.failureText(evt.detail.xhr);
-      error.hidden = false;
-    }
+    if (row) showError(row, RunwatchStop.failureText(evt.detail.xhr));
   }
 
   // --- Clocks -------------------------------------------------------------------------------------------

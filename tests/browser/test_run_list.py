@@ -1,0 +1,91 @@
+"""The runs list in real Chromium, against daphne, a real RQ worker and the monitor: rows move live on one
+socket, a run is stopped and re-run from its row, a queued run shows its place, the list filters by status."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from experiments.models import Experiment
+from runs.control import launch_run
+from runs.models import Run
+from tests.browser.conftest import screenshot
+from tests.browser.test_run_page import LONG_SPEC
+from tests.conftest import IRIS_SPEC
+from tests.helpers import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def row(page, run):
+    return page.locator(f"#run-row-{run.pk}")
+
+
+def row_percent(page, run):
+    return float(row(page, run).locator("[role=progressbar]").get_attribute("aria-valuenow"))
+
+
+def test_it_watches_stops_filters_and_reruns_from_the_list(worker, monitor, browse, daphne_server, owner):
+    experiment = Experiment.objects.create(owner=owner, name="Elsewhere", spec=IRIS_SPEC)
+    # One worker: the long run takes it, the two short ones wait in line.
+    long_run = launch_run(owner, spec=LONG_SPEC, name="Long sweep")
+    first = launch_run(owner, spec=IRIS_SPEC, name="Quick iris")
+    second = launch_run(owner, spec=IRIS_SPEC, name="Quick iris again")
+    wait_for(lambda: Run.objects.get(pk=long_run.pk).status == "running", timeout=60, message="the long run starts")
+
+    page = browse(owner)
+    page.goto(daphne_server.url + "/")
+    page.evaluate("window.__notReloaded = true")
+    expect(row(page, second).locator(".run-position")).to_have_text("2nd in queue")
+    expect(row(page, first).locator(".run-position")).to_have_text("1st in queue")
+    expect(row(page, first).locator(".run-waiting")).to_contain_text("busy with run")
+
+    # The long run's row moves, over the one socket, with no reload.
+    expect(page.locator("#runs-table")).to_have_attribute("data-live", "socket")
+    live = row(page, long_run)
+    expect(live.locator(".live-label")).to_have_text("LIVE")
+    expect(live.locator(".row-step")).to_have_text(re.compile(r"Step \d of 5: "))
+    start = row_percent(page, long_run)
+    wait_for(lambda: row_percent(page, long_run) > start, timeout=60, message="the long run's row to move")
+    expect(live.locator(".row-timing")).to_contain_text(re.compile(r"Started \d+[smh].* ago · ETA"))
+
+    # A run launched in another tab appears at the top.
+    other_tab = browse(owner)
+    other_tab.goto(daphne_server.url + "/")
+    other_tab.select_option("#launch-experiment", str(experiment.pk))
+    other_tab.locator(".launch-form button").click()
+    elsewhere = wait_for(lambda: Run.objects.filter(experiment=experiment).first(), timeout=30, message="the launch")
+    expect(page.locator("#runs-rows .run-row").first).to_have_id(f"run-row-{elsewhere.pk}")
+    expect(page.locator("#runs-rows .run-row").first).to_contain_text("Elsewhere")
+    screenshot(page, "runs-list-live")
+
+    # Stop the long run from its row: the dialog, "Cancelling…" at once, then Stopped.
+    live.locator(".row-stop button").click()
+    dialog = page.locator("#stop-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Stop this run? Finished folds are kept.")
+    dialog.locator("button", has_text="Stop run").click()
+    expect(live.locator(".badge")).to_have_text(re.compile("Cancelling…|Stopped"), timeout=5_000)
+    expect(live.locator(".badge")).to_have_text("Stopped", timeout=60_000)
+    expect(live.locator(".live-label")).to_have_count(0)
+
+    # The queued runs then run and settle without a reload.
+    for run in (first, second, elsewhere):
+        expect(row(page, run).locator(".badge")).to_have_text("Completed", timeout=120_000)
+    expect(row(page, first).locator("td[data-label='Best score']")).to_have_text(re.compile(r"\d\.\d{4}"))
+    assert page.evaluate("window.__notReloaded") is True
+    assert Run.objects.get(pk=long_run.pk).status == "stopped"
+
+    # Filter by status, in the URL.
+    page.select_option("#id_status", "completed")
+    page.locator("#list-filters button", has_text="Filter").click()
+    expect(page).to_have_url(re.compile(r"status=completed"))
+    expect(page.locator("#runs-rows .run-row")).to_have_count(3)
+    expect(row(page, long_run)).to_have_count(0)
+
+    # Re-run a finished run from its row: the same path as the results page.
+    row(page, first).locator(".row-rerun button").click()
+    rerun = wait_for(lambda: Run.objects.filter(rerun_of=first).first(), timeout=30, message="the re-run")
+    expect(page).to_have_url(re.compile(rf"/runs/{rerun.pk}/$"))
+    assert rerun.spec == Run.objects.get(pk=first.pk).spec
+    assert not page.errors
