@@ -22,8 +22,10 @@ FULL = [
     ("Live latency, fold metrics and a mix",
      ["latency.py", "--watchers", "1", "100", "--stream", "json", "fragments", "--kind", "metrics", "mix",
       "--rounds", "2", "--events", "60"]),
+    ("Runs list, 10,000 runs", ["list_page.py"]),
 ]
-QUICK = {"overhead.py": ["--reps", "1"], "latency.py": ["--rounds", "1", "--events", "40"]}
+QUICK = {"overhead.py": ["--reps", "1"], "latency.py": ["--rounds", "1", "--events", "40"],
+         "list_page.py": ["--reps", "3"]}
 
 
 def main():
