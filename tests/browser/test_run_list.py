@@ -17,6 +17,19 @@ from tests.helpers import wait_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+# Records each notification the page shows, then shows it: the browser's own Notification, observed.
+SPY_NOTIFICATIONS = """
+window.__notes = [];
+(function () {
+  var Real = window.Notification;
+  function Spy(title, options) { window.__notes.push({ title: title, body: (options || {}).body }); return new Real(title, options); }
+  Object.defineProperty(Spy, "permission", { get: function () { return Real.permission; } });
+  Spy.requestPermission = function () { return Real.requestPermission.apply(Real, arguments); };
+  window.Notification = Spy;
+})();
+"""
+
+
 def row(page, run):
     return page.locator(f"#run-row-{run.pk}")
 
@@ -33,9 +46,14 @@ def test_it_watches_stops_filters_and_reruns_from_the_list(worker, monitor, brow
     second = launch_run(owner, spec=IRIS_SPEC, name="Quick iris again")
     wait_for(lambda: Run.objects.get(pk=long_run.pk).status == "running", timeout=60, message="the long run starts")
 
-    page = browse(owner)
+    page = browse(owner, init_script=SPY_NOTIFICATIONS)
+    page.context.grant_permissions(["notifications"], origin=daphne_server.url)
     page.goto(daphne_server.url + "/")
     page.evaluate("window.__notReloaded = true")
+    # Notifications: asked only on the user's click, in context.
+    assert page.evaluate("window.__notes.length") == 0
+    page.locator("#notify-btn").click()
+    expect(page.locator("#notify-status")).to_contain_text("You will get a notification when a run shown here ends")
     expect(row(page, second).locator(".run-position")).to_have_text("2nd in queue")
     expect(row(page, first).locator(".run-position")).to_have_text("1st in queue")
     expect(row(page, first).locator(".run-waiting")).to_contain_text("busy with run")
@@ -68,12 +86,18 @@ def test_it_watches_stops_filters_and_reruns_from_the_list(worker, monitor, brow
     expect(live.locator(".badge")).to_have_text(re.compile("Cancelling…|Stopped"), timeout=5_000)
     expect(live.locator(".badge")).to_have_text("Stopped", timeout=60_000)
     expect(live.locator(".live-label")).to_have_count(0)
+    wait_for(lambda: page.evaluate("window.__notes").count({"title": "Long sweep #%d: Stopped" % long_run.pk,
+                                                             "body": "Stopped"}) == 1,
+             timeout=20, message="one notification for the stopped run")
 
     # The queued runs then run and settle without a reload.
     for run in (first, second, elsewhere):
         expect(row(page, run).locator(".badge")).to_have_text("Completed", timeout=120_000)
     expect(row(page, first).locator("td[data-label='Best score']")).to_have_text(re.compile(r"\d\.\d{4}"))
     assert page.evaluate("window.__notReloaded") is True
+    titles = [n["title"] for n in page.evaluate("window.__notes")]
+    assert re.search(rf"Quick iris #{first.pk}: Completed · best Accuracy \d\.\d{{4}}", " | ".join(titles)), titles
+    assert len(titles) == 4  # one per run that ended while watched
     assert Run.objects.get(pk=long_run.pk).status == "stopped"
 
     # Filter by status, in the URL.
