@@ -23,9 +23,10 @@ FULL = [
      ["latency.py", "--watchers", "1", "100", "--stream", "json", "fragments", "--kind", "metrics", "mix",
       "--rounds", "2", "--events", "60"]),
     ("Runs list, 10,000 runs", ["list_page.py"]),
+    ("Live rows: 100 list watchers beside 100 run-page watchers", ["list_watchers.py"]),
 ]
 QUICK = {"overhead.py": ["--reps", "1"], "latency.py": ["--rounds", "1", "--events", "40"],
-         "list_page.py": ["--reps", "3"]}
+         "list_page.py": ["--reps", "3"], "list_watchers.py": ["--rounds", "1", "--events", "40"]}
 
 
 def main():
