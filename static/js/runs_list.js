@@ -39,8 +39,24 @@
 
   // --- Rows ---------------------------------------------------------------------------------------------
 
-  function apply(payload) {
-    var after = newestId();
+  // A queued row's place in the queue changes when another run starts or ends, and a new run's row may be
+  // rendered a moment before its job is queued: ask for the queued rows again then (one request, debounced).
+  var queuedTimer = null;
+  function refreshQueued() {
+    if (queuedTimer) return;
+    queuedTimer = setTimeout(function () {
+      queuedTimer = null;
+      var ids = rowEls().filter(function (r) { return r.dataset.status === "queued"; }).map(function (r) { return r.dataset.run; });
+      if (!ids.length) return;
+      fetch(table.dataset.rowsUrl + "?ids=" + ids.join(","), { credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (data) { if (data) apply(data, true); })
+        .catch(function () {});
+    }, 500);
+  }
+
+  function apply(payload, quiet) {
+    var after = newestId(), moved = false;
     (payload.rows || []).forEach(function (row) {
       var tpl = document.createElement("template");
       tpl.innerHTML = row.html.trim();
@@ -52,6 +68,7 @@
         var box = current.querySelector(".compare-pick");
         if (box && box.checked) fresh.querySelector(".compare-pick").checked = true;
         var wasActive = ACTIVE[current.dataset.status];
+        if (current.dataset.status !== row.status && row.status !== "cancelling") moved = true;
         current.replaceWith(fresh);
         htmx.process(fresh);
         if (wasActive && row.terminal) notifyEnded(fresh);
@@ -62,8 +79,10 @@
         body.closest("table").hidden = false;
         var empty = document.getElementById("runs-empty");
         if (empty) empty.hidden = true;
+        moved = true;
       }
     });
+    if (moved && !quiet) refreshQueued();
     tick();
   }
 

@@ -10,7 +10,7 @@ from experiments.models import Experiment
 from runs.control import launch_run
 from runs.models import Run
 from tests.browser.conftest import screenshot
-from tests.browser.test_run_page import LONG_SPEC
+from tests.browser.test_run_page import LONG_SPEC, WATCH_SPEC
 from tests.conftest import IRIS_SPEC
 from tests.helpers import wait_for
 
@@ -75,6 +75,7 @@ def test_it_watches_stops_filters_and_reruns_from_the_list(worker, monitor, brow
     elsewhere = wait_for(lambda: Run.objects.filter(experiment=experiment).first(), timeout=30, message="the launch")
     expect(page.locator("#runs-rows .run-row").first).to_have_id(f"run-row-{elsewhere.pk}")
     expect(page.locator("#runs-rows .run-row").first).to_contain_text("Elsewhere")
+    expect(row(page, elsewhere).locator(".run-position")).to_have_text("3rd in queue")
     screenshot(page, "runs-list-live")
 
     # Stop the long run from its row: the dialog, "Cancelling…" at once, then Stopped.
@@ -86,6 +87,8 @@ def test_it_watches_stops_filters_and_reruns_from_the_list(worker, monitor, brow
     expect(live.locator(".badge")).to_have_text(re.compile("Cancelling…|Stopped"), timeout=5_000)
     expect(live.locator(".badge")).to_have_text("Stopped", timeout=60_000)
     expect(live.locator(".live-label")).to_have_count(0)
+    # The next run takes the worker; the queued rows move up without a reload.
+    expect(row(page, second).locator(".run-position")).to_have_text("1st in queue", timeout=60_000)
     wait_for(lambda: page.evaluate("window.__notes").count({"title": "Long sweep #%d: Stopped" % long_run.pk,
                                                              "body": "Stopped"}) == 1,
              timeout=20, message="one notification for the stopped run")
@@ -113,3 +116,21 @@ def test_it_watches_stops_filters_and_reruns_from_the_list(worker, monitor, brow
     expect(page).to_have_url(re.compile(rf"/runs/{rerun.pk}/$"))
     assert rerun.spec == Run.objects.get(pk=first.pk).spec
     assert not page.errors
+
+
+def test_it_notifies_once_when_a_watched_run_page_ends(worker, browse, daphne_server, owner):
+    run = launch_run(owner, spec=WATCH_SPEC, name="Notify me")
+    page = browse(owner, init_script=SPY_NOTIFICATIONS)
+    page.context.grant_permissions(["notifications"], origin=daphne_server.url)
+    page.goto(f"{daphne_server.url}/runs/{run.pk}/")
+    expect(page.locator("#notify-btn")).to_have_text("Notify me when it ends")
+    page.locator("#notify-btn").click()
+    expect(page.locator("#notify-status")).to_contain_text("when this run ends")
+    expect(page.locator("#run-badge")).to_have_text("Completed", timeout=120_000)
+    wait_for(lambda: page.evaluate("window.__notes.length") >= 1, timeout=20, message="the notification")
+    notes = page.evaluate("window.__notes")
+    assert len(notes) == 1 and re.fullmatch(r"Notify me #\d+: Completed · best Accuracy \d\.\d{4}", notes[0]["title"])
+    # The choice is remembered: a page of a run that has ended offers nothing and shows nothing more.
+    page.reload()
+    expect(page.locator("#notify-btn")).to_have_count(0)
+    assert page.evaluate("window.__notes.length") == 0 and not page.errors
