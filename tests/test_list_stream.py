@@ -155,3 +155,13 @@ def test_it_shows_runs_launched_elsewhere_and_shares_one_render(owner, outsider,
 
     run_async(scenario)
     assert Run.objects.count() == 3
+
+
+def test_it_tells_the_list_groups_once_per_batch_and_not_for_log_lines():
+    progress_batch = [{"seq": 4, "type": events.JOB_LOG}, {"seq": 5, "type": events.JOB_PROGRESS}]
+    sends = events.layer_sends(7, progress_batch, owner_id=3)
+    assert [group for group, _ in sends] == ["run-7", "runs-owner-3", "runs-staff"]
+    assert sends[1][1] == {"type": events.ROW_LAYER_TYPE, "group": "runs-owner-3", "run": 7, "seq": 5}
+    assert events.layer_sends(7, [{"seq": 6, "type": events.JOB_LOG}], owner_id=3) == [
+        ("run-7", events.layer_message(7, [{"seq": 6, "type": events.JOB_LOG}]))]
+    assert len(events.layer_sends(7, progress_batch)) == 1  # owner unknown: the run page's group only

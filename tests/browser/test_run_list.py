@@ -134,3 +134,18 @@ def test_it_notifies_once_when_a_watched_run_page_ends(worker, browse, daphne_se
     page.reload()
     expect(page.locator("#notify-btn")).to_have_count(0)
     assert page.evaluate("window.__notes.length") == 0 and not page.errors
+
+
+def test_it_polls_the_running_rows_without_a_websocket(worker, browse, daphne_server, owner):
+    run = launch_run(owner, spec=LONG_SPEC, name="Polled")
+    wait_for(lambda: Run.objects.get(pk=run.pk).status == "running", timeout=60, message="the run starts")
+    page = browse(owner, init_script="delete window.WebSocket;")
+    requests = []
+    page.on("request", lambda r: requests.append(r.url) if "/runs/rows/" in r.url else None)
+    page.goto(daphne_server.url + "/")
+    expect(page.locator("#live-status")).to_have_text(
+        "This browser has no WebSocket; checking the running runs every 5 s.")
+    start = row_percent(page, run)
+    wait_for(lambda: row_percent(page, run) > start, timeout=60, message="the polled row to move")
+    assert requests and all(f"ids={run.pk}" in url for url in requests)  # only the running row is asked for
+    assert not page.errors
