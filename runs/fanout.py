@@ -14,6 +14,9 @@ their events from the database through the idle check.
 Per run, a Topic delivers batches in order. A batch that skips seqs (the layer dropped a message) is
 completed from the database once for all watchers, and a run that stays silent is checked once per
 IDLE_CHECK_SECONDS for events whose publish was lost and for its end, again once for all watchers.
+
+The same hub and channel serve the runs list: a list socket joins its user's list group (the owner's, or
+the staff group) instead of a run, and a RowFeed (runs/listfeed.py) stands where a Topic would.
 """
 
 import asyncio

@@ -66,8 +66,9 @@ class RunListConsumer(AsyncWebsocketConsumer):
         except ValueError:
             return await self.refuse(CLOSE_BAD_REQUEST)
         self.feed_group = listfeed.group_for(user)
-        await fanout.join(self)  # join first, then read: a change in between is in the backlog
-        first = await wsdb.run(listfeed.initial_frame, user, ids, after)
+        feed = await fanout.join(self)  # join first, then read: a change in between is in the backlog
+        first, active = await wsdb.run(listfeed.initial_frame, user, ids, after)
+        feed.track(active)
         await self.accept(subprotocol=self.scope.get("runwatch_subprotocol"))
         await self.base_send(first)
         self.ready = True
