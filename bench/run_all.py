@@ -25,10 +25,13 @@ FULL = [
     ("Live latency, fold metrics and a mix",
      ["latency.py", "--watchers", "1", "100", "--stream", "json", "fragments", "--kind", "metrics", "mix",
       "--rounds", "2", "--events", "60"]),
+    ("Runs list, 10,000 runs", ["list_page.py"]),
+    ("Live rows: 100 list watchers beside 100 run-page watchers", ["list_watchers.py"]),
 ]
 QUICK = {"overhead.py": ["--reps", "1"], "latency.py": ["--rounds", "1", "--events", "40"],
          "throughput.py": ["--rounds", "1", "--events", "5000", "--metric-events", "100"],
-         "pages.py": ["--lines", "10000", "--runs", "1000", "--rounds", "2"]}
+         "pages.py": ["--lines", "10000", "--runs", "1000", "--rounds", "2"],
+         "list_page.py": ["--reps", "3"], "list_watchers.py": ["--rounds", "1", "--events", "40"]}
 
 
 def main():

@@ -185,6 +185,8 @@ RUNWATCH = {
     "MAX_TOTAL_FITS": int(env_float("RUNWATCH_MAX_TOTAL_FITS", 10000)),
     # The largest CSV the datasets page accepts, in megabytes (shown on the page).
     "DATASET_MAX_UPLOAD_MB": int(env_float("RUNWATCH_DATASET_MAX_UPLOAD_MB", 50)),
+    # Finished runs that ended longer ago than this carry an "outdated" flag in the runs list (its filter too).
+    "OUTDATED_DAYS": env_float("RUNWATCH_OUTDATED_DAYS", 30),
     # Whether anyone may create an account at /signup/ (off: accounts are made by staff).
     "SIGNUP_ENABLED": env_bool("RUNWATCH_SIGNUP", False),
 }

@@ -188,6 +188,41 @@ def group_name(run_id):
     return f"run-{run_id}"
 
 
+# The runs list streams (runs/listfeed.py): a user's list watches the group of the runs they own; staff watch
+# the staff group, which carries every run. Neither is per run, so a run launched elsewhere reaches the list.
+STAFF_GROUP = "runs-staff"
+ROW_LAYER_TYPE = "runs.row"
+# A batch of log lines alone changes nothing a list row shows: it sends no row message.
+ROW_TYPES = frozenset(STORED_TYPES) - {JOB_LOG}
+
+
+def owner_group(owner_id):
+    return f"runs-owner-{owner_id}"
+
+
+def row_messages(run_id, owner_id, messages):
+    """(group, message) pairs telling the list streams that a run's row changed, once per write batch.
+
+    Compact on purpose: only the run and its last seq. The daphne hub reads the row from the database once
+    per group and renders it once for every list watcher of that group; each message names its group because
+    a process watching both groups receives both."""
+    if owner_id is None or not any(m.get("type") in ROW_TYPES for m in messages):
+        return []
+    last = messages[-1].get("seq")
+    return [(group, {"type": ROW_LAYER_TYPE, "group": group, "run": run_id, "seq": last})
+            for group in (owner_group(owner_id), STAFF_GROUP)]
+
+
+def layer_sends(run_id, messages, owner_id=None):
+    """Every channel-layer send for one write batch: the run page's group, then the list groups."""
+    return [(group_name(run_id), layer_message(run_id, messages))] + row_messages(run_id, owner_id, messages)
+
+
+async def send_all(layer, sends):
+    for group, message in sends:
+        await layer.group_send(group, message)
+
+
 # --- Publishing -------------------------------------------------------------------------------------------
 
 # One channel-layer message per write batch, not one per event: {"type": "run.events", "run": id,
@@ -214,9 +249,9 @@ class LayerPublisher:
     """Publishes from sync code in a web process. Each call opens a short-lived loop: fine per request,
     wrong for a worker that emits thousands of events, which installs a ThreadedPublisher instead."""
 
-    def send(self, run_id, messages):
+    def send(self, run_id, messages, owner_id=None):
         if messages:
-            async_to_sync(get_channel_layer().group_send)(group_name(run_id), layer_message(run_id, messages))
+            async_to_sync(send_all)(get_channel_layer(), layer_sends(run_id, messages, owner_id))
 
     def flush(self, timeout=5.0):
         return True
@@ -236,9 +271,10 @@ def flush(timeout=5.0):
     return _publisher.flush(timeout=timeout)
 
 
-def publish(run_id, messages):
+def publish(run_id, messages, owner_id=None):
+    """`owner_id` (when known) also tells the owner's and the staff's runs lists (row_messages)."""
     try:
-        _publisher.send(run_id, messages)
+        _publisher.send(run_id, messages, owner_id=owner_id)
     except Exception:
         # The event is already stored; watchers will read it back from the database. Never let a Redis
         # hiccup fail the write that produced the event.

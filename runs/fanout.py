@@ -14,6 +14,9 @@ their events from the database through the idle check.
 Per run, a Topic delivers batches in order. A batch that skips seqs (the layer dropped a message) is
 completed from the database once for all watchers, and a run that stays silent is checked once per
 IDLE_CHECK_SECONDS for events whose publish was lost and for its end, again once for all watchers.
+
+The same hub and channel serve the runs list: a list socket joins its user's list group (the owner's, or
+the staff group) instead of a run, and a RowFeed (runs/listfeed.py) stands where a Topic would.
 """
 
 import asyncio
@@ -25,6 +28,7 @@ import time
 from channels.layers import get_channel_layer
 
 from . import events, fragments, wsdb
+from .listfeed import RowFeed
 from .models import Run, events_after
 
 log = logging.getLogger(__name__)
@@ -180,21 +184,24 @@ class Hub:
     # --- Watchers (plain calls: nothing here can be interrupted halfway) ---------------------------------
 
     def join(self, watcher):
-        topic = self.topics.get(watcher.run_id)
+        key = _key(watcher)
+        topic = self.topics.get(key)
         if topic is None:
-            topic = self.topics[watcher.run_id] = Topic(self, watcher.run_id)
+            # A run page watches its run's topic; a runs list, its user's list group (runs/listfeed.py).
+            topic = self.topics[key] = RowFeed(self, key) if isinstance(key, str) else Topic(self, key)
         topic.watchers.add(watcher)
         self._dirty.set()
         return topic
 
     def leave(self, watcher):
-        topic = self.topics.get(watcher.run_id)
+        topic = self.topics.get(_key(watcher))
         if topic is not None and watcher in topic.watchers:
             topic.watchers.discard(watcher)
             self._dirty.set()
 
     def subscriptions(self):
-        return sorted(run_id for run_id, topic in self.topics.items() if topic.subscribed.is_set())
+        """The runs whose groups this process is subscribed to (list groups not included)."""
+        return sorted(key for key, topic in self.topics.items() if isinstance(key, int) and topic.subscribed.is_set())
 
     # --- Redis ------------------------------------------------------------------------------------------
 
@@ -237,11 +244,20 @@ class Hub:
     async def _read(self, channel):
         while True:
             message = await self.layer.receive(channel)
+            if message.get("type") == events.ROW_LAYER_TYPE:
+                feed = self.topics.get(message.get("group"))
+                if feed is not None and feed.watchers:
+                    feed.put(message)
+                continue
             batch = events.layer_events(message)
             run_id = message.get("run") or (batch[0].get("run") if batch else None)
             topic = self.topics.get(run_id)
             if topic is not None and topic.watchers:
                 topic.put(batch)
+
+
+def _key(watcher):
+    return getattr(watcher, "feed_group", None) or watcher.run_id
 
 
 _hubs = {}
@@ -265,7 +281,7 @@ async def join(watcher):
         try:
             await asyncio.wait_for(topic.subscribed.wait(), SUBSCRIBE_WAIT)
         except asyncio.TimeoutError:
-            log.warning("Run %s: no subscription yet (is Redis down?); the database fills in", watcher.run_id)
+            log.warning("%s: no subscription yet (is Redis down?); the database fills in", topic.group)
     return topic
 
 

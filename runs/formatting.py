@@ -79,3 +79,23 @@ def fits(runner, status, count):
     """The fits a run made, saying so when a completed cross-validation refitted its best variant on all the
     data ("50 + refit"): the refit is a model trained, but not one of the fits the progress counts."""
     return f"{count} + refit" if runner == "cv" and status == "completed" else str(count)
+
+
+def compact(value, missing=MISSING):
+    """The short form a list row has room for: 45 -> "45s", 130 -> "2m", 3720 -> "1h 2m". Seconds or a timedelta.
+
+    static/js/runs_list.js ticks the same form ("Started 2m ago")."""
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return missing
+    if not math.isfinite(value):
+        return missing
+    total = math.floor(max(0.0, value) + 0.5)
+    if total < 60:
+        return f"{total}s"
+    if total < 3600:
+        return f"{total // 60}m"
+    return f"{total // 3600}h {total % 3600 // 60}m"

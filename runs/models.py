@@ -375,11 +375,17 @@ def allocate_seqs(run_id, count=1, check_open=True):
     The row lock serialises every writer of one run, so numbers are strictly increasing with no gaps,
     and the terminal check cannot race with the transition that stops the run.
     """
-    status, last = Run.objects.select_for_update().filter(pk=run_id).values_list("status", "last_seq").get()
+    return _allocate(run_id, count, check_open)[0]
+
+
+def _allocate(run_id, count, check_open):
+    """(first seq, owner id): the owner comes with the row lock at no cost, for the list streams."""
+    status, last, owner_id = (Run.objects.select_for_update().filter(pk=run_id)
+                              .values_list("status", "last_seq", "owner_id").get())
     if check_open and status in Run.TERMINAL:
         raise events.RunClosed(f"Run {run_id} is {status}; nothing more is written for it.")
     Run.objects.filter(pk=run_id).update(last_seq=F("last_seq") + count)
-    return last + 1
+    return last + 1, owner_id
 
 
 def append_event(run, type, data, check_open=True):
@@ -391,7 +397,7 @@ def append_events(run, items, check_open=True):
     """Store several events with consecutive numbers in one insert; publish them in order after commit."""
     run_id = run.pk if isinstance(run, Run) else run
     with transaction.atomic():
-        first = allocate_seqs(run_id, len(items), check_open=check_open)
+        first, owner_id = _allocate(run_id, len(items), check_open)
         now = timezone.now()
         rows = [
             RunEvent(run_id=run_id, seq=first + i, type=type, data=data, created=now)
@@ -399,7 +405,7 @@ def append_events(run, items, check_open=True):
         ]
         RunEvent.objects.bulk_create(rows)
         messages = [row.to_message() for row in rows]
-        transaction.on_commit(lambda: events.publish(run_id, messages))
+        transaction.on_commit(lambda: events.publish(run_id, messages, owner_id=owner_id))
     return rows
 
 

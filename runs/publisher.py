@@ -13,7 +13,7 @@ import threading
 
 from channels.layers import get_channel_layer
 
-from .events import group_name, layer_message
+from .events import layer_sends, send_all
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +26,9 @@ class ThreadedPublisher:
         self._thread = threading.Thread(target=self._run, name="runwatch-publisher", daemon=True)
         self._thread.start()
 
-    def send(self, run_id, messages):
+    def send(self, run_id, messages, owner_id=None):
         self._idle.clear()
-        self._queue.put((run_id, messages))
+        self._queue.put((run_id, messages, owner_id))
 
     def flush(self, timeout=5.0):
         """Wait until everything handed over so far has been sent (before the work horse exits)."""
@@ -45,12 +45,13 @@ class ThreadedPublisher:
                 if self._queue.empty():
                     self._idle.set()
                 continue
-            run_id, messages = item
+            run_id, messages, owner_id = item
             if not messages:
                 continue
             try:
-                # One write batch, one PUBLISH: watchers get the whole batch at once, in order.
-                loop.run_until_complete(layer.group_send(group_name(run_id), layer_message(run_id, messages)))
+                # One write batch, one PUBLISH to the run's group (watchers get the whole batch at once, in
+                # order), and one tiny one to each list group (runs.events.row_messages).
+                loop.run_until_complete(send_all(layer, layer_sends(run_id, messages, owner_id)))
             except Exception:
                 # Stored already; watchers fill the gap from the database.
                 log.exception("Publishing events %s..%s of run %s failed", messages[0].get("seq"),

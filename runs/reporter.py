@@ -59,6 +59,7 @@ class DbReporter(Reporter):
         """`background=False` writes each report at once, in the caller's thread and transaction: the same
         rows and events as the writer thread, for callers that own a transaction (tests, a shell)."""
         self.run_id = run.pk
+        self.owner_id = run.owner_id  # the runs lists of the owner and of staff hear of each batch too
         self._background = background
         self._started = time.monotonic() - (timezone.now() - run.started_at).total_seconds() if run.started_at else None
         self.interval = settings.RUNWATCH["PROGRESS_MIN_INTERVAL"] if progress_interval is None else progress_interval
@@ -328,4 +329,5 @@ class DbReporter(Reporter):
         rows.insert_rows(RunEvent, EVENT_FIELDS, stored)
         rows.insert_rows(LogEntry, LOG_FIELDS, logs)
         rows.insert_rows(FoldMetric, METRIC_FIELDS, metrics)
-        transaction.on_commit(lambda: events.publish(run_id, messages))
+        owner_id = self.owner_id
+        transaction.on_commit(lambda: events.publish(run_id, messages, owner_id=owner_id))

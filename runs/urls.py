@@ -6,6 +6,7 @@ app_name = "runs"
 urlpatterns = [
     path("", views.run_list, name="list"),
     path("runs/launch/", views.launch, name="launch"),
+    path("runs/rows/", views.list_rows, name="rows"),
     path("runs/<int:run_id>/", views.detail, name="detail"),
     path("runs/<int:run_id>/cancel/", views.cancel, name="cancel"),
     path("runs/<int:run_id>/logs/", views.logs, name="logs"),

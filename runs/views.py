@@ -4,7 +4,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -13,7 +13,7 @@ from django.views.decorators.vary import vary_on_headers
 from experiments.models import Experiment
 from experiments.spec import SpecError
 
-from . import fragments, queue, result_views
+from . import fragments, listing, queue, result_views
 from . import results as results_module
 from .control import CannotCancel, cancel_run, launch_run
 from .downloads import serve_verified
@@ -32,7 +32,11 @@ def _get_run_for_user(request, run_id):
 @login_required
 @vary_on_headers("HX-Request")
 def run_list(request):
-    runs = Run.objects.visible_to(request.user).select_related("experiment")
+    """Runs newest first, filtered by the GET form (runs/listing.py), so a filtered list can be bookmarked.
+    Bad filter values answer 400 with the field errors, and no runs."""
+    filters = listing.ListFilters(request.GET, request.user)
+    valid = filters.is_valid()
+    runs = listing.runs_for(request.user, filters) if valid else Run.objects.none()
     paginator = Paginator(runs, RUNS_PER_PAGE)
     # A page that is not a number, or past the end, is not silently another page: the first (or last) one
     # is shown with a notice saying so.
@@ -45,23 +49,37 @@ def run_list(request):
     except EmptyPage:
         page = paginator.page(paginator.num_pages)
         notice = f"There is no page {request.GET['page']}; showing the last page."
-    queued = [run for run in page if run.status == Run.Status.QUEUED]
-    if queued:
-        snap = queue.snapshot(request)  # one Redis round trip for the whole page
-        for run in queued:
-            run.waiting = queue.waiting_reason(run, snap)
-            run.position = queue.queue_position(run, snap)
+    rows = listing.decorate(page.object_list, request)
     ctx = {
         "page": page,
+        "rows": rows,
+        "filters": filters,
         "page_notice": notice,
         "experiments": Experiment.objects.filter(owner=request.user).order_by("name"),
-        "any_active": any(run.is_active for run in page),
+        "outdated_days": listing.outdated_days(),
+        # Runs launched elsewhere appear at the top of the first page, unless a filter would hide them.
+        "accepts_new": page.number == 1 and filters.shows_new_runs,
+        "max_id": max((run.pk for run in rows), default=0),
     }
     template = "runs/list.html"
     if request.htmx:
-        # The table polls itself while some run on the page is active.
         template += "#runs-table"
-    return render(request, template, ctx)
+    return render(request, template, ctx, status=200 if valid else 400)
+
+
+@login_required
+@never_cache
+def list_rows(request):
+    """The runs list's polling fallback: the same JSON the list stream sends, for the rows the page asks about
+    (`ids`), and with `after` the runs newer than that id. Only the user's runs (staff: all)."""
+    try:
+        ids = listing.parse_ids(request.GET.get("ids"))
+        after = int(request.GET["after"]) if request.GET.get("after") else None
+    except ValueError as e:
+        text = str(e) if "at most" in str(e) else "ids: run ids separated by commas; after: a run id."
+        return JsonResponse({"errors": {"ids": [text]}}, status=400)
+    rows = listing.rows_for(request.user, ids, after, request)
+    return HttpResponse(listing.rows_payload(rows), content_type="application/json")
 
 
 @login_required
@@ -100,6 +118,9 @@ def cancel(request, run_id):
         ctx = fragments.page_context(run)
         ctx["stop_error"] = str(e)
         return render(request, "runs/detail.html", ctx, status=409)
+    if request.htmx and request.GET.get("from") == "list":
+        # A row's Stop (runs list): answer with the row itself, which htmx swaps in place.
+        return HttpResponse(listing.render_row(listing.decorate([run], request)[0]))
     if request.htmx:
         # The stream brings the same change; answering with the status regions keeps the page right without it.
         return render(request, "runs/detail.html#state", {"state": fragments.state_from_run(run), "oob": True})

@@ -164,7 +164,7 @@ class DroppingPublisher:
     """Stands in for a channel layer that lost the messages: the events are stored, never delivered.
     Install it with runs.events.use_publisher; watchers must then find the events in the database."""
 
-    def send(self, run_id, messages):
+    def send(self, run_id, messages, owner_id=None):
         pass
 
     def flush(self, timeout=5.0):

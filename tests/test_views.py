@@ -231,7 +231,7 @@ def test_it_lists_only_the_users_runs(owner_client, outsider, run, iris_spec):
     html = owner_client.get(reverse("runs:list")).content.decode()
     assert "Iris baseline" in html and "Mallory" not in html
     assert reverse("runs:detail", args=[run.pk]) in html
-    assert 'hx-trigger="every 3s"' in html  # a queued run keeps the table fresh
+    assert f'id="run-row-{run.pk}"' in html  # the live list stream swaps rows by this id
 
 
 def test_it_paginates_the_list(owner_client, owner, experiment):

@@ -14,6 +14,12 @@ def seconds(value):
 
 
 @register.filter
+def compact(value):
+    """130 -> "2m": the short durations of a list row (runs.formatting.compact)."""
+    return formatting.compact(value)
+
+
+@register.filter
 def score(value, digits=4):
     """Integers bare, floats to 4 decimals, tiny values in exponent form (runs.formatting.number)."""
     return formatting.number(value, digits)

@@ -80,6 +80,10 @@
     page.dataset.terminal = "1"; // hides the fold and variant chips (app.css), which describe a running run
     page.removeAttribute("ws-connect"); // the ws extension stops reconnecting when this is gone
     tick();
+    // It ended while this page watched it (a run that had ended before the page loaded never gets here).
+    var outcome = document.getElementById("run-outcome"), title = document.querySelector(".run-title h1");
+    RunwatchNotify.ended(page.dataset.run, title ? title.textContent.replace(/\s+/g, " ").trim() : "Run",
+                         outcome && outcome.dataset.note, window.location.href);
   }
 
   function startPolling() {
@@ -339,10 +343,7 @@
     if (!form || form.id !== "stop-form") return;
     if (form.dataset.confirmed === "1") return; // confirmed in the dialog already (below)
     evt.preventDefault();
-    var dialog = document.getElementById("stop-dialog");
-    dialog.returnValue = "";
-    dialog.addEventListener("close", function () {
-      if (dialog.returnValue !== "stop") return;
+    RunwatchStop.ask(function () {
       if (!form.isConnected) {
         // The stream replaced the header while the dialog was open. Its answer would go to a detached form
         // and be lost, and the badge is no longer the one the user saw: act on the header shown now.
@@ -361,23 +362,17 @@
       // Show the request at once; the server's answer (or the stream) confirms it.
       var header = document.getElementById("run-header");
       savedHeader = header.cloneNode(true);
-      var badge = document.getElementById("run-badge");
-      badge.className = "badge badge-cancelling";
-      badge.dataset.status = "cancelling";
-      badge.textContent = "Cancelling…";
-      badge.setAttribute("aria-label", "Run status: Cancelling");
+      RunwatchStop.showCancelling(document.getElementById("run-badge"));
       form.hidden = true;
       document.getElementById("stop-error").hidden = true;
       evt.detail.issueRequest(true);
-    }, { once: true });
-    dialog.showModal();
+    });
   }
 
   function onStopAnswered(evt) {
     if (!evt.detail.elt || evt.detail.elt.id !== "stop-form" || evt.detail.successful) return;
     var xhr = evt.detail.xhr, error = document.getElementById("stop-error");
-    error.textContent = xhr && xhr.status ? (xhr.responseText || "The run could not be stopped.")
-                                          : "Could not reach the server; the run was not stopped. Try again.";
+    error.textContent = RunwatchStop.failureText(xhr);
     error.hidden = false;
     var header = document.getElementById("run-header");
     if (savedHeader && header) {
@@ -416,6 +411,9 @@
     });
     setupLog();
     drawMetrics();
+    if (page.dataset.terminal !== "1") {
+      RunwatchNotify.setup(document.getElementById("notify-btn"), document.getElementById("notify-status"), "this run ends");
+    }
     document.body.addEventListener("htmx:oobAfterSwap", function (evt) {
       var id = evt.detail.target && evt.detail.target.id;
       if (id !== "chart-data" && id !== "metrics-rows" && id !== "run-metrics") return;
