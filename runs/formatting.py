@@ -12,19 +12,27 @@ MISSING = "—"
 TINY = 1e-3
 
 
-def duration(value, missing=MISSING):
-    """12.3 -> "12 s", 75 -> "1 min 15 s", 3720 -> "1 h 02 min". Seconds (number or text) or a timedelta.
-
-    Rounds half up, as JavaScript's Math.round does (Python's round() rounds half to even)."""
+def _whole_seconds(value):
+    """Seconds (number, text or timedelta) rounded half up, as JavaScript's Math.round does (Python's round()
+    rounds half to even); None for what is not a finite number."""
     if isinstance(value, timedelta):
         value = value.total_seconds()
     try:
         value = float(value)
     except (TypeError, ValueError):
-        return missing
+        return None
     if not math.isfinite(value):
+        return None
+    return math.floor(max(0.0, value) + 0.5)
+
+
+def duration(value, missing=MISSING):
+    """12.3 -> "12 s", 75 -> "1 min 15 s", 3720 -> "1 h 02 min". Seconds (number or text) or a timedelta.
+
+    Rounds half up, as JavaScript's Math.round does (Python's round() rounds half to even)."""
+    total = _whole_seconds(value)
+    if total is None:
         return missing
-    total = math.floor(max(0.0, value) + 0.5)
     if total < 60:
         return f"{total} s"
     minutes, secs = divmod(total, 60)
@@ -85,15 +93,9 @@ def compact(value, missing=MISSING):
     """The short form a list row has room for: 45 -> "45s", 130 -> "2m", 3720 -> "1h 2m". Seconds or a timedelta.
 
     static/js/runs_list.js ticks the same form ("Started 2m ago")."""
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
+    total = _whole_seconds(value)
+    if total is None:
         return missing
-    if not math.isfinite(value):
-        return missing
-    total = math.floor(max(0.0, value) + 0.5)
     if total < 60:
         return f"{total}s"
     if total < 3600:
