@@ -54,7 +54,7 @@ def readable(spec, datasets=None):
     shuffle = f", shuffled with seed {cv.get('seed')}" if cv.get("shuffle") else ", not shuffled"
     rows.append(("Validation", [f"{CV_LABELS.get(cv.get('kind'), cv.get('kind'))}, {cv.get('folds')} folds{shuffle}"]))
     metric = spec.get("metric")
-    higher = catalog.METRICS.get(spec.get("task"), {}).get(metric, (True,))[0]
+    higher = catalog.greater_is_better(spec.get("task"), metric)
     others = [catalog.METRIC_LABELS[m] for m in catalog.METRICS.get(spec.get("task"), {}) if m != metric]
     primary = (f"{catalog.METRIC_LABELS.get(metric, metric)} is primary ({'higher' if higher else 'lower'} is "
                f"better); also recorded: {', '.join(others)}")

@@ -3,6 +3,7 @@
 import pytest
 from django.urls import reverse
 
+from experiments.models import Experiment
 from runs import compare
 from runs.control import launch_run
 from runs.models import Run
@@ -84,6 +85,22 @@ def test_it_takes_the_runs_lists_checkboxes(owner_client, two_runs):
     assert owner_client.get(url).status_code == 200
     html = owner_client.get(reverse("runs:list")).content.decode()
     assert f'name="runs" value="{first.pk}"' in html and 'id="compare-form"' in html
+
+
+def test_it_offers_checkboxes_on_an_experiments_page(client, owner_client, owner, outsider, iris_spec):
+    experiment = Experiment.objects.create(owner=owner, name="Iris study", spec=iris_spec)
+    runs = [launch_run(owner, experiment=experiment, name=f"Try {i}") for i in (1, 2)]
+    url = reverse("experiments:detail", args=[experiment.pk])
+    html = owner_client.get(url).content.decode()
+    for run in runs:
+        assert f'form="compare-form" name="runs" value="{run.pk}"' in html
+    assert f'<form id="compare-form" method="get" action="{reverse("results:compare")}">' in html
+    # What ticking both and submitting sends is a comparison the owner may open.
+    picked = reverse("results:compare") + "?" + "&".join(f"runs={r.pk}" for r in runs)
+    assert owner_client.get(picked).status_code == 200
+    client.force_login(outsider)
+    response = client.get(url)
+    assert response.status_code == 404 and b"compare-form" not in response.content
 
 
 def test_it_shows_only_the_spec_difference_for_different_tasks(owner_client, owner, two_runs):

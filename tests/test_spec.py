@@ -4,8 +4,11 @@ import copy
 
 import pytest
 
+from experiments import catalog, describe, wizard
+from experiments.forms.model_steps import CVStep
 from experiments.models import Dataset, validate_spec_for
 from experiments.spec import MAX_VARIANTS, SpecError, total_fits, validate_spec, variants
+from runs.engine import scoring
 from runs.models import Run
 
 pytestmark = pytest.mark.django_db
@@ -277,3 +280,18 @@ def test_it_reports_every_error_at_once(iris_spec):
 def test_it_names_the_paths_in_its_message(iris_spec):
     with pytest.raises(SpecError, match=r"cv\.folds: Must be between 2 and 50\."):
         validate_spec(with_changes(iris_spec, cv={"folds": 99}))
+
+
+def test_it_gives_each_metric_one_direction_everywhere():
+    # The engine's ranking, the wizard's metric choices and the readable spec all take it from the catalog.
+    assert catalog.greater_is_better("regression", "rmse") is False
+    assert catalog.greater_is_better("classification", "roc_auc") is True
+    assert catalog.greater_is_better("regression", "no_such_metric") is True  # unknown: a score
+    for task, metrics in catalog.METRICS.items():
+        for metric in metrics:
+            assert scoring.greater_is_better(task, metric) == catalog.greater_is_better(task, metric)
+    spec = validate_spec({**DIABETES, "metric": "rmse"})
+    assert "RMSE is primary (lower is better)" in dict(describe.readable(spec))["Metrics"][0]
+    choices = dict(CVStep(draft=wizard.new_draft(spec), user=None).fields["metric"].choices)
+    assert choices == {"r2": "R2 (higher is better)", "rmse": "RMSE (lower is better)",
+                       "mae": "MAE (lower is better)"}

@@ -88,8 +88,8 @@ class CVStep(StepForm):
         super().__init__(*args, **kwargs)
         task = self.spec.get("task") or "classification"
         self.fields["metric"].choices = [
-            (m, f"{catalog.METRIC_LABELS[m]} ({'higher' if up else 'lower'} is better)")
-            for m, (up, _) in catalog.METRICS[task].items()]
+            (m, f"{catalog.METRIC_LABELS[m]} ({'higher' if catalog.greater_is_better(task, m) else 'lower'} is better)")
+            for m in catalog.METRICS[task]]
         if task == "regression":
             self.fields["kind"].choices = self.fields["kind"].choices[1:]
         self.recorded = [catalog.METRIC_LABELS[m] for m in catalog.METRICS[task]]

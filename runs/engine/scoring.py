@@ -17,8 +17,9 @@ from experiments import catalog
 
 
 def greater_is_better(task, metric):
-    """Whether a higher value of `metric` is better; unknown metrics count as scores (higher is better)."""
-    return catalog.METRICS.get(task, {}).get(metric, (True, False))[0]
+    """Whether a higher value of `metric` is better: experiments.catalog answers (its METRICS table owns the
+    direction); kept here so the engine and results code ask their scoring module for everything "better"."""
+    return catalog.greater_is_better(task, metric)
 
 
 def finite(value):

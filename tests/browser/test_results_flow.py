@@ -103,9 +103,23 @@ def test_it_goes_from_results_to_the_registry_and_a_comparison(chromium, stack, 
     model = RegisteredModel.objects.get(name="iris-flow-v1")
     assert model.sha256 == shown
 
-    # 6. Re-run (a new run of the same spec, which completes), then Clone and edit opens the wizard.
+    # 6. Clone and edit opens the wizard filled from this run's spec: its dataset, its model and parameters
+    # (a blank wizard ticks none) and its name; then Re-run (a new run of the same spec, which completes).
     page.goto(f"{stack.url}/runs/{run.pk}/results/")
     expect(page.locator("#clone-link")).to_have_attribute("href", f"/experiments/new/?from_run={run.pk}")
+    page.locator("#clone-link").click()
+    expect(page).to_have_url(f"{stack.url}/experiments/new/?step=dataset")
+    expect(page.locator("input[name=source]:checked")).to_have_value("builtin:iris")
+    for _ in ("target", "preprocessing", "models"):
+        page.click("button[value=next]")
+    expect(page.locator("h2")).to_have_text("Models")
+    expect(page.locator("#id_use_LogisticRegression")).to_be_checked()
+    expect(page.locator("#id_LogisticRegression__C")).to_have_value(re.compile(r"^0\.1, ?1(\.0)?$"))
+    for _ in ("cv", "runner", "review"):
+        page.click("button[value=next]")
+    expect(page.locator("#id_name")).to_have_value("Iris flow (edited)")
+    expect(page.locator(".spec-readable")).to_contain_text("3 folds")
+    page.goto(f"{stack.url}/runs/{run.pk}/results/")
     page.locator("#rerun-btn").click()
     rerun = wait_for(lambda: Run.objects.filter(rerun_of=run).first(), message="the re-run")
     expect(page).to_have_url(f"{stack.url}/runs/{rerun.pk}/")
