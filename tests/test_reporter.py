@@ -159,11 +159,12 @@ def test_it_writes_at_once_when_idle_and_batches_only_behind_a_write_in_flight(r
 
 
 def test_it_publishes_one_layer_message_per_write_batch(run):
-    sent = []
+    sent, owners = [], set()
 
     class Recording:
-        def send(self, run_id, messages):
+        def send(self, run_id, messages, owner_id=None):
             sent.append([m["seq"] for m in messages])
+            owners.add(owner_id)
 
         def flush(self, timeout=5.0):
             return True
@@ -181,6 +182,7 @@ def test_it_publishes_one_layer_message_per_write_batch(run):
         events.use_publisher(previous)
     first = stored(run)[-51].seq
     assert sent == [[first], list(range(first + 1, first + 51))]
+    assert owners == {run.owner_id}  # so the owner's and the staff's runs lists hear of each batch
 
 
 def test_it_flushes_a_quiet_log_line_after_a_moment(run):
