@@ -78,8 +78,11 @@ class RunEventsConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             return await self.refuse(CLOSE_UNAUTHENTICATED)
         await fanout.join(self)
-        first = await wsdb.run(self.load_initial, user, self.after_param())
-        if first is None:
+        after = self.after_param()
+        # One read for every watcher of the run connecting with the same cursor meanwhile (a crowd
+        # connecting at once); the access check is per watcher, on the run that read loaded.
+        run, first = await wsdb.shared((type(self), self.run_id, after), self.load_initial, after)
+        if run is None or not run.visible_to(user):
             fanout.leave(self)
             return await self.refuse(CLOSE_NOT_FOUND)
         await self.accept(subprotocol=self.scope.get("runwatch_subprotocol"))
@@ -212,12 +215,14 @@ class RunEventsConsumer(AsyncWebsocketConsumer):
 
     # --- Database (on a runs.wsdb thread) ----------------------------------------------------------------
 
-    def load_initial(self, user, after):
-        """Access check and the first replay chunk in one call: (frames, last seq, more?, end status)."""
+    def load_initial(self, after):
+        """The run (for the access check, made by the caller before anything is sent) and the first replay
+        chunk, in one call: (run or None, (frames, last seq, more?, end status)). Shared by the watchers
+        that connect with the same cursor at once (wsdb.shared), so it depends on nothing but its key."""
         run = Run.objects.filter(pk=self.run_id).first()
-        if run is None or not run.visible_to(user):
-            return None
-        return self.load_after(after or 0, run, initial=True)
+        if run is None:
+            return None, None
+        return run, self.load_after(after or 0, run, initial=True)
 
     def load_after(self, after, run=None, initial=False):
         run = run or Run.objects.filter(pk=self.run_id).first()
@@ -240,14 +245,14 @@ class RunFragmentsConsumer(RunEventsConsumer):
 
     fragments = True
 
-    def load_initial(self, user, after):
+    def load_initial(self, after):
         if after is not None:
-            return super().load_initial(user, after)
+            return super().load_initial(after)
         run = Run.objects.filter(pk=self.run_id).first()
-        if run is None or not run.visible_to(user):
-            return None
+        if run is None:
+            return None, None
         # No cursor: the client has nothing, so send the whole current state.
-        return [fragments.full_state(run)], run.last_seq, False, run.status if run.is_terminal else None
+        return run, ([fragments.full_state(run)], run.last_seq, False, run.status if run.is_terminal else None)
 
     def frames(self, messages, after, initial):
         if messages:

@@ -5,6 +5,9 @@ thread_sensitive default) and, with CONN_MAX_AGE = 0, opens a new connection for
 connects, handshakes then queue behind each other's replays and daphne times them out. Here the calls run on
 THREADS threads, each keeping its own connection (so at most THREADS connections per daphne process, reused,
 checked before use), and a connect makes one or two calls, not one per query.
+
+A crowd connecting to one run all want the same replay: `shared` lets them wait for one read (and one
+encoding) instead of queueing one each behind the others, which is what timed handshakes out in a storm.
 """
 
 import asyncio
@@ -45,6 +48,44 @@ def executor():
 async def run(fn, *args, **kwargs):
     """Run fn(*args, **kwargs) on a database thread of this process and return its result."""
     return await asyncio.get_running_loop().run_in_executor(executor(), _call, fn, args, kwargs)
+
+
+class _Flight:
+    def __init__(self):
+        self.started = threading.Event()
+        self.task = None
+
+
+_flights = {}  # (event loop, key) -> the _Flight of a call not started yet (or running)
+
+
+async def shared(key, fn, *args):
+    """Like run(fn, *args), but joins an identical call (same key) that is still waiting for a thread.
+
+    Only a call that has not started is joined: its read begins after this caller's await, so it sees at
+    least what a read of the caller's own would (the consumers register for live events before reading,
+    and rely on the read starting after that). A call already running is never joined; a new one starts.
+    """
+    loop = asyncio.get_running_loop()
+    slot = (loop, key)
+    flight = _flights.get(slot)
+    if flight is None or flight.started.is_set():
+        flight = _flights[slot] = _Flight()
+
+        def work():
+            flight.started.set()
+            return fn(*args)
+
+        def done(task):
+            if _flights.get(slot) is flight:
+                del _flights[slot]
+            if not task.cancelled():
+                task.exception()  # retrieved even when every caller went away meanwhile
+
+        flight.task = asyncio.ensure_future(run(work))
+        flight.task.add_done_callback(done)
+    # A caller that goes away (its handshake cancelled) must not cancel the read for the others.
+    return await asyncio.shield(flight.task)
 
 
 def shutdown():

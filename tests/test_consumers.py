@@ -4,6 +4,7 @@ Each test is a coroutine run with async_to_sync, so the consumer's database_sync
 test's database connection; transactional_db lets events commit and publish as they do in production.
 """
 
+import asyncio
 import json
 
 import pytest
@@ -192,6 +193,20 @@ def test_it_refuses_another_users_run(outsider, run, path):
         comm = await socket(path.format(run.pk), outsider)
         await comm.connect(timeout=TIMEOUT)
         assert (await comm.receive_output(timeout=TIMEOUT)) == {"type": "websocket.close", "code": 4404}
+
+    run_async(scenario)
+
+
+def test_it_checks_each_watcher_of_a_crowd_connecting_at_once(owner, outsider, run):
+    # Watchers connecting together may share one replay read (runs.wsdb.shared); access is still theirs.
+    async def scenario():
+        comms = [await socket(f"/ws/runs/{run.pk}/", user) for user in [owner] * 6 + [outsider] * 2]
+        await asyncio.gather(*(comm.connect(timeout=TIMEOUT) for comm in comms))
+        for comm in comms[:6]:
+            assert [(await receive_json(comm))["seq"] for _ in range(2)] == [1, 2]
+            await comm.disconnect()
+        for comm in comms[6:]:
+            assert (await comm.receive_output(timeout=TIMEOUT)) == {"type": "websocket.close", "code": 4404}
 
     run_async(scenario)
 
