@@ -214,8 +214,10 @@ def test_it_stops_a_running_run_cooperatively_and_keeps_partial_results(worker, 
     wait_for_fitting(run)
     wait_for(lambda: FoldMetric.objects.filter(run=run).exists(), timeout=60, message="a finished fold")
 
-    cancel_run(run)
-    assert status_of(run) == Run.Status.CANCELLING  # At once, before the worker reacts.
+    cancelled = cancel_run(run)
+    # Cancelling at once. The engine checks between fits, so on short fits it may already have stopped when
+    # the row is read back; the history below says Cancelling came first either way.
+    assert cancelled.status in (Run.Status.CANCELLING, Run.Status.STOPPED)
 
     # No monitor is running: only the engine itself can end it, between two fits.
     wait_for_status(run, Run.Status.STOPPED, timeout=settings.RUNWATCH["CANCEL_GRACE_SECONDS"] + 30)

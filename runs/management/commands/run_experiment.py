@@ -16,6 +16,7 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 from django.urls import NoReverseMatch
 
 from experiments.models import Experiment
@@ -158,6 +159,9 @@ class Watcher:
                     self.follow_plain()
                 break
             except KeyboardInterrupt:
+                # The Ctrl-C may have landed in the middle of a query, leaving the connection in a state
+                # the next query (the cancel) would trip on; Django opens a fresh one when it is needed.
+                connection.close()
                 if not self.ask_cancel():
                     self.console.print(
                         f"Detached from run #{self.run.pk}; it keeps going. "
