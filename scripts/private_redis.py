@@ -269,17 +269,17 @@ def main():
     if not argv:
         parser.error("give the command to run after --")
     env = dict(os.environ)
+    if args.supervisor_dir:
+        # Whatever the last run wrote: only a Redis this run has to start belongs there (none with REDIS_URL).
+        programs = Path(args.supervisor_dir) / "programs"
+        programs.mkdir(parents=True, exist_ok=True)
+        (programs / "redis.conf").unlink(missing_ok=True)
     if env.get("REDIS_URL"):
         say(f"not needed: REDIS_URL is set ({env['REDIS_URL']}).")
         return run_command(argv, env)
 
     server = PrivateRedis(args.port, args.dir, args.ephemeral, args.port_var)
     try:
-        if args.supervisor_dir:
-            # Whatever the last run wrote: only a Redis this run has to start belongs in it.
-            programs = Path(args.supervisor_dir) / "programs"
-            programs.mkdir(parents=True, exist_ok=True)
-            (programs / "redis.conf").unlink(missing_ok=True)
         server.ensure(args.supervisor_dir)
         env["REDIS_URL"] = server.url
         env["RUNWATCH_REDIS_PORT"] = str(args.port)
