@@ -26,7 +26,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.utils import await_many_dispatch
 from django.utils import timezone
 
-from . import events, fanout, fragments, wsdb
+from . import events, fanout, fragments, wire, wsdb
 from .models import Run, events_after
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class RunEventsConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
+        self.socket = wire.socket_for(send)  # daphne's connection, for writing live frames directly
         self.backlog = []
         self._catch_up = None
         try:
@@ -135,11 +136,9 @@ class RunEventsConsumer(AsyncWebsocketConsumer):
             self.busy = True
             self._catch_up = asyncio.ensure_future(self.catch_up())
             return
-        if self.fragments:
-            for frame in html:
-                await self.base_send(frame)
-        else:
-            for frame in batch.json_frames()[start:]:
+        if self.socket is None or not wire.write(
+                self.socket, batch.html_wire(html) if self.fragments else batch.json_wire(start)):
+            for frame in html if self.fragments else batch.json_frames()[start:]:
                 await self.base_send(frame)
         self.last_sent = batch.last
         if batch.terminal is not None and batch.terminal >= start:

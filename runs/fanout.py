@@ -27,7 +27,7 @@ import time
 
 from channels.layers import get_channel_layer
 
-from . import events, fragments, wsdb
+from . import events, fragments, wire, wsdb
 from .listfeed import RowFeed
 from .models import Run, events_after
 
@@ -39,6 +39,8 @@ IDLE_CHECK_SECONDS = 3.0
 SUBSCRIBE_WAIT = 2.0
 RETRY_SECONDS = 1.0
 FILL_LIMIT = 1000
+# Batches of up to this many messages render their fragments on the event loop itself (see html_frames).
+INLINE_RENDER_MAX = 8
 
 
 def _raise_if_cancelled():
@@ -59,6 +61,7 @@ class Batch:
         self.terminal = next((i for i, m in enumerate(messages) if events.is_terminal_message(m)), None)
         self._json = None
         self._html = None
+        self._wire = {}
 
     def after(self, seq):
         """Index of the first message with a seq above `seq`."""
@@ -69,16 +72,36 @@ class Batch:
             self._json = [{"type": "websocket.send", "text": json.dumps(m)} for m in self.messages]
         return self._json
 
+    def json_wire(self, start=0):
+        """The JSON frames from message `start` on, framed for the socket once (runs/wire.py)."""
+        if start not in self._wire:
+            self._wire[start] = wire.frame(frame["text"] for frame in self.json_frames()[start:])
+        return self._wire[start]
+
+    def html_wire(self, html):
+        if "html" not in self._wire:
+            self._wire["html"] = wire.frame(frame["text"] for frame in html)
+        return self._wire["html"]
+
     async def html_frames(self):
-        # One render per batch per process, from the messages alone (no database), off the event loop on a
-        # plain thread so it takes none of the socket database threads. In chunks of at most LIVE_LOG_LINES
-        # messages, so every log line of a burst is appended rather than the newest ones replacing the list.
+        # One render per batch per process, from the messages alone (no database). In chunks of at most
+        # LIVE_LOG_LINES messages, so every log line of a burst is appended rather than the newest ones
+        # replacing the list. A small batch (a quiet run: well under a millisecond) renders right here; a
+        # thread hop would cost more than the render and the render holds the GIL either way. A burst renders
+        # on a plain thread, so the loop keeps writing between the interpreter's switches.
         if self._html is None:
             size = fragments.LIVE_LOG_LINES
             chunks = [self.messages[i:i + size] for i in range(0, len(self.messages), size)]
-            self._html = asyncio.ensure_future(asyncio.to_thread(
-                lambda: [{"type": "websocket.send", "text": fragments.render_messages(self.run_id, chunk)}
-                         for chunk in chunks]))
+
+            def render():
+                return [{"type": "websocket.send", "text": fragments.render_messages(self.run_id, chunk)}
+                        for chunk in chunks]
+
+            if len(self.messages) <= INLINE_RENDER_MAX:
+                self._html = asyncio.get_running_loop().create_future()
+                self._html.set_result(render())
+            else:
+                self._html = asyncio.ensure_future(asyncio.to_thread(render))
         return await self._html
 
 
