@@ -131,7 +131,8 @@ class Measure:
         every poll too."""
         while True:
             row = self.Run.objects.filter(pk=run.pk).values(
-                "status", "message", "error_message", "kill_sent_at", "partial").get()
+                "status", "message", "error_message", "kill_sent_at", "partial", "cancel_requested_at",
+                "finished_at").get()
             if watch:
                 watch()
             if row["status"] in self.Run.TERMINAL:
@@ -162,7 +163,11 @@ class Measure:
         run = self.launch(ONE_LONG_FIT_SPEC, "forced")
         seconds, row = self.settle(run, self.cancel(run), self.grace + 60)
         ok = row["status"] == self.Run.Status.STOPPED and row["kill_sent_at"] is not None
-        return self.done("forced", run, seconds - self.grace, ok, row["message"])
+        result = self.done("forced", run, seconds - self.grace, ok, row["message"])
+        if ok:  # where the time beyond the grace goes: the monitor's round, then the kill and its record
+            result["kill_after_grace"] = (row["kill_sent_at"] - row["cancel_requested_at"]).total_seconds() - self.grace
+            result["stopped_after_kill"] = (row["finished_at"] - row["kill_sent_at"]).total_seconds()
+        return result
 
     def horse_kill(self, worker):
         from tests.runwork import ONE_LONG_FIT_SPEC, horse_of
@@ -325,6 +330,13 @@ def report(args, trees, results, knobs, load_before, load_after, version_line, e
             print(f"| {title} | {name} | {len(values)} | {p50:.3f} | {p95:.3f} | {max(values):.3f} | "
                   f"{min(medians):.3f}–{max(medians):.3f} | {ratio} | {goal} | {met} |")
     print()
+    forced = [m for name in names for ms in results[name]["forced"] for m in ms if "kill_after_grace" in m]
+    if forced:
+        spans = {key: [m[key] for m in forced] for key in ("kill_after_grace", "stopped_after_kill")}
+        print(f"Forced cancel: the monitor sent the kill {min(spans['kill_after_grace']):.2f}–"
+              f"{max(spans['kill_after_grace']):.2f} s after the grace ran out; the worker recorded Stopped "
+              f"{min(spans['stopped_after_kill']):.2f}–{max(spans['stopped_after_kill']):.2f} s after that "
+              "(database clocks).")
     gone = [m["horse_gone"] for name in names for ms in results[name]["worker"] for m in ms if m["horse_gone"]]
     if gone:
         print(f"Worker kill: the orphaned work horse exited {min(gone):.2f}–{max(gone):.2f} s after the kill.")
