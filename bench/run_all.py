@@ -27,11 +27,16 @@ FULL = [
       "--rounds", "2", "--events", "60"]),
     ("Runs list, 10,000 runs", ["list_page.py"]),
     ("Live rows: 100 list watchers beside 100 run-page watchers", ["list_watchers.py"]),
+    # The baseline is the landed core whose figures issue 8 calls today's (cooperative p95 0.98 s, ...).
+    ("Cancel latency and dead-worker detection, vs 94c1479", ["cancel.py", "--baseline-rev", "94c1479"]),
 ]
 QUICK = {"overhead.py": ["--reps", "1"], "latency.py": ["--rounds", "1", "--events", "40"],
          "throughput.py": ["--rounds", "1", "--events", "5000", "--metric-events", "100"],
          "pages.py": ["--lines", "10000", "--runs", "1000", "--rounds", "2"],
-         "list_page.py": ["--reps", "3"], "list_watchers.py": ["--rounds", "1", "--events", "40"]}
+         "list_page.py": ["--reps", "3"], "list_watchers.py": ["--rounds", "1", "--events", "40"],
+         # The tests' short grace and lost-worker delay (tests.helpers.child_env), and no baseline tree.
+         "cancel.py": ["--rounds", "1", "--coop", "2", "--kills", "1", "--no-baseline", "--grace", "2", "--worker-lost", "6",
+                       "--heartbeat", "1"]}
 
 
 def main():
