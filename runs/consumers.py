@@ -193,6 +193,10 @@ class RunEventsConsumer(AsyncWebsocketConsumer):
         self.busy = False
 
     async def write(self, texts):
+        if not texts:
+            return
+        if self.socket is not None and isinstance(texts, wire.Frames) and wire.write(self.socket, texts.wire()):
+            return
         for text in texts:
             await self.send(text_data=text)
 
@@ -233,7 +237,7 @@ class RunEventsConsumer(AsyncWebsocketConsumer):
         # A run that ended before this read (and whose end the client has) ends the stream too.
         if terminal is None and run is not None and run.is_terminal and not more and run.last_seq <= last:
             status = run.status
-        return self.frames(messages, after, initial), last, more, status
+        return wire.Frames(self.frames(messages, after, initial)), last, more, status
 
     def frames(self, messages, after, initial):
         return [json.dumps(m) for m in messages]
@@ -251,7 +255,8 @@ class RunFragmentsConsumer(RunEventsConsumer):
         if run is None:
             return None, None
         # No cursor: the client has nothing, so send the whole current state.
-        return run, ([fragments.full_state(run)], run.last_seq, False, run.status if run.is_terminal else None)
+        state = wire.Frames([fragments.full_state(run)])
+        return run, (state, run.last_seq, False, run.status if run.is_terminal else None)
 
     def frames(self, messages, after, initial):
         if messages:

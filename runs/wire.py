@@ -38,6 +38,18 @@ def frame(texts):
     return b"".join(PreparedMessage(text.encode(), False, False, True).payloadHybi for text in texts)
 
 
+class Frames(list):
+    """Texts to send in this order, framed once however many watchers send them (a crowd that connects at
+    once shares one replay read: runs/wsdb.shared)."""
+
+    _wire = None
+
+    def wire(self):
+        if self._wire is None:
+            self._wire = frame(self)
+        return self._wire
+
+
 def socket_for(send):
     """The daphne WebSocket protocol behind an ASGI `send`, or None where frames must go through ASGI."""
     protocol = send.args[0] if isinstance(send, partial) and len(send.args) == 1 else None
