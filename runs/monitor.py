@@ -76,6 +76,17 @@ def enforce_cancel_grace(now=None):
     return changed
 
 
+def seconds_to_next_grace(now=None):
+    """Seconds until the next cancelling run passes its grace period (or a killed one its second), or None.
+    The monitor sleeps no longer than this, so a forced stop comes at the deadline, not up to a round later."""
+    now = now or timezone.now()
+    grace = _seconds("CANCEL_GRACE_SECONDS")
+    deadlines = [(kill_sent_at or requested) + grace for requested, kill_sent_at in
+                 Run.objects.filter(status=Run.Status.CANCELLING).values_list("cancel_requested_at", "kill_sent_at")
+                 if requested is not None]
+    return max(0.0, (min(deadlines) - now).total_seconds()) if deadlines else None
+
+
 ENDED = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINISHED}
 
 

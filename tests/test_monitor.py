@@ -124,6 +124,25 @@ def test_it_sends_rq_stop_job_to_the_worker_after_the_grace_period(owner, make_r
     pubsub.close()
 
 
+def test_it_wakes_at_the_next_grace_deadline_rather_than_a_round_later(owner, outsider, make_run):
+    from runs.management.commands.monitor import Command
+
+    now = timezone.now()
+    grace = settings.RUNWATCH["CANCEL_GRACE_SECONDS"]
+    assert monitor.seconds_to_next_grace(now) is None
+    make_run(owner, Run.Status.RUNNING)
+    make_run(outsider, Run.Status.CANCELLING, cancel_requested_at=now - timedelta(seconds=grace - 0.3))
+    make_run(owner, Run.Status.CANCELLING, cancel_requested_at=now - timedelta(seconds=grace - 0.6))
+    assert monitor.seconds_to_next_grace(now) == pytest.approx(0.3)
+    # A killed run's deadline is the second grace period, counted from the kill.
+    make_run(owner, Run.Status.CANCELLING, cancel_requested_at=now - timedelta(seconds=60),
+             kill_sent_at=now - timedelta(seconds=grace - 0.1))
+    assert monitor.seconds_to_next_grace(now) == pytest.approx(0.1)
+    assert 0 < Command().pause(interval=1.0) < 0.2
+    Run.objects.filter(status=Run.Status.CANCELLING).update(status=Run.Status.STOPPED)
+    assert Command().pause(interval=1.0) == 1.0
+
+
 def test_it_stops_the_run_when_the_kill_is_never_confirmed(owner, make_run):
     now = timezone.now()
     run = make_run(owner, Run.Status.CANCELLING, cancel_requested_at=now, kill_sent_at=now)
