@@ -338,7 +338,29 @@ async def bench(args, owner, token, redis_url):
     return results
 
 
-def report(args, results, load_before, load_after, version_line):
+def commit_cost(samples=200):
+    """Median ms of a one-row INSERT and its COMMIT on the benchmark's database, the durable write every stored
+    event waits for: the part of `runwatch` minus `no-db` no code of ours can remove."""
+    from django.db import connection, transaction
+
+    from runs.models import Run
+
+    times = []
+    with connection.cursor() as cursor:
+        # A plain table: PostgreSQL's temporary tables skip the write-ahead log, so their commits cost nothing.
+        cursor.execute("CREATE TABLE IF NOT EXISTS bench_commit (n integer)")
+    for i in range(samples):
+        start = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("INSERT INTO bench_commit (n) VALUES (%s)", [i])
+        times.append((time.perf_counter() - start) * 1000)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE bench_commit")
+    Run.objects.exists()  # the connection is left as the rounds found it
+    return statistics.median(times)
+
+
+def report(args, results, load_before, load_after, version_line, commits=()):
     print()
     print(f"Latency, worker -> WebSocket client; {args.events} events/round at {args.rate:g}/s, "
           f"{args.rounds} rounds per side, interleaved; ratios are to the floor of the same run")
@@ -359,6 +381,9 @@ def report(args, results, load_before, load_after, version_line):
     print(f"Load average (1, 5, 15 min): before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
           f"after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}; {os.cpu_count()} CPUs")
     print(f"Versions: {version_line}")
+    if commits:
+        print("Database commit alone (one-row INSERT + COMMIT, median of 200, before and after the rounds): "
+              + ", ".join(f"{c:.2f} ms" for c in commits))
     print(f"Database: {os.environ['DATABASE_URL'].split('@')[-1]}. connected = fewest watchers connected in a "
           "round; lost = measured events never received, summed over rounds and watchers.")
 
@@ -377,12 +402,14 @@ def main():
                            "--redis", redis_url, "--channel", "bench-floor-relay"], "floor",
                           lambda: port_open(args.port + 1))
     try:
+        commits = [commit_cost()]
         results = asyncio.run(bench(args, owner, token, redis_url))
+        commits.append(commit_cost())
     finally:
         for process in (daphne, floor):
             process.terminate()
             process.wait(10)
-    report(args, results, load_before, os.getloadavg(), versions(redis_url))
+    report(args, results, load_before, os.getloadavg(), versions(redis_url), commits)
 
 
 if __name__ == "__main__":
