@@ -12,7 +12,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.utils import await_many_dispatch
 
-from . import fanout, listfeed, listing, wsdb
+from . import fanout, listfeed, listing, wire, wsdb
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_BAD_REQUEST = 4400
@@ -30,6 +30,7 @@ class RunListConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
+        self.socket = wire.socket_for(send)
         self.backlog = []
         try:
             await await_many_dispatch([receive], self.dispatch)
@@ -76,11 +77,13 @@ class RunListConsumer(AsyncWebsocketConsumer):
             await self.base_send(frame)
         self.backlog = []
 
-    async def live(self, frame):
-        """From the feed: the same frame for every watcher of the group; the watcher only writes it."""
+    async def live(self, frame, framed=None):
+        """From the feed: the same frame for every watcher of the group (and its bytes, framed once for the
+        socket: runs/wire.py); the watcher only writes it."""
         if self.ended:
             return
         if not self.ready:
             self.backlog.append(frame)
             return
-        await self.base_send(frame)
+        if framed is None or self.socket is None or not wire.write(self.socket, framed):
+            await self.base_send(frame)

@@ -24,7 +24,7 @@ import asyncio
 import logging
 import time
 
-from . import events, listing, wsdb
+from . import events, listing, wire, wsdb
 from .models import Run
 
 log = logging.getLogger(__name__)
@@ -112,8 +112,9 @@ class RowFeed:
                     else:
                         self.active[pk] = seq
                 if frame is not None:
+                    framed = wire.frame([frame["text"]])
                     for watcher in list(self.watchers):
-                        await watcher.live(frame)
+                        await watcher.live(frame, framed)
             except asyncio.CancelledError:
                 raise
             except Exception:
