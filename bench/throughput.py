@@ -94,6 +94,8 @@ def emit(args):
     kind, n = args.kind[0], args.events
     started_wall, started, cpu_started = time.time(), time.perf_counter(), time.process_time()
     reporter = DbReporter(run)
+    writes, write = [], reporter._write  # the write batches' sizes, to show how group commit batched them
+    reporter._write = lambda items, fields: (writes.append(len(items)), write(items, fields))[1]
     if kind == "log":
         for i in range(n):
             reporter.log("info", f"throughput line {i}: the quick brown fox jumps over the lazy dog")
@@ -108,7 +110,8 @@ def emit(args):
     rows = (LogEntry if kind == "log" else FoldMetric).objects.filter(run=run).count()
     print(json.dumps({"started": started_wall, "persisted_seconds": persisted, "rows": rows,
                       "events": RunEvent.objects.filter(run=run).count(), "last_seq": Run.objects.get(pk=run.pk).last_seq,
-                      "cpu": time.process_time(), "persist_cpu": persist_cpu}), flush=True)
+                      "cpu": time.process_time(), "persist_cpu": persist_cpu, "writes": len(writes),
+                      "largest_write": max(writes, default=0)}), flush=True)
 
 
 # --- The sides, as seen from this process ------------------------------------------------------------------
@@ -157,7 +160,8 @@ async def runwatch_round(kind, db_url, port, tree, events_count):
     # Lost: a reported event that did not reach the watcher, or whose row was not stored.
     lost = (events_count - len(set(wanted) & set(expected))) + (events_count - done["rows"])
     return {"rate": events_count / (last_at - done["started"]), "persist_rate": events_count / done["persisted_seconds"],
-            "lost": lost, "ok": in_order and lost == 0, "cpu": done["cpu"]}
+            "lost": lost, "ok": in_order and lost == 0, "cpu": done["cpu"],
+            "writes": f"{done.get('writes')} writes (largest {done.get('largest_write')})"}
 
 
 def mlflow_round(mode, uri, events_count):
@@ -267,7 +271,8 @@ def main():
                     result = mlflow_round(*params)
                 results[name].append(result)
                 print(f"  round {r + 1} {name:39} {result['rate']:9,.0f} events/s  lost {result['lost']}"
-                      f"{'' if result['ok'] else '  NOT COMPLETE OR OUT OF ORDER'}", flush=True)
+                      f"  {result.get('writes', '')}{'' if result['ok'] else '  NOT COMPLETE OR OUT OF ORDER'}",
+                      flush=True)
         report(args, results, load_before, os.getloadavg(), versions(pg_url if "postgresql" in args.db else None,
                                                                        mlflow_version))
         if not all(r["ok"] for rs in results.values() for r in rs):

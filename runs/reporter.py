@@ -69,6 +69,8 @@ class DbReporter(Reporter):
         self._step_started = {}
         self._message = ""  # the latest progress message: a metrics event carries it, so it alone can redraw
         self._cond = threading.Condition()
+        # The engine waits on this (same lock) only while a whole write's worth is already queued (_emit).
+        self._room = threading.Condition(self._cond._lock)
         self._pending = []
         self._progress_at = None  # the index of the one progress in _pending, if any
         self._waiting = False  # the writer waits on _cond: only then does a report notify it
@@ -225,6 +227,14 @@ class DbReporter(Reporter):
             self._raise_if_failed()
             if self._closing:
                 raise RuntimeError("The reporter is closed")
+            while len(self._pending) >= MAX_BATCH and self._thread is not None:
+                # A full write already waits behind the one in flight: queueing more gains nothing (a write
+                # takes MAX_BATCH at most), lets the engine hold the GIL while the writer starves (a burst
+                # then reaches watchers in one lump at the end), and grows without bound. Wait for room.
+                self._room.wait(1.0)
+                self._raise_if_failed()
+                if not self._thread.is_alive():
+                    break
             if item.kind == "progress":
                 if self._progress_at is not None:
                     del self._pending[self._progress_at]  # superseded: at most one progress waits
@@ -291,6 +301,7 @@ class DbReporter(Reporter):
                         self._cond.wait(self._timeout(time.monotonic()))
                         self._waiting = False
                     items, fields = self._take(time.monotonic(), final=self._closing)
+                    self._room.notify()
                     last = self._closing and not self._pending
                 if items or fields:
                     try:
@@ -298,6 +309,7 @@ class DbReporter(Reporter):
                     except Exception as e:
                         with self._cond:
                             self._error = e
+                            self._room.notify()
                             self._pending, self._fields, self._progress_at = [], {}, None
                         return
                 if last:

@@ -281,27 +281,40 @@ def test_it_stores_payloads_that_read_back_as_reported(run, count):
     assert LogEntry.objects.get(run=run, fold=count - 1).message == f"{awkward} {count - 1}"
 
 
-def test_it_keeps_order_and_the_latest_progress_across_batches_bigger_than_max(run, monkeypatch):
-    # A backlog longer than one write (MAX_BATCH) with a progress inside it: the writer takes it in several
-    # writes in report order and drops that progress (not due, and events after it in its write); a lone
-    # progress that is not due waits and is written at close.
+def test_it_holds_the_engine_once_a_whole_write_waits_and_keeps_order_across_writes(run, monkeypatch):
+    # A burst bigger than one write (MAX_BATCH): once a whole write's worth waits behind the write in
+    # flight, the engine waits for room (bounded memory, and the writer gets the GIL); the writes keep the
+    # report order, and a progress inside the burst is dropped (not due) or written in its place, never moved.
     monkeypatch.setattr("runs.reporter.MAX_BATCH", 40)
     reporter = HeldReporter(run)
     reporter.interval = 3600  # no progress is due after the first
     progress(reporter, 1)
-    wait_for(lambda: reporter.writes, timeout=5, message="the first write")
-    for i in range(100):
-        reporter.log("info", f"line {i}")
-        if i == 70:
-            progress(reporter, 2)  # the 32nd item of the third write
+    wait_for(lambda: reporter.writes, timeout=5, message="the first write, held")
+    reported = []
+
+    def engine():
+        for i in range(100):
+            reporter.log("info", f"line {i}")
+            reported.append(i)
+            if i == 70:
+                progress(reporter, 2)
+
+    thread = threading.Thread(target=engine)
+    thread.start()
+    wait_for(lambda: len(reported) == 40, timeout=5, message="a whole write queued")
+    thread.join(timeout=0.3)
+    assert thread.is_alive() and len(reported) == 40 and len(reporter._pending) == 40  # held: no room
     reporter.release.set()
-    wait_for(lambda: sum(reporter.writes) >= 100, timeout=10, message="the backlog written")
+    thread.join(timeout=10)
+    assert not thread.is_alive()
     progress(reporter, 3)
     reporter.close()
-    assert reporter.writes == [1, 40, 39, 21, 1]
+    assert max(reporter.writes) == 40 and sum(reporter.writes) == len(stored(run, events.JOB_LOG, events.JOB_PROGRESS))
     kept = [(e.type, e.data["message"] if e.type == events.JOB_LOG else e.data["finished_fits"])
             for e in stored(run, events.JOB_LOG, events.JOB_PROGRESS)]
-    assert kept == ([(events.JOB_PROGRESS, 1)] + [(events.JOB_LOG, f"line {i}") for i in range(100)]
+    lines = [(events.JOB_LOG, f"line {i}") for i in range(100)]
+    assert kept in ([(events.JOB_PROGRESS, 1)] + lines + [(events.JOB_PROGRESS, 3)],
+                    [(events.JOB_PROGRESS, 1)] + lines[:71] + [(events.JOB_PROGRESS, 2)] + lines[71:]
                     + [(events.JOB_PROGRESS, 3)])
     everything = stored(run)
     assert [e.seq for e in everything] == list(range(1, len(everything) + 1))
