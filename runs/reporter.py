@@ -8,7 +8,9 @@ thread stores it, in the order it was reported, with group commit:
   as a metric; there is no fixed wait);
 - while a write is in flight, what is reported meanwhile queues up and goes in the next write, as one
   transaction and one channel-layer message (at most MAX_BATCH items each). So the batches grow exactly when
-  the engine reports faster than the database takes it, and only then;
+  the engine reports faster than the database takes it, and only then. Once a whole MAX_BATCH waits behind
+  the write in flight, the engine waits for room: the backlog stays bounded and the writer is not starved of
+  the GIL (a burst would otherwise reach watchers in one lump after the engine is done);
 - progress is coalesced to one event per PROGRESS_MIN_INTERVAL: a progress that is not yet due when a later
   event is written is dropped, because writing it after that event would break the order and writing it
   every time would break the rate. The newest progress is written once due, and always at close().
