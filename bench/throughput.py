@@ -5,7 +5,8 @@ Runwatch side, once per database (SQLite and PostgreSQL), each with its own real
   one channel-layer message per write batch) published by the worker's ThreadedPublisher; it reports N events
   (log lines, or fold metrics with one metric each), closes the reporter and completes the run;
 - a live watcher (this process, a `websockets` client on /ws/runs/<id>/) connected before the first event
-  reads until STREAM_END and checks that it got seq 1..last exactly once, with every reported event in order.
+  reads until STREAM_END and checks that it got seq 1..last exactly once, with every reported event in order
+  (it parses the messages after STREAM_END, so its own JSON decoding takes no CPU from the stack it measures).
 - events/s = N / (receipt of the last event - the first report). The emitter also counts the stored rows.
 MLflow side: bench/mlflow_peer.py in MLflow's own virtualenv (created here, never a project dependency), against
 its own local tracking server (`mlflow server`, SQLite backend store), with `log_metric` per value and
@@ -91,8 +92,10 @@ def emit(args):
     sys.stdin.readline()  # the watcher is connected
 
     kind, n = args.kind[0], args.events
-    started_wall, started = time.time(), time.perf_counter()
+    started_wall, started, cpu_started = time.time(), time.perf_counter(), time.process_time()
     reporter = DbReporter(run)
+    writes, write = [], reporter._write  # the write batches' sizes, to show how group commit batched them
+    reporter._write = lambda items, fields: (writes.append(len(items)), write(items, fields))[1]
     if kind == "log":
         for i in range(n):
             reporter.log("info", f"throughput line {i}: the quick brown fox jumps over the lazy dog")
@@ -100,14 +103,15 @@ def emit(args):
         for i in range(1, n + 1):
             reporter.fold_done(**fold_facts(i))
     reporter.close()
-    persisted = time.perf_counter() - started
+    persisted, persist_cpu = time.perf_counter() - started, time.process_time() - cpu_started
     run.refresh_from_db()
     run.mark_completed({})
     execution.publisher().flush(timeout=60)
     rows = (LogEntry if kind == "log" else FoldMetric).objects.filter(run=run).count()
     print(json.dumps({"started": started_wall, "persisted_seconds": persisted, "rows": rows,
                       "events": RunEvent.objects.filter(run=run).count(), "last_seq": Run.objects.get(pk=run.pk).last_seq,
-                      "cpu": time.process_time()}), flush=True)
+                      "cpu": time.process_time(), "persist_cpu": persist_cpu, "writes": len(writes),
+                      "largest_write": max(writes, default=0)}), flush=True)
 
 
 # --- The sides, as seen from this process ------------------------------------------------------------------
@@ -128,20 +132,25 @@ async def runwatch_round(kind, db_url, port, tree, events_count):
         env=child_env(db_url), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
     hello = json.loads(await child.stdout.readline())
     url = f"ws://127.0.0.1:{port}/ws/runs/{hello['run']}/?token={hello['token']}"
-    seqs, wanted, last_at, ended = [], [], None, False
-    want_type = "JOB_LOG" if kind == "log" else "JOB_METRICS"
+    # The watcher shares the 2 cores with what it measures, so during the stream it only keeps each text and
+    # when it came; parsing and checking them is done after STREAM_END, off the clock (for every side alike).
+    received, ended = [], False
     async with connect(url, compression=None, max_size=None, open_timeout=60, ping_interval=None) as ws:
         child.stdin.write(b"go\n")
         await child.stdin.drain()
         async for text in ws:
-            message = json.loads(text)
-            if message["type"] == "STREAM_END":
+            if '"STREAM_END"' in text and json.loads(text)["type"] == "STREAM_END":
                 ended = True
                 break
-            seqs.append(message["seq"])
-            if message["type"] == want_type:
-                wanted.append(message["data"]["message"] if kind == "log" else message["data"]["fold"])
-                last_at = time.time()
+            received.append((text, time.time()))
+    seqs, wanted, last_at = [], [], None
+    want_type = "JOB_LOG" if kind == "log" else "JOB_METRICS"
+    for text, at in received:
+        message = json.loads(text)
+        seqs.append(message["seq"])
+        if message["type"] == want_type:
+            wanted.append(message["data"]["message"] if kind == "log" else message["data"]["fold"])
+            last_at = at
     done = json.loads(await child.stdout.readline())
     await child.wait()
     expected = ([f"throughput line {i}: the quick brown fox jumps over the lazy dog" for i in range(events_count)]
@@ -151,7 +160,8 @@ async def runwatch_round(kind, db_url, port, tree, events_count):
     # Lost: a reported event that did not reach the watcher, or whose row was not stored.
     lost = (events_count - len(set(wanted) & set(expected))) + (events_count - done["rows"])
     return {"rate": events_count / (last_at - done["started"]), "persist_rate": events_count / done["persisted_seconds"],
-            "lost": lost, "ok": in_order and lost == 0, "cpu": done["cpu"]}
+            "lost": lost, "ok": in_order and lost == 0, "cpu": done["cpu"],
+            "writes": f"{done.get('writes')} writes (largest {done.get('largest_write')})"}
 
 
 def mlflow_round(mode, uri, events_count):
@@ -261,7 +271,8 @@ def main():
                     result = mlflow_round(*params)
                 results[name].append(result)
                 print(f"  round {r + 1} {name:39} {result['rate']:9,.0f} events/s  lost {result['lost']}"
-                      f"{'' if result['ok'] else '  NOT COMPLETE OR OUT OF ORDER'}", flush=True)
+                      f"  {result.get('writes', '')}{'' if result['ok'] else '  NOT COMPLETE OR OUT OF ORDER'}",
+                      flush=True)
         report(args, results, load_before, os.getloadavg(), versions(pg_url if "postgresql" in args.db else None,
                                                                        mlflow_version))
         if not all(r["ok"] for rs in results.values() for r in rs):

@@ -147,8 +147,11 @@ def log_line(level, message, *, step="", fold=None, branch="", variant=None):
     return JOB_LOG, LogData(level=level, message=message, step=step, fold=fold, branch=branch, variant=variant)
 
 
+_METRICS_FIELDS = frozenset(MetricsData.__annotations__)
+
+
 def metrics(**data):
-    unknown = set(data) - set(MetricsData.__annotations__)
+    unknown = data.keys() - _METRICS_FIELDS
     if unknown:
         raise TypeError(f"Not a JOB_METRICS field: {', '.join(sorted(unknown))}")
     return JOB_METRICS, MetricsData(**data)

@@ -8,7 +8,9 @@ thread stores it, in the order it was reported, with group commit:
   as a metric; there is no fixed wait);
 - while a write is in flight, what is reported meanwhile queues up and goes in the next write, as one
   transaction and one channel-layer message (at most MAX_BATCH items each). So the batches grow exactly when
-  the engine reports faster than the database takes it, and only then;
+  the engine reports faster than the database takes it, and only then. Once a whole MAX_BATCH waits behind
+  the write in flight, the engine waits for room: the backlog stays bounded and the writer is not starved of
+  the GIL (a burst would otherwise reach watchers in one lump after the engine is done);
 - progress is coalesced to one event per PROGRESS_MIN_INTERVAL: a progress that is not yet due when a later
   event is written is dropped, because writing it after that event would break the order and writing it
   every time would break the rate. The newest progress is written once due, and always at close().
@@ -69,7 +71,11 @@ class DbReporter(Reporter):
         self._step_started = {}
         self._message = ""  # the latest progress message: a metrics event carries it, so it alone can redraw
         self._cond = threading.Condition()
+        # The engine waits on this (same lock) only while a whole write's worth is already queued (_emit).
+        self._room = threading.Condition(self._cond._lock)
         self._pending = []
+        self._progress_at = None  # the index of the one progress in _pending, if any
+        self._waiting = False  # the writer waits on _cond: only then does a report notify it
         self._fields = {}
         self._fields_due = False
         self._progress_written = float("-inf")
@@ -194,7 +200,7 @@ class DbReporter(Reporter):
         writer's error, if it had one. With `discard`, drop what is queued instead (the run has ended)."""
         with self._cond:
             if discard:
-                self._pending, self._fields = [], {}
+                self._pending, self._fields, self._progress_at = [], {}, None
             self._closing = True
             self._cond.notify_all()
         if self._thread is not None:
@@ -223,13 +229,25 @@ class DbReporter(Reporter):
             self._raise_if_failed()
             if self._closing:
                 raise RuntimeError("The reporter is closed")
+            while len(self._pending) >= MAX_BATCH and self._thread is not None:
+                # A full write already waits behind the one in flight: queueing more gains nothing (a write
+                # takes MAX_BATCH at most), lets the engine hold the GIL while the writer starves (a burst
+                # then reaches watchers in one lump at the end), and grows without bound. Wait for room.
+                self._room.wait(1.0)
+                self._raise_if_failed()
+                if not self._thread.is_alive():
+                    break
             if item.kind == "progress":
-                self._pending = [i for i in self._pending if i.kind != "progress"]  # superseded
+                if self._progress_at is not None:
+                    del self._pending[self._progress_at]  # superseded: at most one progress waits
+                self._progress_at = len(self._pending)
             self._pending.append(item)
             if fields:
                 self._fields.update(fields)
-            # An idle writer waits on the condition; a busy one finds this when its write returns.
-            self._cond.notify()
+            # An idle writer waits on the condition; a busy one finds this when its write returns. The lock
+            # is held only for O(1) work on both sides, so the engine never waits out the writer's batching.
+            if self._waiting:
+                self._cond.notify()
         if self._thread is None:
             self._write_now()
 
@@ -238,40 +256,42 @@ class DbReporter(Reporter):
         if items or fields:
             self._write(items, fields)
 
+    def _progress_due(self, now):
+        return now - self._progress_written >= self.interval
+
     def _ready(self, now):
         """Is there something to write now? Anything but a progress that is not yet due."""
-        if self._fields_due:
-            return True
-        for item in self._pending:
-            if item.kind != "progress" or now - self._progress_written >= self.interval:
-                return True
-        return False
+        pending = self._pending
+        return (self._fields_due or len(pending) > 1 or (len(pending) == 1 and self._progress_at is None)
+                or (self._progress_at is not None and self._progress_due(now)))
 
     def _timeout(self, now):
         # Only a waiting progress has a deadline; everything else is written as soon as the writer is free.
-        if any(item.kind == "progress" for item in self._pending):
+        if self._progress_at is not None:
             return max(self._progress_written + self.interval - now, 0.001)
         return None
 
     def _take(self, now, final):
-        taken, kept = [], []
-        pending, rest = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-        last = len(pending) - 1
-        progress = [i for i, item in enumerate(pending) if item.kind == "progress"]
-        newest = progress[-1] if progress else None
-        for i, item in enumerate(pending):
-            if item.kind == "progress":
-                if not final and now - self._progress_written < self.interval:
-                    if i == last:
-                        kept.append(item)  # the newest news: written once it is due
-                    continue  # not due, and later events are about to be written: dropped
-                if self.interval and i != newest:
-                    continue  # due, but a newer progress is in this batch: one per interval at most
-            taken.append(item)
-        if any(item.kind == "progress" for item in taken):
-            self._progress_written = now
+        """The next write's items and fields. O(1) but for the slice: it runs under the lock the engine takes
+        for every report. `_pending` holds at most one progress (at `_progress_at`; _emit drops the older)."""
+        pending, at = self._pending, self._progress_at
+        if len(pending) <= MAX_BATCH:
+            taken, rest = pending, []
+        else:
+            taken, rest = pending[:MAX_BATCH], pending[MAX_BATCH:]
+        kept, self._progress_at = [], None
+        if at is not None and at >= len(taken):
+            self._progress_at = at - len(taken)  # it waits in the rest
+        elif at is not None:
+            if final or self._progress_due(now):
+                self._progress_written = now
+            else:
+                item = taken.pop(at)
+                if at == len(taken):  # it was the last: the newest news, written once it is due
+                    kept, self._progress_at = [item], 0
+                # else: not due, and later events are about to be written: dropped
         fields, self._fields, self._fields_due = self._fields, {}, False
-        self._pending = kept + rest
+        self._pending = kept + rest if kept else rest
         return taken, fields
 
     def _writer(self):
@@ -279,8 +299,11 @@ class DbReporter(Reporter):
             while True:
                 with self._cond:
                     while not self._closing and not self._ready(time.monotonic()):
+                        self._waiting = True
                         self._cond.wait(self._timeout(time.monotonic()))
+                        self._waiting = False
                     items, fields = self._take(time.monotonic(), final=self._closing)
+                    self._room.notify()
                     last = self._closing and not self._pending
                 if items or fields:
                     try:
@@ -288,7 +311,8 @@ class DbReporter(Reporter):
                     except Exception as e:
                         with self._cond:
                             self._error = e
-                            self._pending, self._fields = [], {}
+                            self._room.notify()
+                            self._pending, self._fields, self._progress_at = [], {}, None
                         return
                 if last:
                     return

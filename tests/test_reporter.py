@@ -232,3 +232,89 @@ def test_it_writes_nothing_once_the_run_has_ended(run, outsider):
     with pytest.raises(events.RunClosed):
         reporter.should_stop()
     assert not run.visible_to(outsider)
+
+
+@pytest.mark.parametrize("count", [3, 450])  # PostgreSQL: one multi-row INSERT, and COPY (runs.rows)
+def test_it_stores_payloads_that_read_back_as_reported(run, count):
+    # The writer hands the driver JSON text it encoded itself (runs.rows.adapt_json): the stored payload must
+    # be the reported one, a JSON object the database can query, with awkward strings and floats intact.
+    sent = []
+
+    class Recording:
+        def send(self, run_id, messages, owner_id=None):
+            sent.extend(messages)
+
+        def flush(self, timeout=5.0):
+            return True
+
+    awkward = 'a/b "q" \\ tab\t new\nline é ☃ \u2028 </script>'
+    floats = [1e-05, 1 / 3, 0.1, 1.5e9, -0.0, 123456789.125, 2.5e-300]
+    previous = events.use_publisher(Recording())
+    try:
+        reporter = HeldReporter(run)
+        reporter.log("info", "first")
+        wait_for(lambda: reporter.writes, timeout=5, message="the first write")
+        for i in range(count):
+            reporter.log("warning", f"{awkward} {i}", fold=i, branch="b/1", variant=i)
+        reporter.fold_done(
+            branch="b/1", variant=2, description=awkward, fold=9, metrics={f"m{k}": v for k, v in enumerate(floats)},
+            fit_time=floats[1], primary_metric="m0", primary=floats[0], running_mean=None, finished=1, total=2,
+            eta_seconds=floats[3], best_score=floats[2],
+        )
+        reporter.release.set()
+        reporter.close()
+    finally:
+        events.use_publisher(previous)
+    assert reporter.writes == [1, count + 1]
+    logs = stored(run, events.JOB_LOG)
+    assert [e.data for e in logs[1:]] == [
+        {"level": "warning", "message": f"{awkward} {i}", "step": "", "fold": i, "branch": "b/1", "variant": i}
+        for i in range(count)
+    ]
+    metrics = stored(run, events.JOB_METRICS)[0].data
+    assert metrics["variant_description"] == awkward and metrics["metrics"] == {f"m{k}": v for k, v in enumerate(floats)}
+    assert (metrics["fit_time"], metrics["primary"], metrics["eta_seconds"]) == (floats[1], floats[0], floats[3])
+    assert {m["seq"]: m["data"] for m in sent} == {e.seq: e.data for e in stored(run) if e.seq >= logs[0].seq}
+    # An object with keys, not a JSON string: lookups into it work.
+    assert RunEvent.objects.filter(run=run, data__fold=count - 1, data__branch="b/1").count() == 1
+    assert RunEvent.objects.filter(run=run, data__metrics__m1=floats[1]).count() == 1
+    assert LogEntry.objects.get(run=run, fold=count - 1).message == f"{awkward} {count - 1}"
+
+
+def test_it_holds_the_engine_once_a_whole_write_waits_and_keeps_order_across_writes(run, monkeypatch):
+    # A burst bigger than one write (MAX_BATCH): once a whole write's worth waits behind the write in
+    # flight, the engine waits for room (bounded memory, and the writer gets the GIL); the writes keep the
+    # report order, and a progress inside the burst is dropped (not due) or written in its place, never moved.
+    monkeypatch.setattr("runs.reporter.MAX_BATCH", 40)
+    reporter = HeldReporter(run)
+    reporter.interval = 3600  # no progress is due after the first
+    progress(reporter, 1)
+    wait_for(lambda: reporter.writes, timeout=5, message="the first write, held")
+    reported = []
+
+    def engine():
+        for i in range(100):
+            reporter.log("info", f"line {i}")
+            reported.append(i)
+            if i == 70:
+                progress(reporter, 2)
+
+    thread = threading.Thread(target=engine)
+    thread.start()
+    wait_for(lambda: len(reported) == 40, timeout=5, message="a whole write queued")
+    thread.join(timeout=0.3)
+    assert thread.is_alive() and len(reported) == 40 and len(reporter._pending) == 40  # held: no room
+    reporter.release.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    progress(reporter, 3)
+    reporter.close()
+    assert max(reporter.writes) == 40 and sum(reporter.writes) == len(stored(run, events.JOB_LOG, events.JOB_PROGRESS))
+    kept = [(e.type, e.data["message"] if e.type == events.JOB_LOG else e.data["finished_fits"])
+            for e in stored(run, events.JOB_LOG, events.JOB_PROGRESS)]
+    lines = [(events.JOB_LOG, f"line {i}") for i in range(100)]
+    assert kept in ([(events.JOB_PROGRESS, 1)] + lines + [(events.JOB_PROGRESS, 3)],
+                    [(events.JOB_PROGRESS, 1)] + lines[:71] + [(events.JOB_PROGRESS, 2)] + lines[71:]
+                    + [(events.JOB_PROGRESS, 3)])
+    everything = stored(run)
+    assert [e.seq for e in everything] == list(range(1, len(everything) + 1))
