@@ -240,7 +240,7 @@ class RunEventsConsumer(AsyncWebsocketConsumer):
         return wire.Frames(self.frames(messages, after, initial)), last, more, status
 
     def frames(self, messages, after, initial):
-        return [json.dumps(m) for m in messages]
+        return [events.to_json(m) for m in messages]
 
 
 class RunFragmentsConsumer(RunEventsConsumer):

@@ -7,10 +7,19 @@ so a watcher that sees a gap in `seq` reads the missing events back from RunEven
 import logging
 from typing import Required, TypedDict
 
+import ujson
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 log = logging.getLogger(__name__)
+
+
+def to_json(value):
+    """JSON text of an event or its data: one encoder for what is stored (runs.rows) and what the stream sends
+    (runs.fanout, runs.consumers), so a replayed event is the same text as the live one. ujson (which daphne's
+    autobahn already requires) is about four times as fast as json.dumps, and this runs for every event; its
+    text differs only in spacing and float spelling (1e-5 for 1e-05), and NaN and Infinity pass as before."""
+    return ujson.dumps(value, escape_forward_slashes=False)
 
 # --- The schema: every event type, its payload, and the one builder that makes it ------------------------
 # docs/websocket-protocol.md describes the same types for clients. The reporter and the status transitions

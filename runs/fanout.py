@@ -21,7 +21,6 @@ the staff group) instead of a run, and a RowFeed (runs/listfeed.py) stands where
 
 import asyncio
 import bisect
-import json
 import logging
 import time
 
@@ -69,7 +68,7 @@ class Batch:
 
     def json_frames(self):
         if self._json is None:
-            self._json = [{"type": "websocket.send", "text": json.dumps(m)} for m in self.messages]
+            self._json = [{"type": "websocket.send", "text": events.to_json(m)} for m in self.messages]
         return self._json
 
     def json_wire(self, start=0):
