@@ -48,6 +48,7 @@ STORED_TYPES = (
     VARIANT_PROGRESS,
 )
 TERMINAL_TYPES = {JOB_COMPLETED, JOB_FAILED}
+STATUS_TYPES = {JOB_STATUS, JOB_COMPLETED, JOB_FAILED}  # the events that change a run's status
 # Statuses as stored on Run (runs.models.Run.Status); spelled out so this module needs no models.
 STOPPED, COMPLETED, FAILED = "stopped", "completed", "failed"
 
