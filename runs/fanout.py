@@ -97,8 +97,9 @@ class Batch:
                         for chunk in chunks]
 
             if len(self.messages) <= INLINE_RENDER_MAX:
+                frames = render()  # raises before anything is cached: a failed render is not kept
                 self._html = asyncio.get_running_loop().create_future()
-                self._html.set_result(render())
+                self._html.set_result(frames)
             else:
                 self._html = asyncio.ensure_future(asyncio.to_thread(render))
         return await self._html
