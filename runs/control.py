@@ -58,10 +58,12 @@ def launch_run(owner, *, experiment=None, spec=None, name=None, rerun_of=None):
         RunStep.objects.bulk_create(
             RunStep(run=run, name=name_, label=label, order=i) for i, (name_, label) in enumerate(steps_for(spec))
         )
-        append_event(run, *events.status_event(Run.Status.QUEUED, None))
         # Enqueue only after commit, or a fast worker could look for a run that does not exist yet. If Redis
         # is down at that moment the run stays queued without a job; the monitor fails it after a while.
+        # Registered before the QUEUED event, whose publish also waits for the commit: callbacks run in order,
+        # so a runs list that renders the new row on that event finds the job in the queue (its place).
         transaction.on_commit(lambda: enqueue(run))
+        append_event(run, *events.status_event(Run.Status.QUEUED, None))
     return run
 
 

@@ -79,3 +79,28 @@ def test_it_does_not_count_a_dead_worker_on_this_host(worker, owner, experiment)
         # empties the tables meanwhile, and the two deadlock. End it first.
         os.kill(horse, signal.SIGKILL)
         wait_for(lambda: not is_running(horse), timeout=30, message="the orphaned work horse to exit")
+
+
+def test_it_enqueues_a_launched_run_before_anyone_hears_of_it(transactional_db, owner, experiment):
+    # A runs list renders a new run's row when the QUEUED event arrives; its place in the queue must be known
+    # by then, so the job is in the queue before that event is published.
+    from runs import events
+
+    class Recorder:
+        def __init__(self):
+            self.places = []
+
+        def send(self, run_id, messages, owner_id=None):
+            self.places.append(queue.queue_position(Run.objects.get(pk=run_id)))
+
+        def flush(self, timeout=5.0):
+            return True
+
+    recorder = Recorder()
+    previous = events.use_publisher(recorder)
+    try:
+        launch_run(owner, experiment=experiment)
+        launch_run(owner, experiment=experiment)
+    finally:
+        events.use_publisher(previous)
+    assert recorder.places == [1, 2]
