@@ -23,6 +23,7 @@ and the engine gets the error at its next report or should_stop().
 
 import threading
 import time
+from contextlib import nullcontext
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -320,38 +321,58 @@ class DbReporter(Reporter):
             connection.close()  # this thread's own connection
 
     def _write(self, items, fields):
-        with transaction.atomic():
-            # One statement claims the seqs and writes the run's fields; it refuses a run that has ended.
-            claimed = rows.claim(Run, self.run_id, len(items), {**fields, "updated_at": timezone.now()}, Run.TERMINAL)
-            if claimed is None:
-                raise events.RunClosed(f"Run {self.run_id} has ended; nothing more is written for it.")
-            first, status = claimed
-            if items:
-                self._store(items, first)
-        self._seen = (status, time.monotonic())  # should_stop() reads this instead of asking again
-
-    def _store(self, items, first):
-        """What runs.models.append_events does, for a whole write batch at a time: the events with seqs from
-        `first`, their LogEntry and FoldMetric rows, one publish after commit. Each value is adapted once and
-        each table gets one statement (runs.rows); the batch shares one `created` (the write's)."""
-        run_id = self.run_id
         now = timezone.now()
-        created, ts = rows.adapt_datetime(now), now.isoformat()
-        adapt_json = rows.adapt_json
-        stored, logs, metrics, messages = [], [], [], []
+        fields = {**fields, "updated_at": now}
+        closed = f"Run {self.run_id} has ended; nothing more is written for it."
+        steps = [item.step for item in items if item.step]
+        if rows.one_statement(len(items)):
+            # PostgreSQL, a small batch (the writer keeps up): one statement claims the seqs, writes the run's
+            # fields and inserts every row (seqs relative to the batch until the statement adds the run's): one
+            # round trip, and outside a transaction its own commit. A step's row needs a statement of its own,
+            # so those batches (a handful per run) take a transaction.
+            tables = self._rows(items, 1, now.isoformat(), _as_is)
+            with transaction.atomic() if steps else nullcontext():
+                claimed = rows.claim_and_insert(Run, self.run_id, len(items), fields, Run.TERMINAL, tables)
+                if claimed is None:
+                    raise events.RunClosed(closed)
+                self._written(items, claimed[0], now, steps)
+        else:
+            with transaction.atomic():
+                # One statement claims the seqs and writes the run's fields; it refuses a run that has ended.
+                claimed = rows.claim(Run, self.run_id, len(items), fields, Run.TERMINAL)
+                if claimed is None:
+                    raise events.RunClosed(closed)
+                for table in self._rows(items, claimed[0], rows.adapt_datetime(now), rows.adapt_json):
+                    rows.insert_rows(*table)
+                self._written(items, claimed[0], now, steps)
+        self._seen = (claimed[1], time.monotonic())  # should_stop() reads this instead of asking again
+
+    def _rows(self, items, first, created, adapt_json):
+        """What runs.models.append_events stores, for a whole write batch at a time: [(model, fields, rows)]
+        for the events (seqs from `first`) and their LogEntry and FoldMetric rows. Each value is adapted once,
+        as the statement takes it (runs.rows); the batch shares one `created` (the write's)."""
+        run_id = self.run_id
+        stored, logs, metrics = [], [], []
         for seq, item in enumerate(items, first):
             data = item.data
             stored.append((run_id, seq, item.type, adapt_json(data), created))
-            messages.append({"seq": seq, "type": item.type, "ts": ts, "run": run_id, "data": data})
             if item.kind == "log":
                 logs.append((run_id, seq, created, data["level"], data["message"], data["step"], data["fold"],
                              data["branch"], data["variant"]))
             elif item.metrics:
                 metrics.extend((run_id, seq, *row) for row in item.metrics)
-            if item.step:
-                RunStep.objects.filter(run_id=run_id, name=item.step[0]).update(**item.step[1])
-        rows.insert_rows(RunEvent, EVENT_FIELDS, stored)
-        rows.insert_rows(LogEntry, LOG_FIELDS, logs)
-        rows.insert_rows(FoldMetric, METRIC_FIELDS, metrics)
-        owner_id = self.owner_id
-        transaction.on_commit(lambda: events.publish(run_id, messages, owner_id=owner_id))
+        return [(RunEvent, EVENT_FIELDS, stored), (LogEntry, LOG_FIELDS, logs), (FoldMetric, METRIC_FIELDS, metrics)]
+
+    def _written(self, items, first, now, steps):
+        """The steps' rows, and one publish of the batch after commit (at once when there is no transaction)."""
+        run_id, owner_id, ts = self.run_id, self.owner_id, now.isoformat()
+        for name, row in steps:
+            RunStep.objects.filter(run_id=run_id, name=name).update(**row)
+        if items:
+            messages = [{"seq": seq, "type": item.type, "ts": ts, "run": run_id, "data": item.data}
+                        for seq, item in enumerate(items, first)]
+            transaction.on_commit(lambda: events.publish(run_id, messages, owner_id=owner_id))
+
+
+def _as_is(value):
+    return value

@@ -2,6 +2,8 @@
 run's group as one message, and the list groups hear of a run's progress at most once per ROW_INTERVAL, with
 the newest state always sent and a status change sent at once."""
 
+import copy
+import socket
 import time
 
 import pytest
@@ -75,3 +77,41 @@ def test_it_sends_the_waiting_rows_once_the_interval_is_over(publish, monkeypatc
         publish.send(7, [progress(seq)], owner_id=3)
     got = listener.read(lambda got: any(m["seq"] == 5 for _, m in got))
     assert [m["seq"] for _, m in got] == [1, 5]  # the first at once, the newest when due: none in between
+
+
+def test_it_pauses_after_a_send_fails_instead_of_waiting_on_every_batch(settings, monkeypatch):
+    # A Redis that takes connections and never answers (a partition). The caller is the reporter's writer: a
+    # send must give up after DOWN_PAUSE, and the batches after it must not try (and wait) again until the
+    # pause is over. Each try is a new connection, which waits in the listening socket's queue (the kernel
+    # completes the handshake before connect() returns), so draining the queue counts the tries.
+    server = socket.create_server(("127.0.0.1", 0), backlog=64)
+    server.setblocking(False)
+    taken = []
+
+    def tries():
+        count = 0
+        while True:
+            try:
+                taken.append(server.accept()[0])
+            except BlockingIOError:
+                return count
+            count += 1
+
+    monkeypatch.setattr(publisher, "DOWN_PAUSE", 0.5)
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    layers["default"]["CONFIG"]["hosts"] = [f"redis://127.0.0.1:{server.getsockname()[1]}/0"]
+    settings.CHANNEL_LAYERS = layers
+    sender = publisher.ThreadedPublisher()
+    try:
+        sender.send(7, [progress(1)])  # waits out the timeout, then gives up
+        assert tries() == 1
+        for seq in range(2, 50):
+            sender.send(7, [progress(seq)])
+        assert tries() == 0  # nothing tried during the pause
+        sender._down_until = 0.0  # the pause is over
+        sender.send(7, [progress(50)])
+        assert tries() == 1
+    finally:
+        server.close()
+        for connection in taken:
+            connection.close()

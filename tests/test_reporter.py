@@ -234,7 +234,7 @@ def test_it_writes_nothing_once_the_run_has_ended(run, outsider):
     assert not run.visible_to(outsider)
 
 
-@pytest.mark.parametrize("count", [3, 450])  # PostgreSQL: one multi-row INSERT, and COPY (runs.rows)
+@pytest.mark.parametrize("count", [3, 450])  # a small and a big batch (runs.rows)
 def test_it_stores_payloads_that_read_back_as_reported(run, count):
     # The writer hands the driver JSON text it encoded itself (runs.rows.adapt_json): the stored payload must
     # be the reported one, a JSON object the database can query, with awkward strings and floats intact.
@@ -279,6 +279,38 @@ def test_it_stores_payloads_that_read_back_as_reported(run, count):
     assert RunEvent.objects.filter(run=run, data__fold=count - 1, data__branch="b/1").count() == 1
     assert RunEvent.objects.filter(run=run, data__metrics__m1=floats[1]).count() == 1
     assert LogEntry.objects.get(run=run, fold=count - 1).message == f"{awkward} {count - 1}"
+
+
+def test_it_writes_a_batch_in_one_statement_on_postgresql(run):
+    # PostgreSQL: the claim, the run's fields and every row in one statement (runs.rows.claim_and_insert), its
+    # own commit; SQLite: the claim and one statement per table, in a transaction. Columns that are all NULL
+    # in a batch (a metric without a value, a log line without a fold) must still take their column's type.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from runs import rows
+
+    reporter = DbReporter(run, background=False)
+    with CaptureQueriesContext(connection) as queries:
+        reporter.fold_done(branch="b", variant=1, description="d", fold=1, metrics={"auc": None, "acc": 0.5},
+                           fit_time=0.25, primary_metric="acc", primary=0.5, running_mean=0.5, finished=1, total=4,
+                           eta_seconds=None, best_score=None)
+    with CaptureQueriesContext(connection) as log_queries:
+        reporter.log("info", "no fold")
+    reporter.close()
+    sql = [q["sql"] for q in queries.captured_queries + log_queries.captured_queries]
+    if rows.one_statement(1):
+        assert len(sql) == 2 and all(s.startswith("WITH claimed AS (UPDATE") for s in sql), sql
+    else:
+        sql = [s for s in sql if s not in ("BEGIN IMMEDIATE", "COMMIT")]
+        assert len(sql) == 6 and sum("INSERT INTO" in s for s in sql) == 4, sql  # executemany: "N times: INSERT"
+    metrics = {m.metric: (m.value, m.fit_time, m.seq) for m in FoldMetric.objects.filter(run=run)}
+    event = stored(run, events.JOB_METRICS)[0]
+    assert metrics == {"auc": (None, 0.25, event.seq), "acc": (0.5, 0.25, event.seq)}
+    line = LogEntry.objects.get(run=run, message="no fold")
+    assert (line.fold, line.variant, line.seq) == (None, None, event.seq + 1) == (None, None, stored(run)[-1].seq)
+    run.refresh_from_db()
+    assert (run.finished_fits, run.last_seq) == (1, event.seq + 1)
 
 
 def test_it_holds_the_engine_once_a_whole_write_waits_and_keeps_order_across_writes(run, monkeypatch):
