@@ -21,6 +21,7 @@ The PostgreSQL side uses DATABASE_URL (or --pg-url); SQLite is .runwatch/bench-t
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import platform
@@ -88,6 +89,7 @@ def emit(args):
     run = Run.objects.create(owner=owner, name="bench throughput", spec=spec, runner=spec["runner"],
                              total_fits=total_fits(spec), status=Run.Status.RUNNING, started_at=timezone.now())
     events.use_publisher(execution.publisher())
+    gc.freeze()  # as a work horse does before its job (runs/worker.py)
     print(json.dumps({"run": run.pk, "token": token.key}), flush=True)
     sys.stdin.readline()  # the watcher is connected
 
