@@ -151,6 +151,20 @@ def test_it_watches_in_process_and_reports_the_best_score(worker, owner, experim
     assert f"Best Accuracy {run.best_score:.4f}" in out
 
 
+def read_until(process, text, timeout):
+    """What the process wrote to its stdout pipe until `text` appeared in it."""
+    got, deadline = b"", time.monotonic() + timeout
+    fd = process.stdout.fileno()
+    while text.encode() not in got:
+        left = deadline - time.monotonic()
+        assert left > 0, f"{text!r} never appeared; got {got.decode(errors='replace')!r}"
+        if select.select([fd], [], [], left)[0]:
+            chunk = os.read(fd, 4096)
+            assert chunk, f"the process ended; got {got.decode(errors='replace')!r}"
+            got += chunk
+    return got.decode()
+
+
 def test_it_detaches_on_ctrl_c_without_a_terminal(worker, owner, tmp_path):
     path = tmp_path / "many.json"
     path.write_text(json.dumps(MANY_FITS_SPEC))
@@ -161,9 +175,13 @@ def test_it_detaches_on_ctrl_c_without_a_terminal(worker, owner, tmp_path):
     )
     run = wait_for(lambda: Run.objects.first(), timeout=30, message="the run")
     wait_for_fitting(run)
+    # The command follows the run once it prints a status line of its own (on a loaded machine it may still
+    # be starting up when the run is already fitting).
+    seen = read_until(process, f"Run #{run.pk} ", timeout=30)
 
     process.send_signal(signal.SIGINT)
     out, _ = process.communicate(timeout=30)
+    out = seen + out
 
     assert process.returncode == 130
     assert "Cancel the run?" not in out

@@ -51,7 +51,14 @@ class Command(BaseCommand):
         else:
             run = self.launch(experiment, spec, name, user)
         if watch or attach is not None:
-            self.finish(Watcher(run, self.stdout).watch())
+            try:
+                status = Watcher(run, self.stdout).watch()
+            except KeyboardInterrupt:
+                # A Ctrl-C before the watcher follows (it is still starting up): nothing to ask, just detach.
+                self.stdout.write(f"Detached from run #{run.pk}; it keeps going. "
+                                  f"Watch again: manage.py run_experiment --attach {run.pk}")
+                status = None
+            self.finish(status)
 
     # --- Launching ---------------------------------------------------------------------------------------
 
