@@ -5,9 +5,10 @@ The worker instead keeps one Redis client. Each write batch of the reporter is o
 PUBLISH), however many events it holds, sent by the reporter's writer thread once it has committed, with any
 list rows that are due in the same pipeline (one round trip).
 
-It publishes with redis-py's plain (blocking) client, not through the channel layer's asyncio one:
-on a run of short fits every event is a write batch of its own, and an event-loop turn per PUBLISH was a
-third of what reporting cost the worker's CPU. It sends exactly what the layer's group_send sends: the
+It publishes with redis-py's plain (blocking) client, not through the channel layer's asyncio one: on a run
+of short fits nearly every event is a write batch of its own, and publishing through the layer from a side
+thread was a third of what reporting cost the worker's CPU (bench/overhead.py --short-fit, with publishing
+and without). It sends exactly what the layer's group_send sends: the
 layer's own serializer, to the layer's group channel (RedisPubSubChannelLayer names it
 "<prefix>__group__<group>"), so consumers receive it through the layer as before (tests/test_publisher.py
 reads it back with the layer). Another layer backend is sent to through its own group_send.
