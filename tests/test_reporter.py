@@ -281,7 +281,7 @@ def test_it_stores_payloads_that_read_back_as_reported(run, count):
     assert LogEntry.objects.get(run=run, fold=count - 1).message == f"{awkward} {count - 1}"
 
 
-def test_it_writes_a_batch_in_one_statement_on_postgresql(run):
+def test_it_writes_a_small_batch_in_one_statement_on_postgresql_one_per_table_on_sqlite(run):
     # PostgreSQL: the claim, the run's fields and every row in one statement (runs.rows.claim_and_insert), its
     # own commit; SQLite: the claim and one statement per table, in a transaction. Columns that are all NULL
     # in a batch (a metric without a value, a log line without a fold) must still take their column's type.
