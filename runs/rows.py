@@ -96,7 +96,7 @@ def claim_and_insert(run_model, run_id, count, fields, closed_statuses, tables):
     an array's strings through a regular expression each) cost the writer more than the round trips saved."""
     filled = tuple((model, tuple(names)) for model, names, rows in tables if rows)
     sql = _statement(run_model, tuple(fields), len(closed_statuses), filled)
-    params = [count, *_prepared(run_model, fields), run_id, *closed_statuses, count]
+    params = _claim_params(run_model, run_id, count, fields, closed_statuses)
     params.extend(to_json(rows) for _, _, rows in tables if rows)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -107,12 +107,14 @@ def claim_and_insert(run_model, run_id, count, fields, closed_statuses, tables):
 def _claim_sql(run_model, run_id, count, fields, closed_statuses):
     """The claim's UPDATE, RETURNING `base` (the run's last seq before the batch) and the status."""
     sql = _claim_text(run_model, tuple(fields), len(closed_statuses))
-    return sql, [count, *_prepared(run_model, fields), run_id, *closed_statuses, count]
+    return sql, _claim_params(run_model, run_id, count, fields, closed_statuses)
 
 
-def _prepared(run_model, fields):
+def _claim_params(run_model, run_id, count, fields, closed_statuses):
+    """The claim's parameters, in the order of _claim_text's placeholders."""
     meta = run_model._meta
-    return [meta.get_field(name).get_db_prep_save(value, connection) for name, value in fields.items()]
+    prepared = [meta.get_field(name).get_db_prep_save(value, connection) for name, value in fields.items()]
+    return [count, *prepared, run_id, *closed_statuses, count]
 
 
 # The statements' text is built once per shape (which fields, which tables): a writer runs the same few

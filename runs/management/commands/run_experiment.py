@@ -55,8 +55,7 @@ class Command(BaseCommand):
                 status = Watcher(run, self.stdout).watch()
             except KeyboardInterrupt:
                 # A Ctrl-C before the watcher follows (it is still starting up): nothing to ask, just detach.
-                self.stdout.write(f"Detached from run #{run.pk}; it keeps going. "
-                                  f"Watch again: manage.py run_experiment --attach {run.pk}")
+                self.stdout.write(detached(run))
                 status = None
             self.finish(status)
 
@@ -91,6 +90,10 @@ class Command(BaseCommand):
             # The summary line above has said how it ended (a stop the user asked for is no error to shout
             # about); the exit code still tells a script that the run did not complete.
             raise SystemExit(1)
+
+
+def detached(run):
+    return f"Detached from run #{run.pk}; it keeps going. Watch again: manage.py run_experiment --attach {run.pk}"
 
 
 def find_user(username):
@@ -170,10 +173,7 @@ class Watcher:
                 # the next query (the cancel) would trip on; Django opens a fresh one when it is needed.
                 connection.close()
                 if not self.ask_cancel():
-                    self.console.print(
-                        f"Detached from run #{self.run.pk}; it keeps going. "
-                        f"Watch again: manage.py run_experiment --attach {self.run.pk}"
-                    )
+                    self.console.print(detached(self.run))
                     return None
         try:
             self.run.refresh_from_db()
