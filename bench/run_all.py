@@ -22,6 +22,7 @@ FULL = [
     ("Live latency, log lines",
      ["latency.py", "--watchers", "1", "100", "500", "--stream", "json", "fragments", "--no-db", "--rounds", "2",
       "--events", "60"]),
+    ("Storing one event, piece by piece, back to back and at the latency rounds' pace", ["store_cost.py"]),
     ("Live latency, fold metrics and a mix",
      ["latency.py", "--watchers", "1", "100", "--stream", "json", "fragments", "--kind", "metrics", "mix",
       "--rounds", "2", "--events", "60"]),
@@ -30,8 +31,8 @@ FULL = [
     # The baseline is the landed core whose figures issue 8 calls today's (cooperative p95 0.98 s, ...).
     ("Cancel latency and dead-worker detection, vs 94c1479", ["cancel.py", "--baseline-rev", "94c1479"]),
 ]
-QUICK = {"overhead.py": ["--reps", "1"], "latency.py": ["--rounds", "1", "--events", "40"],
-         "throughput.py": ["--rounds", "1", "--events", "5000", "--metric-events", "100"],
+QUICK = {"overhead.py": ["--reps", "1"], "store_cost.py": ["--samples", "20"], "latency.py": ["--rounds", "1", "--events", "40"],
+         "throughput.py": ["--rounds", "1", "--warmup", "0", "--events", "5000", "--metric-events", "100"],
          "pages.py": ["--lines", "10000", "--runs", "1000", "--rounds", "2"],
          "list_page.py": ["--reps", "3"], "list_watchers.py": ["--rounds", "1", "--events", "40"],
          # The tests' short grace and lost-worker delay (tests.helpers.child_env), and no baseline tree.

@@ -7,6 +7,8 @@ state and appends its event in one transaction, so status and event log never di
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import F
+from django.db.models.signals import pre_delete
+from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
@@ -298,8 +300,21 @@ class RunStep(models.Model):
         return (self.finished_at or timezone.now()) - self.started_at
 
 
+def appended_to_run(related_name):
+    """The run of a row in one of the event tables (RunEvent, LogEntry, FoldMetric), which a run appends to as
+    fast as it reports: no foreign key constraint and no index of its own in the database.
+
+    Every insert claims the run's row first, under its lock (runs.rows.claim, allocate_seqs) and in the same
+    transaction, so a row cannot name a run that does not exist; the deletion of a run takes the same lock
+    before anything else (lock_before_delete). PostgreSQL's check of the constraint was a query per row at
+    commit: 40% of the time of writing a batch of 2,000 fold metrics (14.7 of 35.7 ms). Each table's own
+    index starts with the run, so a second index on the run alone only cost another insert per row."""
+    return models.ForeignKey(Run, on_delete=models.CASCADE, related_name=related_name, db_constraint=False,
+                             db_index=False)
+
+
 class FoldMetric(models.Model):
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="fold_metrics")
+    run = appended_to_run("fold_metrics")
     branch = models.CharField(max_length=100, default="default")
     variant = models.PositiveIntegerField(help_text="1-based variant index across the spec's models")
     variant_description = models.CharField(max_length=300, blank=True)
@@ -325,7 +340,7 @@ class LogEntry(models.Model):
         WARNING = "warning", "Warning"
         ERROR = "error", "Error"
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="logs")
+    run = appended_to_run("logs")
     seq = models.PositiveBigIntegerField()
     created = models.DateTimeField(default=timezone.now)
     level = models.CharField(max_length=8, choices=Level.choices, default=Level.INFO)
@@ -347,7 +362,7 @@ class LogEntry(models.Model):
 class RunEvent(models.Model):
     """The durable, append-only event log: everything a watcher can receive, in sequence order."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    run = appended_to_run("events")
     seq = models.PositiveBigIntegerField()
     type = models.CharField(max_length=32)
     data = models.JSONField(default=dict)
@@ -407,6 +422,16 @@ def append_events(run, items, check_open=True):
         messages = [row.to_message() for row in rows]
         transaction.on_commit(lambda: events.publish(run_id, messages, owner_id=owner_id))
     return rows
+
+
+@receiver(pre_delete, sender=Run)
+def lock_before_delete(sender, instance, using, **kwargs):
+    """Take the run's row lock before its event rows go (Django deletes a run's rows first, in the same
+    transaction, then the run). The event tables have no foreign key in the database (appended_to_run): without
+    the lock, a writer could claim the run and commit a batch in between, and its rows would outlive the run.
+    With it, a writer that claimed first commits before the rows are deleted, and one that comes after finds no
+    run and writes nothing."""
+    list(Run.objects.using(using).select_for_update().filter(pk=instance.pk).values_list("pk"))
 
 
 def events_after(run_id, after=0, limit=None):

@@ -204,3 +204,69 @@ def test_it_closes_the_running_step_when_the_run_ends(owner, make_run, end, step
     done.refresh_from_db()
     pending.refresh_from_db()
     assert (done.status, pending.status) == ("completed", "pending")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_deletes_a_run_with_the_rows_a_writer_committed_while_it_waited(owner, make_run):
+    # The event tables have no foreign key in the database (runs.models.appended_to_run). A writer holds the
+    # run's claim while the run is deleted; its rows must go with the run, not outlive it. Without the lock
+    # the deletion takes first (lock_before_delete), PostgreSQL deletes the rows it can see, waits for the run
+    # row, and the writer's batch is left behind.
+    import threading
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from runs import rows
+    from runs.models import LogEntry
+    from runs.reporter import EVENT_FIELDS, LOG_FIELDS
+    from tests.helpers import wait_for
+
+    run = make_run(owner, status=S.RUNNING)
+    make_run(owner, status=S.RUNNING).log("info", "another run's line")  # stays
+    deleting, failures = threading.Event(), []
+
+    def deletion_waits():
+        if connection.vendor != "postgresql":
+            return deleting.is_set()  # SQLite: the writer holds the database's write lock; nothing can go first
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # a transaction sees one snapshot of the view
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND wait_event_type = 'Lock'")
+            return cursor.fetchone()[0] > 0
+
+    def write():
+        try:
+            with transaction.atomic():
+                first, _ = rows.claim(Run, run.pk, 1, {"message": "writing"}, Run.TERMINAL)
+                threading.Thread(target=delete).start()
+                wait_for(deletion_waits, message="the deletion to wait for the writer")
+                now = timezone.now()
+                line = {"level": "info", "message": "late line", "step": "", "fold": None, "branch": "",
+                        "variant": None}
+                rows.insert_rows(RunEvent, EVENT_FIELDS, [(run.pk, first, events.JOB_LOG, rows.adapt_json(line),
+                                                           rows.adapt_datetime(now))])
+                rows.insert_rows(LogEntry, LOG_FIELDS, [(run.pk, first, rows.adapt_datetime(now), "info",
+                                                         "late line", "", None, "", None)])
+        except Exception as e:  # noqa: BLE001 - reported below, in the test's thread
+            failures.append(e)
+        finally:
+            connection.close()
+
+    def delete():
+        try:
+            deleting.set()
+            Run.objects.get(pk=run.pk).delete()
+        except Exception as e:  # noqa: BLE001
+            failures.append(e)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    writer.join(60)
+    wait_for(lambda: not Run.objects.filter(pk=run.pk).exists(), message="the run to be deleted")
+    assert failures == []
+    assert not RunEvent.objects.filter(run_id=run.pk).exists()
+    assert not LogEntry.objects.filter(run_id=run.pk).exists()
+    assert LogEntry.objects.filter(message="another run's line").count() == 1
