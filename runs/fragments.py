@@ -184,18 +184,27 @@ def training_from_event(data):
     }
 
 
+def log_line(seq, created, level, message, step, fold, branch, variant):
+    """One line as the log_rows partial prints it, every value already text: the template's date and number
+    filters were a third of the time of rendering a live line. From a stored LogEntry or from an event."""
+    local = timezone.localtime(created)
+    return {
+        "seq": str(seq),
+        "iso": local.isoformat(),
+        "clock": local.strftime("%H:%M:%S"),
+        "level": level,
+        "message": message,
+        "step": step or "",
+        "fold": "" if fold is None else str(fold),
+        "branch": branch or "",
+        "variant": "" if variant is None else str(variant),
+    }
+
+
 def log_from_event(message):
     data = message["data"]
-    return {
-        "seq": message["seq"],
-        "created": parse_datetime(message["ts"]),
-        "level": data.get("level", "info"),
-        "message": data.get("message", ""),
-        "step": data.get("step") or "",
-        "fold": data.get("fold"),
-        "branch": data.get("branch") or "",
-        "variant": data.get("variant"),
-    }
+    return log_line(message["seq"], parse_datetime(message["ts"]), data.get("level", "info"), data.get("message", ""),
+                    data.get("step"), data.get("fold"), data.get("branch"), data.get("variant"))
 
 
 def latest_logs(run_id, before=None, limit=LIVE_LOG_LINES):
@@ -204,8 +213,9 @@ def latest_logs(run_id, before=None, limit=LIVE_LOG_LINES):
     if before is not None:
         qs = qs.filter(seq__lt=before)
     rows = list(qs.order_by("-seq")[: limit + 1])
-    has_older = len(rows) > limit
-    return list(reversed(rows[:limit])), has_older
+    lines = [log_line(e.seq, e.created, e.level, e.message, e.step, e.fold, e.branch, e.variant)
+             for e in reversed(rows[:limit])]
+    return lines, len(rows) > limit
 
 
 def stale_seconds(run):
@@ -327,7 +337,9 @@ def full_state(run):
 
 
 def cursor_html(first, last, terminal, full=False):
-    return partial("cursor", first=first, last=last, terminal=terminal, full=full, oob=True)
+    # The seqs as text: formatting numbers is most of what the template's filters cost on a live batch.
+    return partial("cursor", first="" if first is None else str(first), last=str(last), terminal=terminal,
+                   full=full, oob=True)
 
 
 def render_messages(run_id, messages):

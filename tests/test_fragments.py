@@ -93,3 +93,28 @@ def test_it_shows_the_same_numbers_on_the_page_as_the_events_did(transactional_d
     page = fragments.page_context(run)
     assert page["progress"]["finished_fits"] == 1 and page["metrics"]["stats"]["count"] == 1
     assert page["metrics"]["stats"]["running_mean"] == pytest.approx(0.9)
+
+
+def test_it_renders_a_stored_log_line_as_its_event_did(transactional_db, owner, experiment):
+    """The page (LogEntry rows) and the stream (events) print a log line through one builder, log_line."""
+    from runs.control import launch_run
+    from runs.models import RunEvent
+    from runs.reporter import DbReporter
+
+    run = launch_run(owner, experiment=experiment)
+    run.mark_running("w1")
+    reporter = DbReporter(run, progress_interval=0)
+    reporter.log("warning", "fold <b>2</b> was slow", fold=2)
+    reporter.log("info", "no fold at all")
+    reporter.close()
+
+    stored, _ = fragments.latest_logs(run.pk)
+    live = [m for m in (e.to_message() for e in RunEvent.objects.filter(run=run).order_by("seq"))
+            if m["type"] == events.JOB_LOG]
+    page = fragments.partial("log_rows", logs=stored)
+    stream = fragments.partial("log_rows", logs=[fragments.log_from_event(m) for m in live])
+    assert page == stream
+    assert page.count('class="log-line level-') == 2
+    assert 'data-fold="2"' in page and "fold &lt;b&gt;2&lt;/b&gt; was slow" in page
+    first = re.search(r'<time datetime="([^"]+)">(\d\d:\d\d:\d\d)</time>', page)
+    assert first.group(1) == live[0]["ts"] and first.group(2) == live[0]["ts"][11:19]  # UTC, as TIME_ZONE
