@@ -288,7 +288,10 @@ def test_it_writes_nothing_after_stopped_for_cancels_at_20_random_moments(transa
                     del pending[pk]  # it ended before its moment came: nothing to stop
                 elif seq >= pending[pk]:
                     del pending[pk]
-                    cancel_run(Run.objects.get(pk=pk), by="the fault test")
+                    try:
+                        cancel_run(Run.objects.get(pk=pk), by="the fault test")
+                    except CannotCancel:
+                        pass  # it completed between the read above and the cancel: nothing to stop either
             return not pending
 
         wait_for(cancel_the_due_ones, timeout=240, interval=0.01, message=f"every cancel (seed {seed})")
