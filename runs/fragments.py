@@ -187,11 +187,11 @@ def training_from_event(data):
 def log_line(seq, created, level, message, step, fold, branch, variant):
     """One line as the log_rows partial prints it, every value already text: the template's date and number
     filters were a third of the time of rendering a live line. From a stored LogEntry or from an event."""
-    local = timezone.localtime(created)
+    local = timezone.localtime(created) if created else None  # (localtime(None) would be now)
     return {
         "seq": str(seq),
-        "iso": local.isoformat(),
-        "clock": local.strftime("%H:%M:%S"),
+        "iso": local.isoformat() if local else "",
+        "clock": local.strftime("%H:%M:%S") if local else "",
         "level": level,
         "message": message,
         "step": step or "",
@@ -203,8 +203,9 @@ def log_line(seq, created, level, message, step, fold, branch, variant):
 
 def log_from_event(message):
     data = message["data"]
-    return log_line(message["seq"], parse_datetime(message["ts"]), data.get("level", "info"), data.get("message", ""),
-                    data.get("step"), data.get("fold"), data.get("branch"), data.get("variant"))
+    created = parse_datetime(message.get("ts") or "")  # None for a missing or unreadable ts: no time shown
+    return log_line(message["seq"], created, data.get("level", "info"), data.get("message", ""), data.get("step"),
+                    data.get("fold"), data.get("branch"), data.get("variant"))
 
 
 def latest_logs(run_id, before=None, limit=LIVE_LOG_LINES):

@@ -118,3 +118,5 @@ def test_it_renders_a_stored_log_line_as_its_event_did(transactional_db, owner, 
     assert 'data-fold="2"' in page and "fold &lt;b&gt;2&lt;/b&gt; was slow" in page
     first = re.search(r'<time datetime="([^"]+)">(\d\d:\d\d:\d\d)</time>', page)
     assert first.group(1) == live[0]["ts"] and first.group(2) == live[0]["ts"][11:19]  # UTC, as TIME_ZONE
+    # An event without a readable ts prints no time rather than the time of rendering.
+    assert [fragments.log_from_event({"seq": 9, "ts": ts, "data": {}})["clock"] for ts in (None, "soon")] == ["", ""]
