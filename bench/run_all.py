@@ -31,7 +31,8 @@ FULL = [
     # The baseline is the landed core whose figures issue 8 calls today's (cooperative p95 0.98 s, ...).
     ("Cancel latency and dead-worker detection, vs 94c1479", ["cancel.py", "--baseline-rev", "94c1479"]),
 ]
-QUICK = {"overhead.py": ["--reps", "1"], "store_cost.py": ["--samples", "20"], "latency.py": ["--rounds", "1", "--events", "40"],
+QUICK = {"overhead.py": ["--reps", "1"], "store_cost.py": ["--samples", "20"],
+         "latency.py": ["--rounds", "1", "--events", "40"],
          "throughput.py": ["--rounds", "1", "--warmup", "0", "--events", "5000", "--metric-events", "100"],
          "pages.py": ["--lines", "10000", "--runs", "1000", "--rounds", "2"],
          "list_page.py": ["--reps", "3"], "list_watchers.py": ["--rounds", "1", "--events", "40"],

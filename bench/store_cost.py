@@ -31,14 +31,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DEBUG", "1")
 
 
-class NoPublisher:
-    def send(self, run_id, messages, owner_id=None):
-        pass
-
-    def flush(self, timeout=None):
-        return True
-
-
 def sides():
     from django.contrib.auth.models import User
     from django.db import connection
@@ -46,8 +38,9 @@ def sides():
     from runs import events
     from runs.models import Run
     from runs.reporter import DbReporter
+    from tests.helpers import DroppingPublisher
 
-    events.use_publisher(NoPublisher())  # nothing is published, so no Redis is needed either
+    events.use_publisher(DroppingPublisher())  # nothing is published, so no Redis is needed either
     owner, _ = User.objects.get_or_create(username="bench-store-cost")
     run = Run.objects.create(owner=owner, name="store cost", spec={}).mark_running("bench")
     reporter = DbReporter(run, background=False)
