@@ -6,6 +6,7 @@ running clocks in the browser with the same rules (a browser test compares the t
 
 import math
 from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 MISSING = "—"
 # Below this magnitude 4 decimals would read as 0.0000: such values are shown in exponent form.
@@ -59,6 +60,22 @@ def number(value, digits=4, missing=MISSING):
     if value != 0 and abs(value) < TINY:
         return f"{value:.2e}"
     return f"{value:.{int(digits)}f}"
+
+
+def fixed(value, digits=2, missing=""):
+    """`digits` decimals always, halves rounded up from the shortest text of the number, as Django's
+    floatformat does (0.125 -> "0.13"): fit times read this way on the run page and the results page.
+    Empty for what is not a finite number, as floatformat gives for None."""
+    if value is None or value == "" or isinstance(value, bool):
+        return missing
+    try:
+        exact = Decimal(repr(float(value)))
+    except (TypeError, ValueError):
+        return missing
+    if not exact.is_finite():
+        return missing
+    rounded = exact.quantize(Decimal(1).scaleb(-int(digits)), rounding=ROUND_HALF_UP)
+    return str(rounded.copy_abs() if rounded == 0 else rounded)  # -0.004 reads "0.00", not "-0.00"
 
 
 def mean_std(summary, digits=4, missing=MISSING):

@@ -11,8 +11,6 @@ page holds, and the page trims what it keeps. So a batch renders once per proces
 stream layer sends the same bytes to every watcher.
 """
 
-from datetime import timedelta
-
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -97,36 +95,42 @@ def outcome_from_event(run_id, data):
     }
 
 
-def progress_from_run(run):
+def text(value):
+    """A number as an attribute holds it: as str() prints it, empty for None (the unlocalize filter's text)."""
+    return "" if value is None else str(value)
+
+
+def progress_text(percent, message, elapsed, eta, finished, total, *, ticking, running):
+    """The progress region, every value already text, as log_line's are. The estimate shows only while the run
+    runs: not while it is cancelling, and not once it has ended."""
+    eta = eta if running else None
     return {
-        "percent": run.percent,
-        "message": run.message,
-        "eta_seconds": run.eta_seconds if run.status == Run.Status.RUNNING else None,
-        "started_at": run.started_at,
-        "elapsed": run.duration.total_seconds() if run.duration else None,
-        "finished_fits": run.finished_fits,
-        "total_fits": run.total_fits,
-        "ticking": run.is_active and run.started_at is not None,
-        "running": run.status == Run.Status.RUNNING,
+        "percent": str(percent),
+        "message": message or "",
+        "elapsed": text(elapsed),
+        "elapsed_text": formatting.duration(elapsed),
+        "ticking": ticking,
+        "eta": text(eta),
+        "eta_text": formatting.duration(eta),
+        "fits": f"{finished or 0} / {total}" if total else "",
     }
+
+
+def progress_from_run(run):
+    return progress_text(run.percent, run.message, run.duration.total_seconds() if run.duration else None,
+                         run.eta_seconds, run.finished_fits, run.total_fits,
+                         ticking=run.is_active and run.started_at is not None,
+                         running=run.status == Run.Status.RUNNING)
 
 
 def progress_from_event(message):
     """JOB_PROGRESS and JOB_METRICS both carry fits done, fits planned, ETA and elapsed time."""
-    data, ts = message["data"], parse_datetime(message["ts"])
+    data = message["data"]
     finished, total = data.get("finished_fits") or 0, data.get("total_fits") or 0
-    elapsed = data.get("elapsed_seconds")
-    return {
-        "percent": formatting.percent(finished, total, data.get("progress")),
-        "message": data.get("message"),
-        "eta_seconds": data.get("eta_seconds"),
-        "started_at": ts - timedelta(seconds=elapsed) if ts and elapsed is not None else None,
-        "elapsed": elapsed,
-        "finished_fits": finished,
-        "total_fits": total,
-        "ticking": True,
-        "running": True,  # as far as this event knows; the page's badge has the last word (run.js)
-    }
+    # "running" as far as this event knows; the page's badge has the last word (run.js).
+    return progress_text(formatting.percent(finished, total, data.get("progress")), data.get("message"),
+                         data.get("elapsed_seconds"), data.get("eta_seconds"), finished, total,
+                         ticking=True, running=True)
 
 
 def position_from_run(run):
@@ -230,60 +234,72 @@ def stale_seconds(run):
 # --- Metrics: the table's rows, the chart's points and the figures above them ------------------------------
 
 
-def metric_row(row, primary):
-    """One scored fit as the table and the chart show it (from a fold row or a JOB_METRICS event)."""
+def metric_row(row, primary, columns, by_epoch):
+    """One scored fit as the table and the chart show it (from a fold row or a JOB_METRICS event), every value
+    already text: the template's number filters were most of the time of rendering a live fold."""
+    values = row["values"]
+    branch = row["branch"]
     return {
-        "key": f"{row['branch']}/{row['variant']}",
-        "branch": row["branch"],
-        "variant": row["variant"],
+        "seq": text(row.get("seq")),
+        "key": f"{branch}/{row['variant']}",
+        "lead": text(row["epoch"] if by_epoch else row["fold"]),
+        "variant": text(row["variant"]),
+        "branch": "" if branch == "default" else branch,
         "description": row["description"],
-        "fold": row["fold"],
-        "epoch": row["epoch"],
-        "fit_time": row["fit_time"],
-        "values": row["values"],
-        "primary": row["values"].get(primary),
-        "running_mean": row.get("running_mean"),
-        "seq": row.get("seq"),
+        "cells": [(name == primary, formatting.number(values.get(name))) for name, _ in columns],
+        "fit": formatting.fixed(row["fit_time"]),
+        "y": text(values.get(primary)),
+        "m": text(row.get("running_mean")),
+    }
+
+
+def metrics_stats(count, running_mean, best_score, current_variant):
+    """The figures above the table, as text."""
+    hidden = max(0, (count or 0) - METRIC_ROWS)
+    return {
+        "count": str(count or 0),
+        "any": bool(count),
+        "running_mean": formatting.number(running_mean),
+        "best_score": formatting.number(best_score),
+        "current_variant": text(current_variant),
+        "hidden_rows": str(hidden) if hidden else "",
     }
 
 
 def metrics_from_run(run):
     """The panel as the page first shows it, from runs.results (the same best as every other page)."""
     board = results.leaderboard(run)
-    primary, fits = board["metric"], board["rows"]
+    primary, fits, by_epoch = board["metric"], board["rows"], board["by_epoch"]
+    columns = [(n, results.metric_label(n)) for n in results.metric_names(run.task, board["metrics"])]
     scores = {}
     for row in fits:
         own = scores.setdefault((row["branch"], row["variant"]), [])
         own.append(row["values"].get(primary))
         # An epoch-trained variant's running figure is its best epoch, a fold-scored one's its mean so far.
-        row["running_mean"] = (scoring.best_of(own, board["greater_is_better"])["mean"] if board["by_epoch"]
+        row["running_mean"] = (scoring.best_of(own, board["greater_is_better"])["mean"] if by_epoch
                                else scoring.mean(own))
-    rows = [metric_row(row, primary) for row in fits]
-    last = rows[-1] if rows else None
+    shown = fits[-max(METRIC_ROWS, CHART_POINTS):]
+    rows = [metric_row(row, primary, columns, by_epoch) for row in shown]
+    last = fits[-1] if fits else None
     return {
-        "columns": [(n, results.metric_label(n)) for n in results.metric_names(run.task, board["metrics"])],
+        "columns": columns,
         "primary": primary,
         "primary_label": board["metric_label"],
-        "by_epoch": board["by_epoch"],
+        "by_epoch": by_epoch,
         "rows": list(reversed(rows[-METRIC_ROWS:])),
         "points": rows[-CHART_POINTS:],
-        "stats": {
-            "count": len(rows),
-            "hidden_rows": max(0, len(rows) - METRIC_ROWS),
-            "current_variant": last and last["variant"],
-            "running_mean": last and last["running_mean"],
-            "best_score": board["best_score"],
-        },
+        "stats": metrics_stats(len(fits), last and last["running_mean"], board["best_score"],
+                               last and last["variant"]),
     }
 
 
-def metrics_from_event(message):
+def metrics_from_event(message, columns, by_epoch):
     data = message["data"]
     return metric_row(
         {"branch": data["branch"], "variant": data["variant"], "description": data.get("variant_description", ""),
          "fold": data.get("fold"), "epoch": data.get("epoch"), "fit_time": data.get("fit_time"),
          "values": data.get("metrics") or {}, "running_mean": data.get("running_mean"), "seq": message["seq"]},
-        data.get("primary_metric"),
+        data.get("primary_metric"), columns, by_epoch,
     )
 
 
@@ -406,28 +422,23 @@ def _status_parts(run_id, message):
         parts.append(partial("stale", stale=None, oob=True))
         if status == Run.Status.COMPLETED:
             summary = data.get("summary") or {}
-            done = {"percent": 100.0, "message": "Completed", "eta_seconds": None, "started_at": None,
-                    "elapsed": summary.get("duration_seconds"), "finished_fits": None, "total_fits": None,
-                    "ticking": False, "running": False}
+            done = progress_text(100.0, "Completed", summary.get("duration_seconds"), None, None, None,
+                                 ticking=False, running=False)
             parts.append(partial("progress", progress=done, oob=True))
     return parts
 
 
 def _metrics_parts(run_id, messages):
     last = messages[-1]["data"]
-    rows = [metrics_from_event(m) for m in messages]
-    stats = {
-        "count": last.get("finished_fits"),
-        "hidden_rows": max(0, (last.get("finished_fits") or 0) - METRIC_ROWS),
-        "current_variant": last["variant"],
-        "running_mean": last.get("running_mean"),
-        "best_score": last.get("best_score"),
-    }
-    ctx = {"columns": columns_for(last.get("metrics") or {}), "primary": last.get("primary_metric"),
-           "by_epoch": last.get("epoch") is not None, "run_id": run_id, "oob": True}
+    columns, by_epoch = columns_for(last.get("metrics") or {}), last.get("epoch") is not None
+    rows = [metrics_from_event(m, columns, by_epoch) for m in messages[-max(METRIC_ROWS, CHART_POINTS):]]
+    stats = metrics_stats(last.get("finished_fits"), last.get("running_mean"), last.get("best_score"),
+                          last["variant"])
+    ctx = {"columns": columns, "primary": last.get("primary_metric"), "by_epoch": by_epoch, "run_id": run_id,
+           "oob": True}
     return [
         partial("metrics_stats", stats=stats, metrics=ctx, **ctx),
-        partial("metric_rows_live", rows=list(reversed(rows[-METRIC_ROWS:])), metrics=ctx),
+        partial("metric_rows_live", rows=list(reversed(rows[-METRIC_ROWS:]))),
         partial("chart_points_live", points=rows[-CHART_POINTS:]),
     ]
 

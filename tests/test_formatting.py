@@ -31,6 +31,18 @@ def test_it_formats_numbers(value, text):
     assert formatting.number(value) == text
 
 
+@pytest.mark.parametrize("value, text", [
+    (0.125, "0.13"), (0.0312, "0.03"), (1.5, "1.50"), (3, "3.00"), (2.675, "2.68"), (-0.004, "0.00"),
+    (123456.785, "123456.79"), (None, ""), ("", ""), ("soon", ""), (float("nan"), ""), (float("inf"), ""),
+])
+def test_it_formats_fixed_decimals_as_floatformat_rounds(value, text):
+    from django.template.defaultfilters import floatformat
+
+    assert formatting.fixed(value) == text
+    if text:  # the results page used floatformat:2 for fit times; the live row must read the same
+        assert floatformat(value, 2) == text
+
+
 def test_it_formats_mean_and_std():
     assert formatting.mean_std({"mean": 0.9666666, "std": 0.0235702}) == "0.9667 ± 0.0236"
     assert formatting.mean_std({"mean": 0.97, "std": None}) == "0.9700"

@@ -77,22 +77,43 @@ def test_it_replaces_the_log_with_the_newest_lines_of_a_long_batch(django_assert
 
 
 def test_it_shows_the_same_numbers_on_the_page_as_the_events_did(transactional_db, owner, experiment):
-    """A page load and the live stream render the same regions from the same state."""
+    """A page load and the live stream print a fold's row, chart point, figures and progress through the same
+    builders (metric_row, metrics_stats, progress_text), so they print the same text."""
     from runs.control import launch_run
+    from runs.models import RunEvent
     from runs.reporter import DbReporter
+
+    from runs.results import metric_names
 
     run = launch_run(owner, experiment=experiment)
     run.mark_running("w1")
     reporter = DbReporter(run, progress_interval=0)
-    reporter.fold_done(branch="default", variant=1, description="LR", fold=1, metrics={"accuracy": 0.9},
-                       fit_time=0.1, primary_metric="accuracy", primary=0.9, running_mean=0.9, finished=1, total=6,
-                       eta_seconds=5, best_score=0.9)
+    names = metric_names(run.task)  # the engine scores every metric of the task
+    assert names[0] == "accuracy" and len(names) > 2
+    for fold, score, mean in ((1, 0.9, 0.9), (2, 0.8125, 0.85625)):
+        metrics = {name: score / (i + 1) for i, name in enumerate(names)}
+        reporter.fold_done(branch="scaled", variant=1, description="LR <b>", fold=fold,
+                           metrics=metrics, fit_time=0.125, primary_metric="accuracy",
+                           primary=score, running_mean=mean, finished=fold, total=6, eta_seconds=5,
+                           best_score=mean)
     reporter.close()
     run.refresh_from_db()
 
     page = fragments.page_context(run)
-    assert page["progress"]["finished_fits"] == 1 and page["metrics"]["stats"]["count"] == 1
-    assert page["metrics"]["stats"]["running_mean"] == pytest.approx(0.9)
+    live = [m for m in (e.to_message() for e in RunEvent.objects.filter(run=run).order_by("seq"))
+            if m["type"] == events.JOB_METRICS]
+    stream = fragments.render_messages(run.pk, live)
+    for row in page["metrics"]["rows"]:
+        assert fragments.partial("metric_row", row=row) in stream
+    for point in page["metrics"]["points"]:
+        assert fragments.partial("chart_point", point=point) in stream
+    assert fragments.partial("metrics_stats", stats=page["metrics"]["stats"], metrics=page["metrics"],
+                             run_id=run.pk, oob=True) in stream
+    assert page["progress"]["fits"] == "2 / 6" and page["progress"]["percent"] == "33.3"
+    row = page["metrics"]["rows"][0]  # the newest first
+    assert row["cells"][:2] == [(True, "0.8125"), (False, "0.4062")] and row["fit"] == "0.13"  # halves round up
+    assert page["metrics"]["stats"]["running_mean"] == "0.8562" and page["metrics"]["stats"]["count"] == "2"
+    assert "LR &lt;b&gt;" in stream
 
 
 def test_it_renders_a_stored_log_line_as_its_event_did(transactional_db, owner, experiment):

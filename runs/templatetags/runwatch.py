@@ -26,6 +26,12 @@ def score(value, digits=4):
 
 
 @register.filter
+def fixed(value, digits=2):
+    """0.125 -> "0.13": a fixed number of decimals, as floatformat rounds (runs.formatting.fixed)."""
+    return formatting.fixed(value, digits)
+
+
+@register.filter
 def mean_std(summary):
     """{"mean", "std"} -> "0.9667 ± 0.0236"."""
     return formatting.mean_std(summary)
