@@ -82,7 +82,6 @@ def test_it_shows_the_same_numbers_on_the_page_as_the_events_did(transactional_d
     from runs.control import launch_run
     from runs.models import RunEvent
     from runs.reporter import DbReporter
-
     from runs.results import metric_names
 
     run = launch_run(owner, experiment=experiment)
