@@ -45,6 +45,15 @@ def test_it_renders_a_metrics_event_without_a_database_read(django_assert_num_qu
 
 
 @pytest.mark.django_db  # to count queries; none may happen
+def test_it_links_the_rows_the_table_no_longer_shows_to_the_results(django_assert_num_queries):
+    with django_assert_num_queries(0):
+        html = fragments.render_messages(RUN, [fold_done(90, 2, 0.9, finished=40, total=50)])
+
+    assert f'10 earlier rows in <a href="/runs/{RUN}/results/#folds">the results</a>' in html
+    assert "earlier rows" not in fragments.render_messages(RUN, [fold_done(91, 2, 0.9, finished=30, total=50)])
+
+
+@pytest.mark.django_db  # to count queries; none may happen
 def test_it_renders_a_terminal_batch_from_its_events(django_assert_num_queries):
     batch = [
         message(50, events.step("cross_validate", "Cross-validate", "completed", elapsed_seconds=61.5)),
