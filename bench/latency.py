@@ -26,7 +26,6 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -39,6 +38,8 @@ os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / '.runwatch' / 'bench-latency.sqlite3'}")
 
 from websockets.asyncio.client import connect
+
+from bench.processes import http_ok, port_open, start
 
 CURSOR_LAST = re.compile(r'data-last="(\d+)"')
 
@@ -281,34 +282,6 @@ def setup_django():
     return owner, token.key
 
 
-def start_process(argv, name, ready):
-    with open(ROOT / ".runwatch" / f"bench-{name}.log", "w") as log:  # the child keeps its own copy
-        process = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
-    deadline = time.monotonic() + 60
-    while not ready():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            sys.exit(f"{name} did not start; see .runwatch/bench-{name}.log")
-        time.sleep(0.1)
-    return process
-
-
-def http_ok(url):
-    import httpx
-
-    try:
-        return httpx.get(url, timeout=1).status_code < 500
-    except httpx.HTTPError:
-        return False
-
-
-def port_open(port):
-    import socket
-
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 def versions(redis_url):
     import channels
     import daphne
@@ -419,11 +392,12 @@ def main():
 
     redis_url = settings.REDIS_URL
     load_before = os.getloadavg()
-    daphne = start_process([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(args.port),
-                            "config.asgi:application"], "daphne", lambda: http_ok(f"http://127.0.0.1:{args.port}/login/"))
-    floor = start_process([sys.executable, str(ROOT / "bench" / "floor_relay.py"), "--port", str(args.port + 1),
-                           "--redis", redis_url, "--channel", "bench-floor-relay"], "floor",
-                          lambda: port_open(args.port + 1))
+    daphne = start([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(args.port),
+                    "config.asgi:application"], "daphne", lambda: http_ok(f"http://127.0.0.1:{args.port}/login/"),
+                   timeout=60)
+    floor = start([sys.executable, str(ROOT / "bench" / "floor_relay.py"), "--port", str(args.port + 1),
+                   "--redis", redis_url, "--channel", "bench-floor-relay"], "floor",
+                  lambda: port_open(args.port + 1), timeout=60)
     try:
         commits = [commit_cost(args.rate)]
         results = asyncio.run(bench(args, owner, token, redis_url))

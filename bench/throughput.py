@@ -33,7 +33,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.append(str(ROOT))  # after the tree an emitter child puts first (emit)
 STATE = ROOT / ".runwatch"
+
+from bench.processes import http_ok, start  # noqa: E402
+
 MLFLOW_VENV = STATE / "bench-mlflow-venv"
 SQLITE_URL = f"sqlite:///{STATE / 'bench-throughput.sqlite3'}"
 
@@ -188,27 +192,6 @@ def ensure_mlflow_venv():
         subprocess.run([str(python), "-m", "pip", "install", "-q", "mlflow"], check=True)
     return subprocess.run([str(python), "-c", "import mlflow; print(mlflow.__version__)"], capture_output=True,
                           text=True, check=True).stdout.strip()
-
-
-def start(argv, name, ready, env=None):
-    with open(STATE / f"bench-{name}.log", "w") as log:
-        process = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env or dict(os.environ))
-    deadline = time.monotonic() + 120
-    while not ready():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            sys.exit(f"{name} did not start; see .runwatch/bench-{name}.log")
-        time.sleep(0.2)
-    return process
-
-
-def http_ok(url):
-    import httpx
-
-    try:
-        return httpx.get(url, timeout=1).status_code < 500
-    except httpx.HTTPError:
-        return False
 
 
 def start_daphne(db_url, port, name):

@@ -23,6 +23,7 @@ limit): then a `runwatch-run-<id>-*` directory stays behind in TMPDIR.
 import contextlib
 import logging
 import os
+import shutil
 import tempfile
 import traceback
 from pathlib import Path
@@ -69,6 +70,21 @@ def execute(run):
             log.warning("Run %s: some events were not published in time; watchers read them back", run.pk)
 
 
+def _scratch_prefix(run):
+    # The job's id as well as the run's: processes on other databases (a second checkout, the tests) share
+    # the temporary directory, and their run ids repeat.
+    return f"runwatch-run-{run.pk}-{run.rq_job_id}-"
+
+
+def remove_scratch(run):
+    """Delete the run's scratch directory (its data and fitted models) left by a work horse that was killed:
+    a killed process never runs its TemporaryDirectory's cleanup. Returns the paths removed."""
+    found = list(Path(tempfile.gettempdir()).glob(f"{_scratch_prefix(run)}*"))
+    for path in found:
+        shutil.rmtree(path, ignore_errors=True)
+    return found
+
+
 class LimitedReporter(DbReporter):
     """Stops the engine at the run's time limit, where it already looks for a cancel: between fits."""
 
@@ -85,7 +101,7 @@ def _execute(run, watchdog):
     reporter = LimitedReporter(run, watchdog)
     try:
         with contextlib.ExitStack() as files:
-            scratch = Path(files.enter_context(tempfile.TemporaryDirectory(prefix=f"runwatch-run-{run.pk}-")))
+            scratch = Path(files.enter_context(tempfile.TemporaryDirectory(prefix=_scratch_prefix(run))))
             resources = _resources(run, reporter, scratch)
             outcome = engine.execute(run.spec, reporter, scratch / f"run-{run.pk}", **resources)
             _store_bundle(run, outcome)

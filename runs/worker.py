@@ -9,7 +9,7 @@ from django.db import connections
 from django.utils import timezone
 from rq.worker import Worker
 
-from . import failures, limits
+from . import execution, failures, limits
 from .models import IllegalTransition, Run
 
 log = logging.getLogger(__name__)
@@ -45,16 +45,20 @@ class RunwatchWorker(Worker):
     def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
         try:
-            self._end_run(job, ret_val)
+            run = Run.objects.filter(rq_job_id=job.id).first()
+            if run is not None:
+                self._end_run(run, ret_val)
+                removed = execution.remove_scratch(run)
+                if removed:
+                    log.info("Run %s: removed the scratch its killed work horse left: %s", run.pk, removed)
         except Exception:
             # Never take the worker down with us; the monitor fails the run once its heartbeat is stale.
             log.exception("Could not record the death of the work horse for job %s", job.id)
         finally:
             connections.close_all()
 
-    def _end_run(self, job, ret_val):
-        run = Run.objects.filter(rq_job_id=job.id).first()
-        if run is None or run.is_terminal:
+    def _end_run(self, run, ret_val):
+        if run.is_terminal:
             return
         message = f"The work horse running this job {describe_exit(ret_val)}."
         run_limits = limits.for_spec(run.spec)

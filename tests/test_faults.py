@@ -6,7 +6,9 @@ import os
 import random
 import signal
 import socket
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
@@ -42,10 +44,14 @@ def test_it_fails_the_run_at_once_when_the_work_horse_is_killed(worker, owner):
     run = launch_run(owner, spec=ONE_LONG_FIT_SPEC, name="Horse dies")
     wait_for_fitting(run)
     horse = horse_of(worker)
+    run.refresh_from_db()
+    scratch = list(Path(tempfile.gettempdir()).glob(f"runwatch-run-{run.pk}-{run.rq_job_id}-*"))
+    assert len(scratch) == 1 and scratch[0].is_dir()  # the data and models of the run at work
 
     os.kill(horse, signal.SIGKILL)
 
     wait_for_status(run, Run.Status.FAILED, timeout=10)
+    wait_for(lambda: not scratch[0].exists(), timeout=10, message="the dead horse's scratch to be removed")
     assert run.error_message == (
         "The work horse running this job was killed by signal 9 (SIGKILL); "
         "it may have been killed or run out of memory."
