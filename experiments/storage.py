@@ -45,6 +45,12 @@ def open_stored(name, storage=None):
         raise FileNotFoundError(f"{name} is not a stored file.") from None
 
 
+def delete(name, storage=None):
+    """Delete the stored file `name`, if there is one (a storage ignores a name it does not hold)."""
+    if exists(name, storage):
+        _storage(storage).delete(name)
+
+
 def download(name, path, storage=None):
     """Copy the stored file `name` to the local file `path`; FileNotFoundError if there is no such file."""
     with open_stored(name, storage) as source, open(path, "wb") as target:

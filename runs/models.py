@@ -7,12 +7,12 @@ state and appends its event in one transaction, so status and event log never di
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import F
-from django.db.models.signals import pre_delete
+from django.db.models.signals import post_delete, pre_delete
 from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
-from experiments import catalog
+from experiments import catalog, storage
 
 from . import events, formatting
 
@@ -432,6 +432,15 @@ def lock_before_delete(sender, instance, using, **kwargs):
     With it, a writer that claimed first commits before the rows are deleted, and one that comes after finds no
     run and writes nothing."""
     list(Run.objects.using(using).select_for_update().filter(pk=instance.pk).values_list("pk"))
+
+
+@receiver(post_delete, sender=Run)
+def delete_bundle(sender, instance, using, **kwargs):
+    """A run's exported bundle goes with the run, once the deletion has committed (a rolled-back deletion keeps
+    both). A model promoted from the run keeps its own copy (runs/promotion.py)."""
+    if instance.model_file:
+        name = instance.model_file
+        transaction.on_commit(lambda: storage.delete(name), using=using)
 
 
 def events_after(run_id, after=0, limit=None):

@@ -112,8 +112,13 @@ def test_it_refuses_a_corrupted_promoted_model_over_the_api(client, owner, model
     assert response.status_code == 409 and response.json()["expected_sha256"] == model.sha256
 
 
-def test_it_keeps_the_model_when_the_run_is_deleted(owner_client, model, run):
-    run.delete()
+def test_it_keeps_the_model_when_the_run_is_deleted(owner_client, model, run, media, django_capture_on_commit_callbacks):
+    bundle = media / run.model_file
+    assert bundle.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        run.delete()
+    assert not bundle.exists()  # the run's own bundle went with it; the model has its copy
+    assert (media / model.file.name).exists()
     html = owner_client.get(reverse("models:list")).content.decode()
     assert "iris-v1" in html and "deleted" in html
     html = owner_client.get(reverse("models:detail", args=[model.pk])).content.decode()
