@@ -37,7 +37,11 @@ import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.append(str(ROOT))  # after the tree a driver child puts first
 STATE = ROOT / ".runwatch"
+
+from bench.trees import tree_at  # noqa: E402
+
 KINDS = {"cooperative": "cooperative cancel", "forced": "forced cancel, beyond the grace",
          "horse": "work horse kill -9", "worker": "worker kill -9"}
 
@@ -243,16 +247,7 @@ def baseline_tree(args):
         return args.baseline_tree.resolve()
     if not args.baseline_rev:
         return None
-    rev = subprocess.run(["git", "rev-parse", "--short", args.baseline_rev], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout.strip()
-    tree = STATE / f"bench-baseline-{rev}"
-    if not (tree / "manage.py").exists():
-        tree.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.Popen(["git", "archive", rev], cwd=ROOT, stdout=subprocess.PIPE)
-        subprocess.run(["tar", "-x", "-C", str(tree)], stdin=archive.stdout, check=True)
-        if archive.wait():
-            sys.exit(f"git archive {rev} failed")
-    return tree
+    return tree_at(args.baseline_rev)
 
 
 def driver_env(args):

@@ -1,0 +1,120 @@
+"""What rendering the run page's fragments for one live batch costs daphne, against another revision.
+
+daphne renders each write batch once for all its fragment watchers (runs.fanout), from the events alone
+(runs.fragments.render_messages). This times that call, warm, for the batches a quiet run sends: one fold
+metric (early in a run, and after 30 fits, when the figures link the earlier rows to the results), one log
+line and one progress report. Each tree renders in child processes of its own, the trees taking turns.
+
+    python bench/render_cost.py --baseline-rev 49d1237
+    python bench/render_cost.py --repeats 3 --samples 500        # this tree alone
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.append(str(ROOT))  # after the tree a child puts first
+
+from bench.trees import tree_at  # noqa: E402
+
+TS = "2026-12-04T10:15:02.311000+00:00"
+# The batches timed, in the order batches() builds them (the parent prints them without setting Django up).
+NAMES = ["fold metric, 8 fits in", "fold metric, 40 fits in", "log line", "progress"]
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--baseline-rev", default=None, help="a git revision to render beside this tree")
+    parser.add_argument("--repeats", type=int, default=5, help="child processes per tree, taking turns")
+    parser.add_argument("--samples", type=int, default=2000, help="renders timed per batch kind and child")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--tree", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def batches():
+    """[(name, messages)]: each batch built by runs.events as the reporter builds it."""
+    from runs import events
+
+    def message(seq, event):
+        return {"seq": seq, "type": event[0], "ts": TS, "run": 7, "data": event[1]}
+
+    def fold(seq, finished):
+        return message(seq, events.metrics(
+            branch="default", variant=2, variant_description="LogisticRegression(C=1.0)", fold=3, fit_time=0.0312,
+            metrics={"accuracy": 0.95, "f1_macro": 0.94, "roc_auc": 0.96}, primary_metric="accuracy", primary=0.95,
+            running_mean=0.93, finished_fits=finished, total_fits=100, eta_seconds=12.0, elapsed_seconds=30.5,
+            best_score=0.96, message="Fitting fold 3/5 - LogisticRegression"))
+
+    return list(zip(NAMES, [
+        [fold(41, 8)],
+        [fold(41, 40)],
+        [message(41, events.log_line("info", "fitting fold 3 of variant 2", fold=3, variant=2))],
+        [message(41, events.progress("Fitting fold 3/5", progress=0.4, finished_fits=8, total_fits=20,
+                                     eta_seconds=12.0, elapsed_seconds=30.0))],
+    ]))
+
+
+def child(args):
+    sys.path.insert(0, str(args.tree))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DEBUG", "1")
+    import django
+
+    django.setup()
+    from runs import fragments
+
+    found = {}
+    for name, messages in batches():
+        for _ in range(200):  # warm: templates loaded and compiled, caches filled
+            fragments.render_messages(7, messages)
+        times = []
+        for _ in range(args.samples):
+            started = time.perf_counter()
+            fragments.render_messages(7, messages)
+            times.append(time.perf_counter() - started)
+        found[name] = statistics.median(times) * 1e6
+    print(json.dumps(found))
+
+
+def main():
+    args = parse_args()
+    if args.child:
+        return child(args)
+    trees = [("this tree", ROOT)]
+    if args.baseline_rev:
+        trees.append((f"baseline {args.baseline_rev}", tree_at(args.baseline_rev)))
+    results = {label: [] for label, _ in trees}
+    load_before = os.getloadavg()
+    for _ in range(args.repeats):
+        for label, tree in trees:
+            out = subprocess.run([sys.executable, __file__, "--child", "--tree", str(tree), "--samples",
+                                  str(args.samples)], cwd=tree, capture_output=True, text=True, check=True).stdout
+            results[label].append(json.loads(out.splitlines()[-1]))
+    load_after = os.getloadavg()
+
+    print("\nRendering one live batch's fragments (runs.fragments.render_messages), warm; median µs per render")
+    header = f"{'batch':<26}" + "".join(f"{label:>28}" for label, _ in trees)
+    print(header + ("  this / baseline" if len(trees) > 1 else ""))
+    for name in NAMES:
+        cells, medians = "", []
+        for label, _ in trees:
+            values = [r[name] for r in results[label]]
+            medians.append(statistics.median(values))
+            cells += f"{f'{medians[-1]:.1f} ({min(values):.1f}-{max(values):.1f})':>28}"
+        ratio = f"  {medians[0] / medians[1]:.2f}" if len(medians) > 1 else ""
+        print(f"{name:<26}{cells}{ratio}")
+    print(f"{args.repeats} child processes per tree, taking turns, {args.samples} renders each; in brackets, the "
+          "spread of the children's medians")
+    print(f"Load average (1, 5, 15 min): before {' '.join(f'{x:.2f}' for x in load_before)}, "
+          f"after {' '.join(f'{x:.2f}' for x in load_after)}; {os.cpu_count()} CPUs")
+
+
+if __name__ == "__main__":
+    main()
