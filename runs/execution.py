@@ -72,14 +72,14 @@ def execute(run):
 
 def _scratch_prefix(run):
     # The job's id as well as the run's: processes on other databases (a second checkout, the tests) share
-    # the temporary directory, and their run ids repeat.
+    # the temporary directory, and their run ids repeat; job ids do not.
     return f"runwatch-run-{run.pk}-{run.rq_job_id}-"
 
 
-def remove_scratch(run):
-    """Delete the run's scratch directory (its data and fitted models) left by a work horse that was killed:
-    a killed process never runs its TemporaryDirectory's cleanup. Returns the paths removed."""
-    found = list(Path(tempfile.gettempdir()).glob(f"{_scratch_prefix(run)}*"))
+def remove_scratch(job_id):
+    """Delete the scratch directory (the run's data and fitted models) that the work horse of job `job_id`
+    left: a killed or stopped process never runs its TemporaryDirectory's cleanup. Returns the paths removed."""
+    found = list(Path(tempfile.gettempdir()).glob(f"runwatch-run-*-{job_id}-*")) if job_id else []
     for path in found:
         shutil.rmtree(path, ignore_errors=True)
     return found

@@ -42,23 +42,29 @@ class RunwatchWorker(Worker):
         gc.freeze()
         super().main_work_horse(job, queue)
 
+    def monitor_work_horse(self, job, queue):
+        try:
+            super().monitor_work_horse(job, queue)
+        finally:
+            # However the horse ended (done, killed, stopped by a forced cancel, past its timeout), nothing of
+            # its run stays on disk. A horse that finished cleaned up after itself: nothing is found.
+            removed = execution.remove_scratch(job.id)
+            if removed:
+                log.info("Job %s: removed the scratch its work horse left: %s", job.id, removed)
+
     def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
         try:
-            run = Run.objects.filter(rq_job_id=job.id).first()
-            if run is not None:
-                self._end_run(run, ret_val)
-                removed = execution.remove_scratch(run)
-                if removed:
-                    log.info("Run %s: removed the scratch its killed work horse left: %s", run.pk, removed)
+            self._end_run(job, ret_val)
         except Exception:
             # Never take the worker down with us; the monitor fails the run once its heartbeat is stale.
             log.exception("Could not record the death of the work horse for job %s", job.id)
         finally:
             connections.close_all()
 
-    def _end_run(self, run, ret_val):
-        if run.is_terminal:
+    def _end_run(self, job, ret_val):
+        run = Run.objects.filter(rq_job_id=job.id).first()
+        if run is None or run.is_terminal:
             return
         message = f"The work horse running this job {describe_exit(ret_val)}."
         run_limits = limits.for_spec(run.spec)

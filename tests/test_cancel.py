@@ -2,9 +2,11 @@
 or are killed after the grace period; and after Stopped nothing more is written."""
 
 import random
+import tempfile
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -235,6 +237,8 @@ def test_it_stops_a_running_run_cooperatively_and_keeps_partial_results(worker, 
 def test_it_kills_a_fit_that_outlasts_the_grace_period(worker, monitor, owner):
     run = launch_run(owner, spec=ONE_LONG_FIT_SPEC, name="One long fit")
     wait_for_fitting(run)
+    scratch = list(Path(tempfile.gettempdir()).glob(f"runwatch-run-{run.pk}-{run.rq_job_id}-*"))
+    assert len(scratch) == 1  # the run's data and models, which a killed horse cannot clean up itself
 
     cancel_run(run)
     assert status_of(run) == Run.Status.CANCELLING
@@ -249,6 +253,7 @@ def test_it_kills_a_fit_that_outlasts_the_grace_period(worker, monitor, owner):
     assert run.partial is False
     assert event_statuses(run) == ["queued", "running", "cancelling", "stopped"]
     assert "stopped by user" in worker.log_text()  # RQ's own account: it was the stop-job command.
+    wait_for(lambda: not scratch[0].exists(), timeout=10, message="the stopped horse's scratch to be removed")
 
     assert_nothing_more_written(run)
 
