@@ -15,9 +15,10 @@ The traceback goes only to Run.traceback, for staff.
 Files go through the storage only (experiments.storage), so a worker needs no disk shared with the web
 processes: the uploaded CSV and the bundle an evaluation loads are fetched into this work horse's own
 temporary directory, the engine writes its bundle there too, and the bundle is uploaded before the run is
-marked Completed (so `has_model` never names a file the web side cannot open). The temporary directory is
-removed when the run ends, however it ends, unless the work horse itself is killed (a forced stop, a memory
-limit): then a `runwatch-run-<id>-*` directory stays behind in TMPDIR.
+marked Completed (so `has_model` never names a file the web side cannot open). The temporary directory
+(`runwatch-run-<run id>-<job id>-*` in TMPDIR) is removed when the run ends, however it ends; when the work
+horse itself is killed (a forced stop, a memory limit), its worker removes it (remove_scratch,
+runs.worker.RunwatchWorker.monitor_work_horse). Only a worker killed with its horse leaves one behind.
 """
 
 import contextlib
