@@ -18,7 +18,8 @@ temporary directory, the engine writes its bundle there too, and the bundle is u
 marked Completed (so `has_model` never names a file the web side cannot open). The temporary directory
 (`runwatch-run-<run id>-<job id>-*` in TMPDIR) is removed when the run ends, however it ends; when the work
 horse itself is killed (a forced stop, a memory limit), its worker removes it (remove_scratch,
-runs.worker.RunwatchWorker.monitor_work_horse). Only a worker killed with its horse leaves one behind.
+runs.worker.RunwatchWorker.monitor_work_horse); when the worker was killed too, the next job any worker on that
+machine finishes removes it (remove_ended_scratch).
 """
 
 import contextlib
@@ -84,6 +85,24 @@ def remove_scratch(job_id):
     for path in found:
         shutil.rmtree(path, ignore_errors=True)
     return found
+
+
+def remove_ended_scratch():
+    """Delete the scratch directories of runs that have ended, on this machine: a worker killed together with
+    its horse left one, and nobody else removes it. A directory whose job this database does not know (another
+    checkout sharing TMPDIR) or whose run is still active stays. Returns the paths removed."""
+    found = {}
+    for path in Path(tempfile.gettempdir()).glob("runwatch-run-*"):
+        parts = path.name.split("-")  # runwatch, run, <run id>, <job id>, <tempfile's suffix>
+        if len(parts) >= 5 and parts[3]:
+            found.setdefault(parts[3], []).append(path)
+    if not found:
+        return []
+    ended = Run.objects.filter(rq_job_id__in=list(found), status__in=Run.TERMINAL).values_list("rq_job_id", flat=True)
+    removed = [path for job_id in ended for path in found[job_id]]
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+    return removed
 
 
 class LimitedReporter(DbReporter):

@@ -49,8 +49,14 @@ class RunwatchWorker(Worker):
             # However the horse ended (done, killed, stopped by a forced cancel, past its timeout), nothing of
             # its run stays on disk. A horse that finished cleaned up after itself: nothing is found.
             removed = execution.remove_scratch(job.id)
+            try:
+                removed += execution.remove_ended_scratch()  # left by a worker killed with its horse
+            except Exception:
+                log.exception("Could not look for the scratch of ended runs")
+            finally:
+                connections.close_all()  # the next horse is forked from this process (fork_work_horse)
             if removed:
-                log.info("Job %s: removed the scratch its work horse left: %s", job.id, removed)
+                log.info("Job %s: removed the scratch work horses left: %s", job.id, removed)
 
     def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)

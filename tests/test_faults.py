@@ -8,12 +8,14 @@ import signal
 import socket
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
+from experiments.spec import validate_spec
 from runs.control import get_queue, launch_run
 from runs.models import Run
 from runs.worker import describe_exit
@@ -61,7 +63,7 @@ def test_it_fails_the_run_at_once_when_the_work_horse_is_killed(worker, owner):
     assert_nothing_more_written(run)
 
 
-def test_it_fails_the_run_when_the_whole_worker_is_killed(worker, monitor, owner):
+def test_it_fails_the_run_when_the_whole_worker_is_killed(worker, monitor, owner, experiment):
     run = launch_run(owner, spec=ONE_LONG_FIT_SPEC, name="Worker dies")
     wait_for_fitting(run)
     horse = horse_of(worker)
@@ -78,6 +80,26 @@ def test_it_fails_the_run_when_the_whole_worker_is_killed(worker, monitor, owner
     # RQ still lists the dead worker and its job as started (its own cleanup takes minutes); what matters
     # is that the horse is gone, so nothing can write.
     assert_nothing_more_written(run, settled=lambda: not is_running(horse))
+
+    # The scratch the killed pair left goes once a worker on this machine finishes its next job.
+    scratch = Path(tempfile.gettempdir()) / f"runwatch-run-{run.pk}-{run.rq_job_id}-left"
+    scratch.mkdir(exist_ok=True)  # (the orphan may have cleaned up as it exited: leave one, as a kill would)
+    active = Run.objects.create(owner=owner, name="Running elsewhere", spec=validate_spec(experiment.spec),
+                                status=Run.Status.RUNNING, rq_job_id=uuid.uuid4().hex)
+    kept = [Path(tempfile.gettempdir()) / f"runwatch-run-{active.pk}-{active.rq_job_id}-left",  # not ended
+            Path(tempfile.gettempdir()) / f"runwatch-run-{run.pk}-{uuid.uuid4().hex}-left"]  # another database's
+    for path in kept:
+        path.mkdir()
+    replacement = start_worker()
+    try:
+        next_run = launch_run(owner, experiment=experiment)
+        wait_for_status(next_run, Run.Status.COMPLETED, timeout=60)
+        wait_for(lambda: not scratch.exists(), timeout=10, message="the killed horse's scratch to be removed")
+        assert all(path.exists() for path in kept)
+    finally:
+        replacement.stop()
+        for path in kept:
+            path.rmdir()
 
 
 def test_it_fails_a_queued_run_whose_job_vanished_from_redis(monitor, owner, experiment, redis_client):
