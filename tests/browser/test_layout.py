@@ -7,6 +7,7 @@ from runs.control import launch_run
 from runs.models import FoldMetric, LogEntry, Run, RunStep
 from tests.browser.conftest import screenshot
 from tests.browser.test_run_page import WATCH_SPEC, off_loop
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,8 +77,9 @@ def test_it_fits_the_results_page_and_the_runs_list_on_a_phone(browse, daphne_se
     assert page_width(page) <= 390
     for label in ("Status", "Progress", "Started", "Duration"):
         cell = page.locator(f'.runs-table td[data-label="{label}"]').first
-        assert cell.is_visible(), label
-        box = cell.bounding_box()
+        # The list's live stream may swap the row in as it connects: between two reads the cell can be
+        # detached, and bounding_box() is then None. Wait for a box rather than read it once.
+        box = wait_for(cell.bounding_box, timeout=10, message=f"the {label} cell on screen")
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390, label
 
     page.goto(f"{daphne_server.url}/runs/{run.pk}/")
