@@ -31,6 +31,7 @@ from pathlib import Path
 import redis
 
 STANDARD_PORT = 6379
+WITH_PARENT = Path(__file__).resolve().parent / "with_parent.py"
 
 
 def fail(what, fix):
@@ -153,7 +154,9 @@ class PrivateRedis:
         # SIGTERM makes Redis save before it exits, so the queue survives a restart of the app.
         (folder / "programs" / "redis.conf").write_text(
             "[program:redis]\n"
-            f"command={' '.join(shlex.quote(a) for a in args)}\n"
+            # Through with_parent.py: if supervisord is killed, Redis gets SIGTERM rather than holding the port.
+            f"command={shlex.quote(sys.executable)} {shlex.quote(str(WITH_PARENT))} "
+            f"{' '.join(shlex.quote(a) for a in args)}\n"
             "priority=1\nautorestart=true\nstartsecs=1\nstartretries=5\nstopsignal=TERM\nstopwaitsecs=10\n"
             "redirect_stderr=true\nstdout_logfile=/dev/stdout\nstdout_logfile_maxbytes=0\n"
         )

@@ -186,3 +186,19 @@ def test_it_serves_the_scale_layout_on_one_port_and_stops_everything_on_ctrl_c(s
     with pytest.raises(redis.ConnectionError):
         app.redis.ping()  # The private Redis is stopped too.
 
+
+
+def test_it_leaves_no_process_behind_when_supervisord_is_killed(app):
+    """kill -9 of `make run`'s foreground group (serve.sh, the Redis helper, supervisord): the programs, each in a
+    process group of its own, end too (scripts/with_parent.py) rather than hold the ports as orphans."""
+    wait_for(lambda: len(app.workers()) == 1, timeout=90, message="a live worker")
+    tree = descendants(app.process.pid) | {app.process.pid}
+    programs = [pid for pid in tree if any(name in cmdline(pid) for name in ("rqworker", "monitor", "-m daphne",
+                                                                             "redis-server"))]
+    assert len(programs) >= 4
+
+    os.killpg(app.process.pid, signal.SIGKILL)
+
+    wait_for(lambda: not any(alive(pid) for pid in tree), timeout=60, message="every process of the tree to end")
+    with pytest.raises(redis.ConnectionError):
+        app.redis.ping()  # not left holding its port
