@@ -73,7 +73,11 @@ def test_it_goes_from_results_to_the_registry_and_a_comparison(chromium, stack, 
     page.locator("table.leaderboard thead th.num a", has_text=third).click()
     expect(page.locator("table.leaderboard thead th[aria-sort]")).to_contain_text(third)
 
-    # 3. Chart another row's folds: htmx swaps the chart alone (the page is not reloaded).
+    # 3. Chart another row's folds: htmx swaps the chart alone (the page is not reloaded). The sort above
+    # loaded a new page: until htmx has processed it (its script is deferred), a click on a chart link is a
+    # plain navigation, so wait for the page's load event first.
+    page.wait_for_load_state("load")
+    page.wait_for_function("() => window.htmx !== undefined")
     page.evaluate("window.__samePage = true")
     rows = page.locator("table.leaderboard tbody tr")
     target = rows.nth(1) if rows.nth(0).locator("[aria-current]").count() else rows.nth(0)
