@@ -189,6 +189,9 @@ RUNWATCH = {
     "OUTDATED_DAYS": env_float("RUNWATCH_OUTDATED_DAYS", 30),
     # Whether anyone may create an account at /signup/ (off: accounts are made by staff).
     "SIGNUP_ENABLED": env_bool("RUNWATCH_SIGNUP", False),
+    # PostgreSQL: the reporter's one-statement writes are server-side prepared statements (runs/rows.py). Off
+    # only behind a pooler that cannot carry them (PgBouncer before 1.21 in transaction mode).
+    "PREPARED_WRITES": env_bool("RUNWATCH_PREPARED_WRITES", True),
 }
 
 # --- Auth, static, media ----------------------------------------------------------------------------

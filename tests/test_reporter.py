@@ -281,6 +281,31 @@ def test_it_stores_payloads_that_read_back_as_reported(run, count):
     assert LogEntry.objects.get(run=run, fold=count - 1).message == f"{awkward} {count - 1}"
 
 
+@pytest.mark.parametrize("prepared", [True, False])
+def test_it_stores_events_with_a_prepared_statement_unless_told_not_to(run, prepared, monkeypatch):
+    # PostgreSQL plans a prepared statement once per connection instead of once per write (runs.rows), and a
+    # pooler that cannot carry prepared statements gets RUNWATCH_PREPARED_WRITES=0. SQLite has no such
+    # statement: its writes take runs.rows.insert_rows.
+    from django.db import connection
+
+    from runs import rows
+
+    monkeypatch.setitem(settings.RUNWATCH, "PREPARED_WRITES", prepared)
+    reporter = DbReporter(run, background=False)
+    for n in range(3):
+        reporter.log("info", f"line {n}")
+    reporter.close()
+    assert list(LogEntry.objects.filter(run=run).values_list("message", flat=True).order_by("seq")) == [
+        "line 0", "line 1", "line 2"]
+    if connection.vendor != "postgresql":
+        assert not rows.one_statement(1)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE 'WITH claimed AS%%'")
+        statements = [row[0] for row in cursor.fetchall()]
+    assert len(statements) == (1 if prepared else 0), statements
+
+
 def test_it_writes_a_small_batch_in_one_statement_on_postgresql_one_per_table_on_sqlite(run):
     # PostgreSQL: the claim, the run's fields and every row in one statement (runs.rows.claim_and_insert), its
     # own commit; SQLite: the claim and one statement per table, in a transaction. Columns that are all NULL
