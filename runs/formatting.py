@@ -118,3 +118,8 @@ def compact(value, missing=MISSING):
     if total < 3600:
         return f"{total // 60}m"
     return f"{total // 3600}h {total % 3600 // 60}m"
+
+
+def text(value):
+    """A number as an attribute holds it: as str() prints it, empty for None (the unlocalize filter's text)."""
+    return "" if value is None else str(value)

@@ -8,27 +8,23 @@ Each region has two context builders: one from the Run (the page, a reconnect wi
 an event's data (live). A batch of events renders from the events alone, with no database read: every event
 carries the state its regions show (runs/events.py), metrics rows and chart points are appended to what the
 page holds, and the page trims what it keeps. So a batch renders once per process, whoever watches, and the
-stream layer sends the same bytes to every watcher.
+stream layer sends the same bytes to every watcher. The metrics panel's rows, points and figures are built in
+runs.metrics_panel.
 """
-
-import functools
 
 from django.conf import settings
 from django.template.loader import render_to_string
-from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from . import events, formatting, results
-from .engine import scoring
+from .formatting import text
+from .metrics_panel import CHART_POINTS, METRIC_ROWS, columns_for, metrics_from_event, metrics_from_run, metrics_stats
 from .models import LogEntry, Run, RunStep
 
 TEMPLATE = "runs/detail.html"
 # Log lines the page holds at first; older ones come from "Load older".
 LIVE_LOG_LINES = 200
-# Fold rows the metrics table shows (the results page has them all), and points the chart keeps.
-METRIC_ROWS = 30
-CHART_POINTS = 120
 
 STATUS_TYPES = events.STATUS_TYPES
 STATUS_LABELS = dict(Run.Status.choices)
@@ -96,11 +92,6 @@ def outcome_from_event(run_id, data):
         "best_variant": summary.get("best_variant"),
         "has_model": bool(data.get("has_model")),
     }
-
-
-def text(value):
-    """A number as an attribute holds it: as str() prints it, empty for None (the unlocalize filter's text)."""
-    return "" if value is None else str(value)
 
 
 def progress_text(percent, message, elapsed, eta, finished, total, *, ticking, running):
@@ -232,96 +223,6 @@ def stale_seconds(run):
         return None
     age = (timezone.now() - run.heartbeat_at).total_seconds()
     return int(age) if age >= settings.RUNWATCH["STALE_WARNING_SECONDS"] else None
-
-
-# --- Metrics: the table's rows, the chart's points and the figures above them ------------------------------
-
-
-def metric_row(row, primary, columns, by_epoch):
-    """One scored fit as the table and the chart show it (from a fold row or a JOB_METRICS event), every value
-    already text: the template's number filters were most of the time of rendering a live fold."""
-    values = row["values"]
-    branch = row["branch"]
-    return {
-        "seq": text(row.get("seq")),
-        "key": f"{branch}/{row['variant']}",
-        "lead": text(row["epoch"] if by_epoch else row["fold"]),
-        "variant": text(row["variant"]),
-        "branch": "" if branch == "default" else branch,
-        "description": row["description"],
-        "cells": [(name == primary, formatting.number(values.get(name))) for name, _ in columns],
-        "fit": formatting.fixed(row["fit_time"]),
-        "y": text(values.get(primary)),
-        "m": text(row.get("running_mean")),
-    }
-
-
-def results_url(run_id):
-    return _results_url(run_id, get_script_prefix())
-
-
-@functools.lru_cache(maxsize=1024)
-def _results_url(run_id, prefix):
-    # Reversing the URL in the template was a fifth of rendering a live fold (py-spy of daphne at 20 folds/s).
-    return reverse("runs:results", args=[run_id])
-
-
-def metrics_stats(run_id, count, running_mean, best_score, current_variant):
-    """The figures above the table, as text, with where the rows the table no longer shows are."""
-    hidden = max(0, (count or 0) - METRIC_ROWS)
-    return {
-        "results_url": results_url(run_id) if hidden else "",
-        "count": str(count or 0),
-        "any": bool(count),
-        "running_mean": formatting.number(running_mean),
-        "best_score": formatting.number(best_score),
-        "current_variant": text(current_variant),
-        "hidden_rows": str(hidden) if hidden else "",
-    }
-
-
-def metrics_from_run(run):
-    """The panel as the page first shows it, from runs.results (the same best as every other page)."""
-    board = results.leaderboard(run)
-    primary, fits, by_epoch = board["metric"], board["rows"], board["by_epoch"]
-    columns = [(n, results.metric_label(n)) for n in results.metric_names(run.task, board["metrics"])]
-    scores = {}
-    for row in fits:
-        own = scores.setdefault((row["branch"], row["variant"]), [])
-        own.append(row["values"].get(primary))
-        # An epoch-trained variant's running figure is its best epoch, a fold-scored one's its mean so far.
-        row["running_mean"] = (scoring.best_of(own, board["greater_is_better"])["mean"] if by_epoch
-                               else scoring.mean(own))
-    shown = fits[-max(METRIC_ROWS, CHART_POINTS):]
-    rows = [metric_row(row, primary, columns, by_epoch) for row in shown]
-    last = fits[-1] if fits else None
-    return {
-        "columns": columns,
-        "primary": primary,
-        "primary_label": board["metric_label"],
-        "by_epoch": by_epoch,
-        "rows": list(reversed(rows[-METRIC_ROWS:])),
-        "points": rows[-CHART_POINTS:],
-        "stats": metrics_stats(run.pk, len(fits), last and last["running_mean"], board["best_score"],
-                               last and last["variant"]),
-    }
-
-
-def metrics_from_event(message, columns, by_epoch):
-    data = message["data"]
-    return metric_row(
-        {"branch": data["branch"], "variant": data["variant"], "description": data.get("variant_description", ""),
-         "fold": data.get("fold"), "epoch": data.get("epoch"), "fit_time": data.get("fit_time"),
-         "values": data.get("metrics") or {}, "running_mean": data.get("running_mean"), "seq": message["seq"]},
-        data.get("primary_metric"), columns, by_epoch,
-    )
-
-
-def columns_for(names):
-    """The table's columns for the metrics an event carries, in the order the page's header shows them."""
-    known = [n for task in ("classification", "regression") for n in results.metric_names(task)]
-    ordered = [n for n in known if n in names] + sorted(set(names) - set(known))
-    return [(n, results.metric_label(n)) for n in ordered]
 
 
 # --- The page ----------------------------------------------------------------------------------------
