@@ -26,6 +26,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 import latency  # noqa: E402  (sets up sys.path, DJANGO_SETTINGS_MODULE and the database default)
+from processes import http_ok, start  # noqa: E402
 
 
 def parse_args():
@@ -139,9 +140,8 @@ def main():
     from runs import events, execution
 
     events.use_publisher(execution.publisher())  # as a worker publishes
-    daphne = latency.start_process([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(args.port),
-                                    "config.asgi:application"], "daphne-list",
-                                   lambda: latency.http_ok(f"http://127.0.0.1:{args.port}/login/"))
+    daphne = start([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(args.port),
+                    "config.asgi:application"], "daphne-list", lambda: http_ok(f"http://127.0.0.1:{args.port}/login/"))
     try:
         results = asyncio.run(bench(args, owner, token, daphne.pid))
     finally:

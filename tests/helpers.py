@@ -154,7 +154,9 @@ def serve_daphne(ready_path="/login/", **env):
 
 def start_daphne(port, **env):
     return Process(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+        # As config/supervisord.conf runs it (the handshake limit is explained there).
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "--websocket_connect_timeout", "20",
+         "config.asgi:application"],
         "daphne",
         **env,
     )
