@@ -199,6 +199,12 @@ def test_it_leaves_no_process_behind_when_supervisord_is_killed(app):
 
     os.killpg(app.process.pid, signal.SIGKILL)
 
-    wait_for(lambda: not any(alive(pid) for pid in tree), timeout=60, message="every process of the tree to end")
+    def left():
+        return [f"{pid} {cmdline(pid)[:150]}" for pid in tree if alive(pid)]
+
+    try:
+        wait_for(lambda: not left(), timeout=60, message="every process of the tree to end")
+    except AssertionError:
+        raise AssertionError(f"still alive 60 s after supervisord was killed: {left()}") from None
     with pytest.raises(redis.ConnectionError):
         app.redis.ping()  # not left holding its port
