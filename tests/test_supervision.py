@@ -187,7 +187,6 @@ def test_it_serves_the_scale_layout_on_one_port_and_stops_everything_on_ctrl_c(s
         app.redis.ping()  # The private Redis is stopped too.
 
 
-
 def test_it_leaves_no_process_behind_when_supervisord_is_killed(app):
     """kill -9 of `make run`'s foreground group (serve.sh, the Redis helper, supervisord): the programs, each in a
     process group of its own, end too (scripts/with_parent.py) rather than hold the ports as orphans."""
