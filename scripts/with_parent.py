@@ -19,18 +19,31 @@ import sys
 PR_SET_PDEATHSIG = 1
 
 
+def started_by_supervisord():
+    """Whether our parent is still supervisord, now that its death would signal us.
+
+    Comparing the parent before and after the prctl is not enough: supervisord may die after it forked us and
+    before this Python started, and then the "before" is already the process that adopted us (init, or a
+    subreaper). Its name tells them apart, even where supervisord is process 1 of a container.
+    """
+    try:
+        with open(f"/proc/{os.getppid()}/cmdline", "rb") as f:
+            return b"supervisord" in f.read()
+    except OSError:
+        return True  # no /proc (not Linux): nothing to check against
+
+
 def main():
     argv = sys.argv[1:]
     if not argv:
         sys.exit("usage: with_parent.py COMMAND [ARGS...]")
-    parent = os.getppid()
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     except (AttributeError, OSError):
         pass  # no prctl: not Linux
-    if os.getppid() != parent:
-        sys.exit(0)  # the parent died before the signal was set: nobody wants this program any more
+    if not started_by_supervisord():
+        sys.exit(0)  # supervisord died before the signal was set: nobody wants this program any more
     os.execvp(argv[0], argv)  # the signal setting survives exec; the process id stays supervisord's child's
 
 
