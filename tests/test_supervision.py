@@ -8,6 +8,7 @@ the HTTP API as a user would; the test database is shared through DATABASE_URL.
 
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -207,3 +208,25 @@ def test_it_leaves_no_process_behind_when_supervisord_is_killed(app):
         raise AssertionError(f"still alive 60 s after supervisord was killed: {left()}") from None
     with pytest.raises(redis.ConnectionError):
         app.redis.ping()  # not left holding its port
+
+
+# A parent for scripts/with_parent.py whose command line names what it stands for: `python -c PARENT <name> CMD...`.
+PARENT = "import subprocess, sys; sys.exit(subprocess.call(sys.argv[2:]))"
+PRINT_RAN = [sys.executable, "-c", "print('ran')"]
+
+
+def start_under(name, command):
+    return subprocess.run([sys.executable, "-c", PARENT, name, sys.executable, str(ROOT / "scripts" / "with_parent.py"),
+                           *command], capture_output=True, text=True, timeout=60)
+
+
+def test_it_runs_a_program_that_supervisord_starts():
+    done = start_under("supervisord", PRINT_RAN)
+    assert (done.returncode, done.stdout) == (0, "ran\n")
+
+
+def test_it_does_not_start_a_program_whose_supervisord_died_first():
+    """What a program finds when supervisord was killed after forking it and before its Python set the parent-death
+    signal: another parent (init, or a subreaper). Nobody would stop it, so it does not start."""
+    done = start_under("init", PRINT_RAN)
+    assert (done.returncode, done.stdout) == (0, "")
