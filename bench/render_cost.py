@@ -5,6 +5,12 @@ daphne renders each write batch once for all its fragment watchers (runs.fanout)
 metric (early in a run, and after 30 fits, when the figures link the earlier rows to the results), one log
 line and one progress report. Each tree renders in child processes of its own, the trees taking turns.
 
+It also times the render the way a quiet run meets it: each render after --idle-ms of sleep (the latency
+benchmark's 20 events/s leaves 50 ms between events), when what the render touches has left the CPU's caches.
+Beside it, the JSON stream's work for the same batch (runs.events.to_json of each message), after the same
+sleep. On this 2-core VM a warm log-line render of 80 µs took about 500 µs after 50 ms asleep: the render's
+cost to a lone watcher is mostly the memory it touches, not its instructions.
+
     python bench/render_cost.py --baseline-rev 49d1237
     python bench/render_cost.py --repeats 3 --samples 500        # this tree alone
 """
@@ -33,6 +39,8 @@ def parse_args():
     parser.add_argument("--baseline-rev", default=None, help="a git revision to render beside this tree")
     parser.add_argument("--repeats", type=int, default=5, help="child processes per tree, taking turns")
     parser.add_argument("--samples", type=int, default=2000, help="renders timed per batch kind and child")
+    parser.add_argument("--idle-samples", type=int, default=40, help="renders timed after a sleep, per kind")
+    parser.add_argument("--idle-ms", type=float, default=50.0, help="the sleep before each of those")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tree", type=Path, default=ROOT, help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -68,18 +76,32 @@ def child(args):
     import django
 
     django.setup()
-    from runs import fragments
+    from runs import events, fragments
+
+    def timed(call, samples, pause):
+        times = []
+        for _ in range(samples):
+            if pause:
+                time.sleep(pause)
+            started = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - started)
+        return statistics.median(times) * 1e6
 
     found = {}
     for name, messages in batches():
+        def render():
+            fragments.render_messages(7, messages)
+
+        def encode():
+            [events.to_json(m) for m in messages]
+
         for _ in range(200):  # warm: templates loaded and compiled, caches filled
-            fragments.render_messages(7, messages)
-        times = []
-        for _ in range(args.samples):
-            started = time.perf_counter()
-            fragments.render_messages(7, messages)
-            times.append(time.perf_counter() - started)
-        found[name] = statistics.median(times) * 1e6
+            render()
+            encode()
+        pause = args.idle_ms / 1000
+        found[name] = {"warm": timed(render, args.samples, 0), "idle": timed(render, args.idle_samples, pause),
+                       "json idle": timed(encode, args.idle_samples, pause)}
     print(json.dumps(found))
 
 
@@ -95,17 +117,30 @@ def main():
     for _ in range(args.repeats):
         for label, tree in trees:
             out = subprocess.run([sys.executable, __file__, "--child", "--tree", str(tree), "--samples",
-                                  str(args.samples)], cwd=tree, capture_output=True, text=True, check=True).stdout
+                                  str(args.samples), "--idle-samples", str(args.idle_samples), "--idle-ms",
+                                  str(args.idle_ms)], cwd=tree, capture_output=True, text=True, check=True).stdout
             results[label].append(json.loads(out.splitlines()[-1]))
     load_after = os.getloadavg()
 
-    print("\nRendering one live batch's fragments (runs.fragments.render_messages), warm; median µs per render")
+    render = "Rendering one live batch's fragments (runs.fragments.render_messages)"
+    for what, title in [("warm", f"{render}, warm"), ("idle", f"{render}, after {args.idle_ms:g} ms asleep"),
+                        ("json idle", f"The JSON stream's work instead (runs.events.to_json of each message), after "
+                                      f"{args.idle_ms:g} ms asleep")]:
+        table(results, trees, what, title)
+    print(f"{args.repeats} child processes per tree, taking turns; {args.samples} warm renders and "
+          f"{args.idle_samples} after a sleep, each; in brackets, the spread of the children's medians")
+    print(f"Load average (1, 5, 15 min): before {' '.join(f'{x:.2f}' for x in load_before)}, "
+          f"after {' '.join(f'{x:.2f}' for x in load_after)}; {os.cpu_count()} CPUs")
+
+
+def table(results, trees, what, title):
+    print(f"\n{title}; median µs per call")
     header = f"{'batch':<26}" + "".join(f"{label:>28}" for label, _ in trees)
     print(header + ("  this / baseline: medians, fastest" if len(trees) > 1 else ""))
     for name in NAMES:
         cells, medians, fastest = "", [], []
         for label, _ in trees:
-            values = [r[name] for r in results[label]]
+            values = [r[name][what] for r in results[label]]
             medians.append(statistics.median(values))
             fastest.append(min(values))
             cells += f"{f'{medians[-1]:.1f} ({min(values):.1f}-{max(values):.1f})':>28}"
@@ -113,10 +148,6 @@ def main():
         # is the cost of the code itself, the medians' includes that noise.
         ratio = f"  {medians[0] / medians[1]:.2f}, {fastest[0] / fastest[1]:.2f}" if len(medians) > 1 else ""
         print(f"{name:<26}{cells}{ratio}")
-    print(f"{args.repeats} child processes per tree, taking turns, {args.samples} renders each; in brackets, the "
-          "spread of the children's medians")
-    print(f"Load average (1, 5, 15 min): before {' '.join(f'{x:.2f}' for x in load_before)}, "
-          f"after {' '.join(f'{x:.2f}' for x in load_after)}; {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ FULL = [
      ["latency.py", "--watchers", "1", "100", "500", "--stream", "json", "fragments", "--no-db", "--rounds", "2",
       "--events", "60"]),
     ("Storing one event, piece by piece, back to back and at the latency rounds' pace", ["store_cost.py"]),
-    ("Rendering one live batch's fragments, vs 49d1237", ["render_cost.py", "--baseline-rev", "49d1237"]),
+    ("Rendering one live batch's fragments, warm and after a quiet run's pause, vs 49d1237",
+     ["render_cost.py", "--baseline-rev", "49d1237"]),
     ("Live latency, fold metrics and a mix",
      ["latency.py", "--watchers", "1", "100", "--stream", "json", "fragments", "--kind", "metrics", "mix",
       "--rounds", "2", "--events", "60"]),
@@ -33,7 +34,7 @@ FULL = [
     ("Cancel latency and dead-worker detection, vs 94c1479", ["cancel.py", "--baseline-rev", "94c1479"]),
 ]
 QUICK = {"overhead.py": ["--reps", "1"], "store_cost.py": ["--samples", "20"],
-         "render_cost.py": ["--repeats", "1", "--samples", "100"],
+         "render_cost.py": ["--repeats", "1", "--samples", "100", "--idle-samples", "10"],
          "latency.py": ["--rounds", "1", "--events", "40"],
          "throughput.py": ["--rounds", "1", "--warmup", "0", "--events", "5000", "--metric-events", "100"],
          "pages.py": ["--lines", "10000", "--runs", "1000", "--rounds", "2"],
