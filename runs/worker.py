@@ -5,6 +5,7 @@ import logging
 import os
 import signal
 
+import redis
 from django.db import connections
 from django.utils import timezone
 from rq.worker import Worker
@@ -57,6 +58,31 @@ class RunwatchWorker(Worker):
                 connections.close_all()  # the next horse is forked from this process (fork_work_horse)
             if removed:
                 log.info("Job %s: removed the scratch work horses left: %s", job.id, removed)
+
+    def unsubscribe(self):
+        """RQ's, without its unbounded wait for redis-py's pubsub thread.
+
+        RQ unsubscribes, then stops the thread, and redis-py 8's stop() joins it with no time limit. The thread
+        waits for a subscription for up to RQ's sleep_time (60 s) once it is not subscribed: when it read the
+        confirmation of that unsubscribe before stop() was called, or when Redis went away. Then a stopped
+        worker lingered for up to a minute. When supervisord died, that meant an orphan holding on (tests/
+        test_supervision.py caught one alive 60 s later). The flag is cleared first, so the confirmation ends
+        the thread's loop, and the wait is bounded either way."""
+        thread, pubsub = self.pubsub_thread, self.pubsub
+        if not thread:
+            return
+        self.log.info("Worker %s: unsubscribing from channel %s", self.name, self.pubsub_channel_name)
+        try:
+            thread.stop(timeout=0)  # redis-py 8: clear the run flag; the join comes below, bounded
+        except TypeError:
+            thread.stop()  # redis-py before 8: stop() only clears the flag
+        try:
+            pubsub.unsubscribe()
+        except redis.RedisError:
+            pass  # Redis is gone, and the subscription with it
+        thread.join(timeout=1)
+        if not thread.is_alive():
+            pubsub.close()  # otherwise the socket would close under the thread's read; the process is ending
 
     def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)

@@ -10,16 +10,19 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
+from django.conf import settings
 from rest_framework.authtoken.models import Token
 from rq.job import Job
 from rq.worker import Worker
 
 from runs.models import Run
+from runs.worker import RunwatchWorker
 from tests.conftest import IRIS_SPEC
 from tests.helpers import ROOT, Process, free_port, wait_for
 from tests.runwork import MANY_FITS_SPEC, wait_for_fitting, wait_for_status
@@ -230,3 +233,17 @@ def test_it_does_not_start_a_program_whose_supervisord_died_first():
     signal: another parent (init, or a subreaper). Nobody would stop it, so it does not start."""
     done = start_under("init", PRINT_RAN)
     assert (done.returncode, done.stdout) == (0, "")
+
+
+def test_it_stops_a_worker_whose_pubsub_thread_waits_for_a_subscription():
+    """The worker's teardown ends although redis-py's pubsub thread sits in its wait for a subscription (up to RQ's
+    60 s): how a worker outlived a killed supervisord (runs.worker.RunwatchWorker.unsubscribe)."""
+    worker = RunwatchWorker(["default"], connection=redis.Redis.from_url(settings.REDIS_URL))
+    worker.subscribe()
+    assert worker.pubsub.subscribed
+    worker.pubsub.unsubscribe()  # the thread reads the confirmation, then waits for a new subscription
+    wait_for(lambda: not worker.pubsub.subscribed, timeout=30, message="the thread to read the confirmation")
+
+    stopped = threading.Event()
+    threading.Thread(target=lambda: (worker.unsubscribe(), stopped.set()), daemon=True).start()
+    assert stopped.wait(20), "unsubscribe() waits for the pubsub thread's 60 s"
