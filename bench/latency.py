@@ -34,11 +34,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / '.runwatch' / 'bench-latency.sqlite3'}")
 
 from websockets.asyncio.client import connect
 
+from bench import deployed
 from bench.processes import http_ok, port_open, start
 
 CURSOR_LAST = re.compile(r'data-last="(\d+)"')
@@ -55,6 +55,7 @@ def parse_args():
                         help="what the publisher reports: log lines, fold metrics, or both alternating")
     parser.add_argument("--no-db", action="store_true", help="also Runwatch minus the database write")
     parser.add_argument("--port", type=int, default=8690, help="daphne; the floor relay takes port + 1")
+    deployed.add_argument(parser)
     return parser.parse_args()
 
 
@@ -386,6 +387,7 @@ def report(args, results, load_before, load_after, version_line, commits=()):
 
 def main():
     args = parse_args()
+    settings_line = deployed.use(args.debug)
     (ROOT / ".runwatch").mkdir(exist_ok=True)
     owner, token = setup_django()
     from django.conf import settings
@@ -393,7 +395,7 @@ def main():
     redis_url = settings.REDIS_URL
     load_before = os.getloadavg()
     daphne = start([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(args.port),
-                    "config.asgi:application"], "daphne", lambda: http_ok(f"http://127.0.0.1:{args.port}/login/"),
+                    "config.asgi:application"], "daphne", lambda: http_ok(f"http://127.0.0.1:{args.port}/api/v1/runs/"),
                    timeout=60)
     floor = start([sys.executable, str(ROOT / "bench" / "floor_relay.py"), "--port", str(args.port + 1),
                    "--redis", redis_url, "--channel", "bench-floor-relay"], "floor",
@@ -407,6 +409,7 @@ def main():
             process.terminate()
             process.wait(10)
     report(args, results, load_before, os.getloadavg(), versions(redis_url), commits)
+    print(settings_line)
 
 
 if __name__ == "__main__":

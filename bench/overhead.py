@@ -36,8 +36,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("DEBUG", "1")
+
+from bench import deployed  # noqa: E402
 
 
 def parse_args():
@@ -49,6 +51,7 @@ def parse_args():
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--short-fit", action="store_true",
                         help="the short-fit workload, where per-event cost shows: 400 rows, 8 features, 1 tree, 20 folds")
+    deployed.add_argument(parser)
     args = parser.parse_args()
     if args.short_fit:
         args.samples, args.features, args.trees, args.folds = 400, 8, 1, 20
@@ -198,6 +201,7 @@ def check_redis():
 
 def main():
     args = parse_args()
+    settings_line = deployed.use(args.debug)
     import django
 
     django.setup()
@@ -251,6 +255,7 @@ def main():
                   f"CPU, {statistics.median(f[k][0] for f in floors):.3f}x wall (medians of per-rep ratios to plain)")
         print(f"Whole run, wall:        plain {med[4]:.3f} s, instrumented {med[5]:.3f} s -> ratio "
               f"{med[5] / med[4]:.3f}x (median of per-rep ratios {ratio[2]:.3f}x)")
+        print(settings_line)
     finally:
         from django.db import connections
 

@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.append(str(ROOT))  # after the tree a child puts first
 
+from bench import deployed  # noqa: E402
 from bench.trees import tree_at  # noqa: E402
 
 TS = "2026-12-04T10:15:02.311000+00:00"
@@ -41,6 +42,7 @@ def parse_args():
     parser.add_argument("--samples", type=int, default=2000, help="renders timed per batch kind and child")
     parser.add_argument("--idle-samples", type=int, default=40, help="renders timed after a sleep, per kind")
     parser.add_argument("--idle-ms", type=float, default=50.0, help="the sleep before each of those")
+    deployed.add_argument(parser)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tree", type=Path, default=ROOT, help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -72,7 +74,6 @@ def batches():
 def child(args):
     sys.path.insert(0, str(args.tree))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("DEBUG", "1")
     import django
 
     django.setup()
@@ -108,7 +109,8 @@ def child(args):
 def main():
     args = parse_args()
     if args.child:
-        return child(args)
+        return child(args)  # with the settings its parent chose, in the environment it inherits
+    settings_line = deployed.use(args.debug)
     trees = [("this tree", ROOT)]
     if args.baseline_rev:
         trees.append((f"baseline {args.baseline_rev}", tree_at(args.baseline_rev)))
@@ -131,6 +133,7 @@ def main():
           f"{args.idle_samples} after a sleep, each; in brackets, the spread of the children's medians")
     print(f"Load average (1, 5, 15 min): before {' '.join(f'{x:.2f}' for x in load_before)}, "
           f"after {' '.join(f'{x:.2f}' for x in load_after)}; {os.cpu_count()} CPUs")
+    print(settings_line)
 
 
 def table(results, trees, what, title):

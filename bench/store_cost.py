@@ -28,7 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("DEBUG", "1")
+
+from bench import deployed  # noqa: E402
 
 
 def sides():
@@ -105,7 +106,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=150)
     parser.add_argument("--rate", type=float, default=20.0, help="events/s of the paced samples (bench/latency.py)")
+    deployed.add_argument(parser)
     args = parser.parse_args()
+    settings_line = deployed.use(args.debug)
     load_before = os.getloadavg()
     work, times = measure(args.samples, args.rate)
     from django.db import connection
@@ -126,6 +129,7 @@ def main():
         print(row)
     load_after = os.getloadavg()
     print(f"Load average (1 min): {load_before[0]:.2f} before, {load_after[0]:.2f} after; {os.cpu_count()} CPUs")
+    print(settings_line)
     where = connection.settings_dict["HOST"] or connection.settings_dict["NAME"]
     print(f"Database: {connection.vendor} ({where}); python {platform.python_version()}")
 

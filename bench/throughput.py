@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.append(str(ROOT))  # after the tree an emitter child puts first (emit)
 STATE = ROOT / ".runwatch"
 
+from bench import deployed  # noqa: E402
 from bench.processes import http_ok, start  # noqa: E402
 
 MLFLOW_VENV = STATE / "bench-mlflow-venv"
@@ -58,6 +59,7 @@ def parse_args():
     parser.add_argument("--port", type=int, default=8694, help="daphne (SQLite), +1 daphne (PostgreSQL), +2 MLflow")
     parser.add_argument("--baseline-tree", type=Path, default=None,
                         help="another checkout (e.g. the previous commit): its reporter runs as extra sides, interleaved")
+    deployed.add_argument(parser)
     parser.add_argument("--emit", action="store_true", help=argparse.SUPPRESS)  # the emitter child
     parser.add_argument("--tree", type=Path, default=ROOT, help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -128,9 +130,7 @@ def emit(args):
 
 
 def child_env(database_url):
-    env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings")
-    env.setdefault("DEBUG", "1")
-    return env
+    return dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings")
 
 
 async def runwatch_round(kind, db_url, port, tree, events_count):
@@ -199,7 +199,7 @@ def start_daphne(db_url, port, name):
     subprocess.run([sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, env=child_env(db_url),
                    check=True)
     return start([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-                 name, lambda: http_ok(f"http://127.0.0.1:{port}/login/"), env=child_env(db_url))
+                 name, lambda: http_ok(f"http://127.0.0.1:{port}/api/v1/runs/"), env=child_env(db_url))
 
 
 def start_mlflow(port):
@@ -229,7 +229,8 @@ def versions(pg_url, mlflow_version):
 def main():
     args = parse_args()
     if args.emit:
-        return emit(args)
+        return emit(args)  # with the settings its parent chose, in the environment it inherits
+    args.settings_line = deployed.use(args.debug)
     STATE.mkdir(exist_ok=True)
     pg_url = args.pg_url or (os.environ.get("DATABASE_URL") if os.environ.get("DATABASE_URL", "").startswith("postgres") else None)
     args.skipped = None
@@ -301,6 +302,7 @@ def report(args, results, load_before, load_after, version_line):
     print(f"Load average (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in load_before)} before, "
           f"{' '.join(f'{x:.2f}' for x in load_after)} after; {os.cpu_count()} CPUs")
     print(f"Versions: {version_line}")
+    print(args.settings_line)
     print("Targets (issue 8): >= 10,000 events/s on PostgreSQL and on SQLite, 0 lost; >= 3x MLflow log_batch")
     if args.skipped:
         print(args.skipped)
