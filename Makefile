@@ -110,7 +110,8 @@ screenshot:
 	@echo "make screenshot: docs/screenshot-run.png updated; review it and commit it."
 
 # The benchmarks (bench/run_all.py): reporting overhead (engine vs plain scikit-learn) and live latency (daphne vs
-# a bare Redis->websockets floor), each as a same-run ratio. ARGS=--quick for a smoke run.
+# a bare Redis->websockets floor), each as a same-run ratio. ARGS=--quick for a smoke run. DEBUG=1 serves the
+# page benchmarks; the live-path ones run Runwatch with DEBUG=0, as deployed, whatever this says (bench/deployed.py).
 bench: export DEBUG ?= 1
 bench: $(RUN_DEPS)
 	@mkdir -p .runwatch
