@@ -36,7 +36,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 from bench import deployed  # noqa: E402
