@@ -39,7 +39,7 @@ os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / '.runwatch' / 'bench-l
 from websockets.asyncio.client import connect
 
 from bench import deployed
-from bench.processes import http_ok, port_open, start
+from bench.processes import daphne_ready, port_open, start
 
 CURSOR_LAST = re.compile(r'data-last="(\d+)"')
 
@@ -395,7 +395,7 @@ def main():
     redis_url = settings.REDIS_URL
     load_before = os.getloadavg()
     daphne = start([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(args.port),
-                    "config.asgi:application"], "daphne", lambda: http_ok(f"http://127.0.0.1:{args.port}/api/v1/runs/"),
+                    "config.asgi:application"], "daphne", lambda: daphne_ready(args.port),
                    timeout=60)
     floor = start([sys.executable, str(ROOT / "bench" / "floor_relay.py"), "--port", str(args.port + 1),
                    "--redis", redis_url, "--channel", "bench-floor-relay"], "floor",

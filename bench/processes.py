@@ -34,6 +34,12 @@ def http_ok(url):
         return False
 
 
+def daphne_ready(port):
+    """daphne answers once it serves the app. The API's runs list (a 401 here) needs no static files: under
+    DEBUG=0 (bench/deployed.py) a page such as /login/ needs collectstatic's manifest, which a benchmark lacks."""
+    return http_ok(f"http://127.0.0.1:{port}/api/v1/runs/")
+
+
 def port_open(port):
     import socket
 

@@ -37,7 +37,7 @@ sys.path.append(str(ROOT))  # after the tree an emitter child puts first (emit)
 STATE = ROOT / ".runwatch"
 
 from bench import deployed  # noqa: E402
-from bench.processes import http_ok, start  # noqa: E402
+from bench.processes import daphne_ready, http_ok, start  # noqa: E402
 
 MLFLOW_VENV = STATE / "bench-mlflow-venv"
 SQLITE_URL = f"sqlite:///{STATE / 'bench-throughput.sqlite3'}"
@@ -199,7 +199,7 @@ def start_daphne(db_url, port, name):
     subprocess.run([sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, env=child_env(db_url),
                    check=True)
     return start([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-                 name, lambda: http_ok(f"http://127.0.0.1:{port}/api/v1/runs/"), env=child_env(db_url))
+                 name, lambda: daphne_ready(port), env=child_env(db_url))
 
 
 def start_mlflow(port):
