@@ -274,6 +274,12 @@ def cursor_html(first, last, terminal, full=False):
                    full=full, oob=True)
 
 
+def render_batch(run_id, messages):
+    """A write batch's frames for the fragment stream: one per LIVE_LOG_LINES messages, so every log line of
+    a burst is appended rather than the newest ones replacing the list."""
+    return [render_messages(run_id, messages[i:i + LIVE_LOG_LINES]) for i in range(0, len(messages), LIVE_LOG_LINES)]
+
+
 def render_messages(run_id, messages):
     """The fragments for a contiguous batch of stored messages (seq order), from the messages alone."""
     if not messages:

@@ -14,7 +14,10 @@ thread stores it, in the order it was reported, with group commit:
 - progress is coalesced to one event per PROGRESS_MIN_INTERVAL: a progress that is not yet due when a later
   event is written is dropped, because writing it after that event would break the order and writing it
   every time would break the rate. The newest progress is written once due, and always at close().
-Nothing but progress is ever dropped. The Run's progress fields are written with each batch, so they are
+While a run page watches (the publish counts it, runs/publisher.py), each small batch is announced to the
+run's group just before its write (events.announce), so daphne renders the page's fragments while the batch
+commits; the announcement carries the seqs the writer expects, and daphne uses its render only if the
+committed batch is the same. Nothing but progress is ever dropped. The Run's progress fields are written with each batch, so they are
 current even when a progress event was dropped.
 
 If a write fails (events.RunClosed once someone else ended the run, or a database error), the writer stops
@@ -38,6 +41,9 @@ from .models import FoldMetric, LogEntry, Run, RunEvent, RunStep
 MAX_BATCH = 2000
 # should_stop() reads the run's status at most this often; a cancel is seen within one fit anyway.
 STOP_CHECK_SECONDS = 0.05
+# Write batches up to this many events are announced before they commit (events.PENDING_TYPE) while a page
+# watches. A bigger batch means the writer is behind the engine; its render would hold up the rest anyway.
+ANNOUNCE_MAX = 16
 # Column order of the rows _store inserts.
 EVENT_FIELDS = ("run", "seq", "type", "data", "created")
 LOG_FIELDS = ("run", "seq", "created", "level", "message", "step", "fold", "branch", "variant")
@@ -84,6 +90,10 @@ class DbReporter(Reporter):
         self._error = None
         self._stop_checked = float("-inf")
         self._seen = (None, float("-inf"))  # (the run's status, when) as the writer last wrote it
+        # The writer's guess of the next write's first seq, and whether the last publish counted a fragment
+        # watcher of the run: then the writer announces each small batch before it commits it (events.announce).
+        self._next_seq = run.last_seq + 1
+        self._announce = False
         self._stop = False
         self._thread = None
         if background:
@@ -325,6 +335,10 @@ class DbReporter(Reporter):
         fields = {**fields, "updated_at": now}
         closed = f"Run {self.run_id} has ended; nothing more is written for it."
         steps = [item.step for item in items if item.step]
+        if self._announce and items and len(items) <= ANNOUNCE_MAX:
+            # A page watches: its daphne renders the batch while this commits it. A wrong guess of the seqs
+            # (someone else appended meanwhile) only makes that render go unused.
+            events.announce(self.run_id, self._messages(items, self._next_seq, now))
         if rows.one_statement(len(items)):
             # PostgreSQL, a small batch (the writer keeps up): one statement claims the seqs, writes the run's
             # fields and inserts every row (seqs relative to the batch until the statement adds the run's): one
@@ -346,6 +360,7 @@ class DbReporter(Reporter):
                     rows.insert_rows(*table)
                 self._written(items, claimed[0], now, steps)
         self._seen = (claimed[1], time.monotonic())  # should_stop() reads this instead of asking again
+        self._next_seq = claimed[0] + len(items)
 
     def _rows(self, items, first, created, adapt_json):
         """What runs.models.append_events stores, for a whole write batch at a time: [(model, fields, rows)]
@@ -363,15 +378,21 @@ class DbReporter(Reporter):
                 metrics.extend((run_id, seq, *row) for row in item.metrics)
         return [(RunEvent, EVENT_FIELDS, stored), (LogEntry, LOG_FIELDS, logs), (FoldMetric, METRIC_FIELDS, metrics)]
 
+    def _messages(self, items, first, now):
+        ts, run_id = now.isoformat(), self.run_id
+        return [{"seq": seq, "type": item.type, "ts": ts, "run": run_id, "data": item.data}
+                for seq, item in enumerate(items, first)]
+
     def _written(self, items, first, now, steps):
         """The steps' rows, and one publish of the batch after commit (at once when there is no transaction)."""
-        run_id, owner_id, ts = self.run_id, self.owner_id, now.isoformat()
         for name, row in steps:
-            RunStep.objects.filter(run_id=run_id, name=name).update(**row)
+            RunStep.objects.filter(run_id=self.run_id, name=name).update(**row)
         if items:
-            messages = [{"seq": seq, "type": item.type, "ts": ts, "run": run_id, "data": item.data}
-                        for seq, item in enumerate(items, first)]
-            transaction.on_commit(lambda: events.publish(run_id, messages, owner_id=owner_id))
+            messages = self._messages(items, first, now)
+            transaction.on_commit(lambda: self._publish(messages))
+
+    def _publish(self, messages):
+        self._announce = bool(events.publish(self.run_id, messages, owner_id=self.owner_id))
 
 
 def _as_is(value):
