@@ -257,8 +257,8 @@ def layer_message(run_id, messages):
 # Before a write batch commits, the worker may announce it to the run's group: {"type": "run.pending", "run":
 # id, "events": [the messages as it expects to store them]}. Nothing pending ever reaches a watcher. A daphne
 # process with a fragment watcher renders the batch while the worker commits it (the two are separate
-# processes, so on two cores the render costs the watcher no time), and sends that render once the committed
-# batch arrives and is the same. The worker announces only while some process subscribes to the run's
+# processes, so the render overlaps the commit instead of following it), and sends that render once the
+# committed batch arrives and is the same. The worker announces only while some process subscribes to the run's
 # html_group, and only small batches (a quiet or short-fit run, where the render is a third of the wait).
 PENDING_TYPE = "run.pending"
 
