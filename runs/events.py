@@ -278,9 +278,10 @@ def announce(run_id, messages):
 
 
 def layer_events(message):
-    """The stored messages a channel-layer message carries; also reads the one-event form ("run.event",
-    {"event": ...}) that publishers before batching sent, so a worker of the previous release still works."""
-    if message.get("type") == LAYER_TYPE:
+    """The messages a channel-layer message carries (stored, or about to be for a pending one); also reads the
+    one-event form ("run.event", {"event": ...}) that publishers before batching sent, so a worker of the
+    previous release still works."""
+    if message.get("type") in (LAYER_TYPE, PENDING_TYPE):
         return [m for m in message.get("events") or [] if isinstance(m, dict)]
     if message.get("type") == "run.event" and isinstance(message.get("event"), dict):
         return [message["event"]]

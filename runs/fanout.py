@@ -15,8 +15,9 @@ While a process has a fragment watcher of a run, it also subscribes to the run's
 worker counts), and the worker then announces each small batch before it commits it (events.PENDING_TYPE).
 The Topic renders the announced batch at once, while the worker commits, and uses that render for the
 committed batch if it is the same; a pending batch never reaches a watcher. The worker and daphne are separate
-processes, so on two cores the render overlaps the commit instead of following it (rendering in the worker during the commit did not help: the
-render thread held the GIL the writer needed to send the statement, and the two ran one after the other).
+processes, so on two cores the render overlaps the commit instead of following it. (Rendering in the worker
+during the commit did not help: the render thread held the GIL the writer needed to send the statement, and
+the two ran one after the other.)
 
 Per run, a Topic delivers batches in order. A batch that skips seqs (the layer dropped a message) is
 completed from the database once for all watchers, and a run that stays silent is checked once per
@@ -154,7 +155,7 @@ class Topic:
 
     def put_pending(self, messages):
         """A batch the worker is committing (events.PENDING_TYPE): render it now, send it only once committed."""
-        messages = valid([m for m in messages if isinstance(m, dict)]) if isinstance(messages, list) else []
+        messages = valid(messages)
         if messages and any(w.fragments for w in self.watchers):
             self.queue.put_nowait((self._render_pending, messages))
 
@@ -308,7 +309,7 @@ class Hub:
             if message.get("type") == events.PENDING_TYPE:
                 topic = self.topics.get(message.get("run"))
                 if topic is not None and isinstance(topic, Topic):
-                    topic.put_pending(message.get("events") or [])
+                    topic.put_pending(events.layer_events(message))
                 continue
             if message.get("type") == events.ROW_LAYER_TYPE:
                 feed = self.topics.get(message.get("group"))

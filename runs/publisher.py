@@ -149,9 +149,9 @@ class _RedisSender:
         self._read_replies()
         pipe = self.client.pipeline(transaction=False)
         for group, message in sends:
-            pipe.publish(f"{self.prefix}__group__{group}", self.layer.serialize(message))
+            pipe.publish(self._channel(group), self.layer.serialize(message))
         if count is not None:
-            pipe.pubsub_numsub(f"{self.prefix}__group__{count}")
+            pipe.pubsub_numsub(self._channel(count))
         replies = pipe.execute()
         return replies[-1][0][1] if count is not None else None
 
@@ -159,12 +159,15 @@ class _RedisSender:
         with self._lock:
             try:
                 self._read_replies_locked()
-                self._announcer.send_command("PUBLISH", f"{self.prefix}__group__{group}",
-                                             self.layer.serialize(message))
+                self._announcer.send_command("PUBLISH", self._channel(group), self.layer.serialize(message))
                 self._unread += 1
             except Exception:
                 self._reset()
                 raise
+
+    def _channel(self, group):
+        # The layer's name for a group's pub/sub channel (RedisPubSubChannelLayer), so consumers receive it.
+        return f"{self.prefix}__group__{group}"
 
     def _read_replies(self):
         if self._unread:

@@ -17,7 +17,8 @@ thread stores it, in the order it was reported, with group commit:
 While a run page watches (the publish counts it, runs/publisher.py), each small batch is announced to the
 run's group just before its write (events.announce), so daphne renders the page's fragments while the batch
 commits; the announcement carries the seqs the writer expects, and daphne uses its render only if the
-committed batch is the same. Nothing but progress is ever dropped. The Run's progress fields are written with each batch, so they are
+committed batch is the same.
+Nothing but progress is ever dropped. The Run's progress fields are written with each batch, so they are
 current even when a progress event was dropped.
 
 If a write fails (events.RunClosed once someone else ended the run, or a database error), the writer stops

@@ -132,12 +132,12 @@ def html_subscribers(redis_client, run):
 
 
 def test_it_marks_the_run_for_the_worker_only_while_a_page_watches_it(daphne_server, owner, run, redis_client):
-    # The worker renders a run's batches only while some process subscribes to its html group (prerender).
+    # The worker announces a run's batches only while some process subscribes to its html group.
     url = ws_url(daphne_server, run, token=key_of(owner))
     with connect(url) as json_watcher:
         json_watcher.recv(timeout=10)
         assert subscribers(redis_client, run) == 1
-        assert html_subscribers(redis_client, run) == 0  # an API client alone: the worker renders nothing
+        assert html_subscribers(redis_client, run) == 0  # an API client alone: nothing is announced
         with connect(url.replace(f"/ws/runs/{run.pk}/", f"/ws/runs/{run.pk}/fragments/")) as page:
             page.recv(timeout=10)
             wait_for(lambda: html_subscribers(redis_client, run) == 1, timeout=10, message="the html mark")
