@@ -7,6 +7,26 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Load Django (apps, models) before anything that imports models, such as the consumers.
 django_asgi_app = get_asgi_application()
 
+
+def require_collected_static():
+    """With DEBUG off every page names its CSS and JS through the manifest that collectstatic writes; without
+    it each page would answer 500 ("Missing staticfiles manifest entry"). Refuse to start instead, saying why."""
+    from django.conf import settings
+    from django.contrib.staticfiles.storage import ManifestFilesMixin, staticfiles_storage
+    from django.core.exceptions import ImproperlyConfigured
+
+    if isinstance(staticfiles_storage, ManifestFilesMixin) and not staticfiles_storage.exists(
+        staticfiles_storage.manifest_name
+    ):
+        raise ImproperlyConfigured(
+            f"The static files are not collected: {settings.STATIC_ROOT}/{staticfiles_storage.manifest_name} is "
+            "missing, and with DEBUG off every page needs it. Run `python manage.py collectstatic --noinput` "
+            "(`make run` does), then start again."
+        )
+
+
+require_collected_static()
+
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator, OriginValidator  # noqa: E402
 

@@ -5,6 +5,7 @@ fresh clone works with no configuration. Production sets DEBUG=0 and the variabl
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -69,11 +70,14 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "csp",
+    "axes",
     "experiments",
     "runs",
 ]
 
 MIDDLEWARE = [
+    # First: everything after it reads the client's address from REMOTE_ADDR (config/client_ip.py).
+    "config.client_ip.ClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -84,6 +88,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as axes asks: it turns a login that hit the throttle into the lock-out answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -195,6 +201,28 @@ RUNWATCH = {
 }
 
 # --- Auth, static, media ----------------------------------------------------------------------------
+# How many reverse proxies in front of Runwatch append to X-Forwarded-For (nginx with
+# `proxy_add_x_forwarded_for`, a load balancer...). 0, the default: the header is ignored and the peer's address
+# is the client's. The one setting for the login throttle, DRF's throttles and the logs (config/client_ip.py).
+TRUSTED_PROXIES = int(env_float("RUNWATCH_TRUSTED_PROXIES", 0))
+if TRUSTED_PROXIES < 0:
+    raise ImproperlyConfigured("RUNWATCH_TRUSTED_PROXIES must be 0 or more (the number of proxies in front).")
+
+# The login throttle (django-axes, config/login_throttle.py): after AXES_FAILURE_LIMIT failed logins for one
+# account, or from one address, logins for it are refused for the cool-off, counted from the last failure.
+# The browser's and the admin's login forms and the API's token endpoint share the counters.
+AUTHENTICATION_BACKENDS = [
+    "config.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(env_float("RUNWATCH_LOGIN_FAILURE_LIMIT", 5))
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("RUNWATCH_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # each on its own: per address, and per account
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.client_ip.request_ip"
+AXES_LOCKOUT_CALLABLE = "config.login_throttle.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -260,6 +288,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("TOKEN_THROTTLE_RATE", "20/min")},
+    # ClientAddressMiddleware has already put the client's address in REMOTE_ADDR (TRUSTED_PROXIES); DRF must
+    # not read X-Forwarded-For again itself, which it does whenever this is unset.
+    "NUM_PROXIES": 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Runwatch API",

@@ -24,6 +24,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from config import login_throttle
 from config.drf import DETAIL, AutoSchema, JSONParser, spec_errors
 from experiments.api import FILE_RESPONSE
 from experiments.serializers import RegisteredModelSerializer
@@ -63,6 +64,13 @@ class ObtainToken(ObtainAuthToken):
 
     @extend_schema(responses={200: TokenSerializer, "429": DETAIL["429"]}, tags=["auth"])
     def post(self, request, *args, **kwargs):
+        # The login forms' counters (config/login_throttle.py): a locked account or address gets no token
+        # either, even with the right password. Failures are counted by authenticate() itself.
+        username = request.data.get("username") if isinstance(request.data, dict) else None
+        if login_throttle.is_locked_out(request._request, username if isinstance(username, str) else None):
+            seconds = login_throttle.retry_after_seconds(request._request, username)
+            headers = {"Retry-After": str(seconds)} if seconds else {}
+            return Response({"detail": login_throttle.lockout_message(seconds)}, status=429, headers=headers)
         return super().post(request, *args, **kwargs)
 
 

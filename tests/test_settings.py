@@ -206,3 +206,16 @@ def test_it_fails_the_deploy_check_with_debug_on(environ):
     result = run(environ, args, **{**PRODUCTION, "DEBUG": "1"})
     assert result.returncode != 0
     assert "security.W018" in result.stderr  # DEBUG should not be True in deployment.
+
+
+def test_it_refuses_to_serve_with_debug_off_before_the_static_files_are_collected(environ, tmp_path):
+    local = {**PRODUCTION, "DATABASE_URL": "", "REDIS_URL": ""}
+    load_app = [sys.executable, "-c", "import config.asgi"]  # what daphne does first
+    refused = run(environ, load_app, **local)
+    assert refused.returncode != 0
+    assert "The static files are not collected" in refused.stderr
+    assert "manage.py collectstatic --noinput" in refused.stderr
+    collected = run(environ, [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], **local)
+    assert collected.returncode == 0, collected.stderr
+    started = run(environ, load_app, **local)
+    assert started.returncode == 0, started.stderr
