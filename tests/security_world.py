@@ -8,6 +8,7 @@ import hashlib
 import json
 from types import SimpleNamespace
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.core import serializers
@@ -48,9 +49,20 @@ def build_world(owner, media, spec):
         log=LogEntry.objects.filter(run=run).first(), event=RunEvent.objects.filter(run=run).first(),
         token=Token.objects.create(user=owner), group=Group.objects.create(name=f"{MARK} group"),
         run_content_type=ContentType.objects.get_for_model(Run),
+        # The login throttle's records of the owner's logins: staff-only admin screens.
+        **login_records(owner),
     )
     assert world.step and world.log and world.event and world.fold, "the owner's run must have every kind of row"
     return world
+
+
+def login_records(owner):
+    where = {"username": owner.username, "ip_address": "192.0.2.10", "user_agent": f"{MARK} agent"}
+    return {
+        "access_attempt": AccessAttempt.objects.create(**where, failures_since_start=1, get_data="", post_data=""),
+        "access_log": AccessLog.objects.create(**where),
+        "access_failure": AccessFailureLog.objects.create(**where),
+    }
 
 
 def leak_markers(world):

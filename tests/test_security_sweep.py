@@ -50,6 +50,8 @@ PARAMS = {
         "admin/experiments/experiment/": "experiment", "admin/experiments/dataset/": "dataset",
         "admin/experiments/registeredmodel/": "model", "admin/auth/user/": "owner", "admin/auth/group/": "group",
         "admin/authtoken/tokenproxy/": "owner",  # the proxy's pk is its user's
+        "admin/axes/accessattempt/": "access_attempt", "admin/axes/accesslog/": "access_log",
+        "admin/axes/accessfailurelog/": "access_failure",
         "admin/r/": "run",  # view_on_site
     },
     "content_type_id": {"admin/r/": "run_content_type"},
