@@ -19,7 +19,7 @@ import itertools
 from dataclasses import dataclass
 
 from . import catalog
-from .spec_checks import Errors, as_int, as_text, show
+from .spec_checks import Errors, as_int, as_text, show, unknown_keys
 from .spec_models import check_models, check_output_size, check_steps
 
 MAX_VARIANTS = 500
@@ -30,6 +30,22 @@ MAX_NAME_LENGTH = 100
 MAX_TARGET_LENGTH = 200
 MAX_DB_ID = 2**63 - 1  # PostgreSQL bigint; a larger id in a query is a database error, not "not found"
 MIN_MEMORY_MB = 256  # Python with scikit-learn loaded needs about this much before any data
+
+# The fields of each level of a spec, in the order the messages list them: anything else is refused.
+SPEC_FIELDS = ("runner", "task", "dataset", "target", "preprocessing", "branches", "models", "cv", "metric", "seed",
+               "training", "evaluation", "limits")
+DATASET_FIELDS = {
+    "builtin": ("kind", "name"),
+    "synthetic": ("kind", "generator", "n_samples", "n_features", "noise", "seed", "n_classes"),
+    "csv": ("kind", "id", "sha256"),
+}
+BRANCH_FIELDS = ("name", "preprocessing")
+CV_FIELDS = ("kind", "folds", "shuffle", "seed")
+TRAINING_FIELDS = ("epochs", "patience", "validation_fraction")
+EVALUATION_FIELDS = ("run",)
+# A nested level's field written at the top ("folds": 5) is named with where it belongs.
+NESTED_FIELDS = {**{f: "cv" for f in CV_FIELDS if f != "seed"}, **{f: "training" for f in TRAINING_FIELDS},
+                 "estimator": "models", "params": "models", "name": "dataset"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,7 @@ def validate_spec(data, *, lookups=None, ceilings=Ceilings()):
     if not isinstance(data, dict):
         raise SpecError({"spec": ["The spec must be a JSON object."]})
     errors = Errors()
+    unknown_keys(errors, "", data, SPEC_FIELDS, NESTED_FIELDS)
     runner = data.get("runner", "cv")
     if not isinstance(runner, str) or runner not in catalog.RUNNERS:
         errors.add("runner", 'Must be "cv", "training" or "evaluation".')
@@ -112,6 +129,8 @@ def _dataset(errors, ref, lookups):
         errors.add("dataset", 'Required: {"kind": "builtin", "name": "iris"}, a synthetic generator or a CSV id.')
         return None, None, None
     kind = ref.get("kind")
+    if isinstance(kind, str) and kind in DATASET_FIELDS:
+        unknown_keys(errors, "dataset", ref, DATASET_FIELDS[kind])
     if kind == "builtin":
         name = ref.get("name")
         if not isinstance(name, str) or name not in catalog.BUILTIN_DATASETS:
@@ -175,6 +194,7 @@ def _branches(errors, branches, spec):
         return []
     chains, names = [], set()
     for i, branch in enumerate(branches):
+        unknown_keys(errors, f"branches.{i}", branch, BRANCH_FIELDS)
         name = branch.get("name") if isinstance(branch, dict) else None
         if not isinstance(name, str) or not name.strip():
             errors.add(f"branches.{i}.name", "Each branch needs a name.")
@@ -197,6 +217,7 @@ def _cv(errors, cv, task, seed):
     if not isinstance(cv, dict):
         errors.add("cv", "Must be an object with kind, folds, shuffle and seed.")
         cv = {}
+    unknown_keys(errors, "cv", cv, CV_FIELDS)
     kind = cv.get("kind", "stratified_kfold" if task == "classification" else "kfold")
     if not isinstance(kind, str) or kind not in catalog.CV_KINDS:
         errors.add("cv.kind", f"Choose one of: {', '.join(sorted(catalog.CV_KINDS))}.")
@@ -231,6 +252,7 @@ def _training(errors, training, models):
     if not isinstance(training, dict):
         errors.add("training", "Must be an object with epochs, patience and validation_fraction.")
         training = {}
+    unknown_keys(errors, "training", training, TRAINING_FIELDS)
     for i, model in enumerate(models):
         if not catalog.ESTIMATORS[model["estimator"]][3]:
             errors.add(f"models.{i}.estimator", "Epoch training needs an estimator with partial_fit (SGD, MLP, …).")
@@ -245,6 +267,7 @@ def _training(errors, training, models):
 
 
 def _evaluation(errors, evaluation, lookups):
+    unknown_keys(errors, "evaluation", evaluation, EVALUATION_FIELDS)
     run_id = evaluation.get("run") if isinstance(evaluation, dict) else None
     if isinstance(run_id, bool) or not isinstance(run_id, int) or not 1 <= run_id <= MAX_DB_ID:
         errors.add("evaluation.run", "Give the id of a completed run whose model to evaluate.")
@@ -262,9 +285,7 @@ def _limits(errors, limits, ceilings):
         errors.add("limits", 'Must be an object: {"time_seconds": 3600, "memory_mb": 2048}.')
         return None
     clean = {}
-    for key in limits:
-        if key not in ("time_seconds", "memory_mb"):
-            errors.add(f"limits.{show(key, quote=False)}", 'Unknown limit. Set "time_seconds" or "memory_mb".')
+    unknown_keys(errors, "limits", limits, ("time_seconds", "memory_mb"))
     if "time_seconds" in limits:
         clean["time_seconds"] = as_int(
             errors, "limits.time_seconds", limits["time_seconds"], 1, ceilings.time_seconds,

@@ -1,5 +1,6 @@
 """Small checks the spec validator is built from. Each takes any JSON value and never raises."""
 
+import difflib
 import math
 
 MAX_ERROR_PATHS = 50
@@ -74,3 +75,38 @@ def as_text(errors, path, value, max_length, message):
 
 def is_scalar(value):
     return value is None or isinstance(value, (str, bool)) or is_number(value)
+
+
+def unknown_keys(errors, path, value, allowed, elsewhere=None):
+    """Refuses the keys this level of the spec does not have, naming each with the closest known one.
+
+    Without it a misspelt key ("fold" for "folds") would simply vanish from the normalised spec, and the
+    user would get a run that is not the one they asked for, with nothing said. `elsewhere` maps fields of
+    other levels to where they belong ({"folds": "cv"}), for the key written one level too high."""
+    elsewhere = elsewhere or {}
+    if not isinstance(value, dict):
+        return
+    for key in value:
+        if key in allowed:
+            continue
+        where = f"{path}.{show(key, quote=False)}" if path else show(key, quote=False)
+        close = close_match(key, [*allowed, *elsewhere])
+        if close in elsewhere:
+            home = elsewhere[close]
+            hint = f'Did you mean {close!r}? It belongs inside "{home}": {{"{home}": {{"{close}": …}}}}.'
+        elif close:
+            hint = f"Did you mean {close!r}?"
+        else:
+            hint = f"Known fields here: {', '.join(allowed)}."
+        errors.add(where, f"Unknown field {show(key)}. {hint}")
+        if errors.truncated:
+            return
+
+
+def close_match(key, known):
+    """The known name `key` is most likely a misspelling of, or None."""
+    # Only short keys are compared: difflib's cost grows with the key's length, and a hostile key is long.
+    if not isinstance(key, str) or len(key) > 60:
+        return None
+    found = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return found[0] if found else None

@@ -9,13 +9,15 @@ each value to scikit-learn's own parameter check and to the ranges in catalog.PA
 import math
 
 from . import catalog
-from .spec_checks import as_int, as_text, is_number, is_scalar, number, show
+from .spec_checks import as_int, as_text, close_match, is_number, is_scalar, number, show, unknown_keys
 
 MAX_MODELS = 50
 MAX_GRID_VALUES = 100
 MAX_STEPS = 20
 MAX_LABEL_LENGTH = 100
 MAX_TEXT_VALUE_LENGTH = 100
+STEP_FIELDS = ("name", "params")
+MODEL_FIELDS = ("estimator", "params", "label")
 
 
 # --- Preprocessing --------------------------------------------------------------------------------------
@@ -38,6 +40,7 @@ def check_steps(errors, path, steps):
         if not isinstance(step, dict) or "name" not in step:
             errors.add(f"{path}.{i}", 'Each step needs a "name".')
             continue
+        unknown_keys(errors, f"{path}.{i}", step, STEP_FIELDS)
         name = step["name"]
         if not isinstance(name, str) or name not in catalog.PREPROCESSING:
             choices = ", ".join(sorted(catalog.PREPROCESSING))
@@ -136,6 +139,7 @@ def _model_shape(errors, i, model, task):
     if not isinstance(model, dict):
         errors.add(f"models.{i}", 'Must be an estimator name or {"estimator", "params", "label"}.')
         return None
+    unknown_keys(errors, f"models.{i}", model, MODEL_FIELDS)
     name = model.get("estimator")
     if not isinstance(name, str) or name not in catalog.ESTIMATORS:
         errors.add(f"models.{i}.estimator", "Unknown estimator.")
@@ -160,7 +164,8 @@ def _model_shape(errors, i, model, task):
         path = f"models.{i}.params.{show(key, quote=False)}"
         values = list(values) if isinstance(values, list) else [values]
         if key not in valid:
-            errors.add(path, f"{cls_name} has no parameter {show(key)}.")
+            close = close_match(key, sorted(valid))
+            errors.add(path, f"{cls_name} has no parameter {show(key)}." + (f" Did you mean {close!r}?" if close else ""))
         elif key in catalog.FIXED_PARAMS:
             errors.add(path, f"Runwatch sets {key} itself; leave it out.")
         elif not values:

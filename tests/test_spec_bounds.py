@@ -237,7 +237,7 @@ def test_it_accepts_run_limits_up_to_the_ceilings():
         ({"time_seconds": "1h"}, "limits.time_seconds", "between 1 and 600, the ceiling on this server."),
         ({"memory_mb": 4096}, "limits.memory_mb", "between 256 and 2048, the ceiling on this server."),
         ({"memory_mb": 10}, "limits.memory_mb", "between 256 and 2048"),
-        ({"cpus": 4}, "limits.cpus", "Unknown limit."),
+        ({"cpus": 4}, "limits.cpus", "Unknown field 'cpus'. Known fields here: time_seconds, memory_mb."),
         ([600], "limits", "Must be an object"),
     ],
 )
