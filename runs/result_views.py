@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
+from accounts.quotas import QuotaExceeded
 from experiments.describe import flatten_spec
 from experiments.models import RegisteredModel
 from experiments.spec import SpecError
@@ -72,6 +73,9 @@ def rerun(request, run_id):
         problems = "; ".join(f"{path}: {msg}" for path, msgs in e.errors.items() for msg in msgs)
         messages.error(request, f"This run cannot be re-run: {problems}")
         return redirect("runs:results", run.pk)
+    except QuotaExceeded as e:
+        messages.error(request, f"Not re-run: {e}")
+        return redirect("runs:results", run.pk)
     messages.success(request, f"Re-running {run.name} as run #{new.pk}.")
     return redirect(new)
 
@@ -90,7 +94,7 @@ def promote(request, run_id):
         return redirect(back)
     try:
         model = promotion.promote(run, request.user, name)
-    except (promotion.CannotPromote, promotion.NameTaken) as e:
+    except (promotion.CannotPromote, promotion.NameTaken, promotion.OverQuota) as e:
         messages.error(request, f"Not promoted: {e}")
         return redirect(back)
     messages.success(request, f"Promoted to the model registry as “{model.name}”.")
