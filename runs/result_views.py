@@ -14,9 +14,8 @@ from experiments.models import RegisteredModel
 from experiments.spec import SpecError
 
 from . import charts, control, promotion
+from .forms import NAME_MAX, PromoteForm
 from .models import Run
-
-NAME_MAX = RegisteredModel._meta.get_field("name").max_length
 
 
 def _get_run_for_user(request, run_id):
@@ -85,13 +84,11 @@ def rerun(request, run_id):
 def promote(request, run_id):
     run = _get_run_for_user(request, run_id)
     back = reverse("runs:results", args=[run.pk]) + "#actions"
-    name = (request.POST.get("name") or "").strip()
-    if not name:
-        messages.error(request, "Give the model a name to promote it under.")
+    form = PromoteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form.first_error())
         return redirect(back)
-    if len(name) > NAME_MAX:
-        messages.error(request, f"A model name has at most {NAME_MAX} characters.")
-        return redirect(back)
+    name = form.cleaned_data["name"]
     try:
         model = promotion.promote(run, request.user, name)
     except (promotion.CannotPromote, promotion.NameTaken, promotion.OverQuota) as e:
