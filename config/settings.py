@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "template_partials",
     "csp",
     "axes",
+    "accounts",
     "experiments",
     "runs",
 ]
@@ -187,6 +188,13 @@ RUNWATCH = {
     "RUN_TIME_LIMIT_MAX_SECONDS": int(env_float("RUNWATCH_RUN_TIME_LIMIT_MAX", 86400)),
     "RUN_MEMORY_LIMIT_MB": int(env_float("RUNWATCH_RUN_MEMORY_LIMIT_MB", 4096)),
     "RUN_MEMORY_LIMIT_MAX_MB": int(env_float("RUNWATCH_RUN_MEMORY_LIMIT_MAX_MB", 16384)),
+    # Per-user quotas (accounts/quotas.py): the defaults for every user, staff included; staff raise or lower
+    # them per user in the admin (Users, "Quota"). Runs past the running slots wait, queued, for a slot; a launch
+    # past the queued count is refused (409). The largest memory and time a spec may ask for come below.
+    "QUOTA_RUNNING": int(env_float("RUNWATCH_QUOTA_RUNNING", 2)),
+    "QUOTA_QUEUED": int(env_float("RUNWATCH_QUOTA_QUEUED", 20)),
+    # Uploaded datasets and promoted models together, in megabytes (5 GB).
+    "QUOTA_STORAGE_MB": int(env_float("RUNWATCH_QUOTA_STORAGE_MB", 5120)),
     # Branches x variants x folds (x epochs) one run may ask for (experiments.spec).
     "MAX_TOTAL_FITS": int(env_float("RUNWATCH_MAX_TOTAL_FITS", 10000)),
     # The largest CSV the datasets page accepts, in megabytes (shown on the page).
@@ -199,6 +207,10 @@ RUNWATCH = {
     # only behind a pooler that cannot carry them (PgBouncer before 1.21 in transaction mode).
     "PREPARED_WRITES": env_bool("RUNWATCH_PREPARED_WRITES", True),
 }
+# The largest limits a user's spec may ask for default to the per-run defaults, not the ceilings: one user
+# cannot take 16 GB and a day unless staff gave them that (never past the ceilings, whatever the quota says).
+RUNWATCH["QUOTA_MEMORY_MB"] = int(env_float("RUNWATCH_QUOTA_MEMORY_MB", RUNWATCH["RUN_MEMORY_LIMIT_MB"]))
+RUNWATCH["QUOTA_TIME_SECONDS"] = int(env_float("RUNWATCH_QUOTA_TIME_LIMIT", RUNWATCH["RUN_TIME_LIMIT_SECONDS"]))
 
 # --- Auth, static, media ----------------------------------------------------------------------------
 # How many reverse proxies in front of Runwatch append to X-Forwarded-For (nginx with

@@ -15,6 +15,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.html import format_html
 
+from accounts.quotas import QuotaExceeded
 from runs import control
 
 from .models import Dataset, Experiment, RegisteredModel
@@ -79,7 +80,7 @@ class ExperimentAdmin(admin.ModelAdmin):
         for experiment in queryset.select_related("owner"):
             try:
                 launched.append(control.launch_run(experiment.owner, experiment=experiment))
-            except SpecError as e:
+            except (SpecError, QuotaExceeded) as e:
                 failed.append(f"{experiment}: {e}")
         if launched:
             noun = model_ngettext(launched[0]._meta, len(launched))

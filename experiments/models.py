@@ -5,6 +5,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
+from accounts.quotas import spec_ceilings_for
+
 from . import catalog
 from .spec import Ceilings, SpecError, validate_spec
 
@@ -161,5 +163,6 @@ def spec_ceilings():
 
 
 def validate_spec_for(owner, data):
-    """validate_spec for `owner`: the CSV datasets and runs they may use, and this server's ceilings."""
-    return validate_spec(data, lookups=SpecLookups(owner), ceilings=spec_ceilings())
+    """validate_spec for `owner`: the CSV datasets and runs they may use, and this server's ceilings lowered to
+    the largest limits their quota allows (accounts.quotas)."""
+    return validate_spec(data, lookups=SpecLookups(owner), ceilings=spec_ceilings_for(owner, spec_ceilings()))

@@ -55,6 +55,9 @@ class Ceilings:
     total_fits: int = 10_000
     time_seconds: int = 86_400
     memory_mb: int = 16_384
+    # Who set the time and memory ceilings, for the messages: the server, or a user's quota (accounts.quotas).
+    time_set_by: str = "the ceiling on this server"
+    memory_set_by: str = "the ceiling on this server"
 
 
 class SpecError(Exception):
@@ -289,12 +292,12 @@ def _limits(errors, limits, ceilings):
     if "time_seconds" in limits:
         clean["time_seconds"] = as_int(
             errors, "limits.time_seconds", limits["time_seconds"], 1, ceilings.time_seconds,
-            f"Must be a whole number of seconds between 1 and {ceilings.time_seconds}, the ceiling on this server.")
+            f"Must be a whole number of seconds between 1 and {ceilings.time_seconds}, {ceilings.time_set_by}.")
     if "memory_mb" in limits:
         clean["memory_mb"] = as_int(
             errors, "limits.memory_mb", limits["memory_mb"], MIN_MEMORY_MB, ceilings.memory_mb,
-            f"Must be a whole number of megabytes between {MIN_MEMORY_MB} and {ceilings.memory_mb}, the ceiling "
-            f"on this server.")
+            f"Must be a whole number of megabytes between {MIN_MEMORY_MB} and {ceilings.memory_mb}, "
+            f"{ceilings.memory_set_by}.")
     return clean
 
 

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from accounts.quotas import QuotaExceeded
 from runs.control import launch_run
 from runs.models import Run
 
@@ -91,6 +92,9 @@ def experiment_launch(request, experiment_id):
     except SpecError as e:
         for path, msgs in e.errors.items():
             messages.error(request, f"{path}: {' '.join(msgs)}")
+        return redirect("experiments:detail", experiment.pk)
+    except QuotaExceeded as e:
+        messages.error(request, f"Not launched: {e}")
         return redirect("experiments:detail", experiment.pk)
     return redirect(run.get_absolute_url())
 
@@ -242,7 +246,7 @@ def _wizard(request, experiment):
     if action == "launch":
         try:
             run = launch_run(request.user, experiment=experiment)
-        except SpecError as e:
+        except (SpecError, QuotaExceeded) as e:
             messages.error(request, f"Saved, but it could not be launched: {e}")
             return redirect("experiments:detail", experiment.pk)
         return redirect(run.get_absolute_url())

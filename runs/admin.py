@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.text import capfirst
 from django_rq.settings import get_queues_map
 
+from accounts.quotas import QuotaExceeded
 from experiments.spec import SpecError
 
 from . import control, formatting
@@ -277,8 +278,8 @@ class RunAdmin(admin.ModelAdmin):
         for run in queryset.select_related("owner", "experiment"):
             try:
                 launched.append(control.rerun(run))
-            except SpecError as e:
-                # The snapshot may name a dataset or model that has since been deleted.
+            except (SpecError, QuotaExceeded) as e:
+                # The snapshot may name a dataset or model that has since been deleted; the owner may be at quota.
                 failed.append(f"{run}: {e}")
         if launched:
             names = ", ".join(str(run) for run in launched)

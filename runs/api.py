@@ -24,6 +24,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from accounts.quotas import QuotaExceeded
 from config import login_throttle
 from config.drf import DETAIL, AutoSchema, JSONParser, spec_errors
 from experiments.api import FILE_RESPONSE
@@ -88,6 +89,11 @@ def query_body(serializer_class, request):
     return serializer.validated_data
 
 
+def quota_refusal(error):
+    """409: the request is fine, the user's quota is what stands in the way (accounts.quotas)."""
+    return Response({"detail": str(error), "code": "quota_exceeded"}, status=status.HTTP_409_CONFLICT)
+
+
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Runs: submit, list and inspect them, stop, re-run and promote them. Only the owner (or staff) sees a run."""
 
@@ -116,7 +122,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(request=RunCreateSerializer, responses={201: RunSerializer}, summary="Submit a run")
+    @extend_schema(request=RunCreateSerializer, responses={201: RunSerializer, 409: DETAIL["409"]},
+                   summary="Submit a run")
     def create(self, request):
         serializer = RunCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
@@ -127,6 +134,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             )
         except SpecError as e:
             raise ValidationError(spec_errors(e.errors)) from None
+        except QuotaExceeded as e:
+            return quota_refusal(e)
         run.refresh_from_db()  # last_seq moved in the database when the queued event was stored
         return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
 
@@ -189,13 +198,16 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             raise Http404("This run has no model bundle.")
         return serve_verified(request, run.model_file, run.model_sha256)
 
-    @extend_schema(request=None, responses={201: RunSerializer}, summary="Launch a new run with the same spec")
+    @extend_schema(request=None, responses={201: RunSerializer, 409: DETAIL["409"]},
+                   summary="Launch a new run with the same spec")
     @action(detail=True, methods=["post"])
     def rerun(self, request, pk=None):
         try:
             run = control.rerun(self.get_object(), owner=request.user)
         except SpecError as e:  # e.g. its CSV dataset has been deleted since
             raise ValidationError(spec_errors(e.errors)) from None
+        except QuotaExceeded as e:
+            return quota_refusal(e)
         run.refresh_from_db()
         return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
 
@@ -208,7 +220,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         name = query_body(PromoteSerializer, request)["name"]
         try:
             model = promotion.promote(run, request.user, name)
-        except promotion.CannotPromote as e:
+        except (promotion.CannotPromote, promotion.OverQuota) as e:
             return Response({"detail": str(e)}, status=status.HTTP_409_CONFLICT)
         except promotion.NameTaken as e:
             raise ValidationError({"name": [str(e)]}) from None

@@ -19,7 +19,7 @@ from rq.job import Job, JobStatus
 from experiments.models import validate_spec_for
 from experiments.spec import total_fits
 
-from . import events, limits
+from . import events, limits, scheduling
 from .engine.steps import steps_for
 from .models import Run, RunStep, append_event
 
@@ -37,12 +37,15 @@ def get_queue():
 
 
 def launch_run(owner, *, experiment=None, spec=None, name=None, rerun_of=None):
-    """Validate the spec, create the run and its steps, and enqueue its job once the transaction commits.
+    """Validate the spec, create the run and its steps, and enqueue its job once the transaction commits, if
+    the owner has a free running slot; otherwise it waits, queued, for one (runs/scheduling.py).
 
-    Raises experiments.spec.SpecError with field errors when the spec is not valid.
+    Raises experiments.spec.SpecError with field errors when the spec is not valid, and
+    accounts.quotas.QuotaExceeded when the owner may queue no more runs.
     """
     spec = validate_spec_for(owner, spec if spec is not None else experiment.spec)
     with transaction.atomic():
+        scheduling.admit(owner)
         run = Run.objects.create(
             owner=owner,
             experiment=experiment,
@@ -53,16 +56,19 @@ def launch_run(owner, *, experiment=None, spec=None, name=None, rerun_of=None):
             seed=spec["seed"],
             rq_job_id=uuid.uuid4().hex,
             rerun_of=rerun_of,
-            message="Waiting for a worker",
+            message=scheduling.WAITING_MESSAGE,
+            waiting_for_slot=True,
         )
         RunStep.objects.bulk_create(
             RunStep(run=run, name=name_, label=label, order=i) for i, (name_, label) in enumerate(steps_for(spec))
         )
-        # Enqueue only after commit, or a fast worker could look for a run that does not exist yet. If Redis
-        # is down at that moment the run stays queued without a job; the monitor fails it after a while.
-        # Registered before the QUEUED event, whose publish also waits for the commit: callbacks run in order,
-        # so a runs list that renders the new row on that event finds the job in the queue (its place).
-        transaction.on_commit(lambda: enqueue(run))
+        # Released (enqueued after commit) if a slot is free, or a fast worker could look for a run that does not
+        # exist yet. If Redis is down at that moment the run stays queued without a job; the monitor fails it
+        # after a while. Released before the QUEUED event, whose publish also waits for the commit: callbacks
+        # run in order, so a runs list that renders the new row on that event finds the job in the queue (its
+        # place). An older waiting run of the owner goes first: a user's runs start in the order launched.
+        scheduling.release_waiting(owner.pk, quiet={run.pk})
+        run.refresh_from_db(fields=["waiting_for_slot", "released_at", "message"])
         append_event(run, *events.status_event(Run.Status.QUEUED, None))
     return run
 

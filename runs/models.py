@@ -82,6 +82,10 @@ class Run(models.Model):
     warnings = models.JSONField(default=list, blank=True)
 
     queued_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # A queued run waiting for one of its owner's running slots (runs/scheduling.py) is in no queue yet: a slot
+    # that frees hands it to RQ, and says when. A run made any other way is in RQ from the start.
+    waiting_for_slot = models.BooleanField(default=False)
+    released_at = models.DateTimeField(null=True, blank=True, help_text="When a run that waited for a slot got one.")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -188,7 +192,8 @@ class Run(models.Model):
         makes this safe against a worker and a web request changing the same run at once.
         """
         with transaction.atomic():
-            current = Run.objects.select_for_update().filter(pk=self.pk).values_list("status", flat=True).get()
+            current, owner_id = (Run.objects.select_for_update().filter(pk=self.pk)
+                                 .values_list("status", "owner_id").get())
             if new_status not in self.TRANSITIONS[current]:
                 raise IllegalTransition(f"Run {self.pk} is {current}; it cannot become {new_status}.")
             now = timezone.now()
@@ -211,6 +216,12 @@ class Run(models.Model):
             for key, value in fields.items():
                 setattr(self, key, value)
             append_event(self, *events.status_event(new_status, current, **event_data), check_open=False)
+            if new_status in self.TERMINAL:
+                # However a run ends (its worker, the watchdog, the reaper, a stop), its slot frees: the owner's
+                # next waiting run goes to the queue. After the commit, so no run row is locked while the owner
+                # is (the order runs/scheduling.py takes them in); robust, so a failure there never undoes or
+                # hides this end (the monitor releases it on its next round instead).
+                transaction.on_commit(lambda: _free_slot(owner_id), robust=True)
         return self
 
     def log(self, level, message):
@@ -267,6 +278,12 @@ class Run(models.Model):
         return self.transition(
             self.Status.CANCELLING, cancel_requested_at=timezone.now(), message="Stopping after the current fit…"
         )
+
+
+def _free_slot(owner_id):
+    from .scheduling import release_waiting  # scheduling enqueues through runs.control, which imports this module
+
+    release_waiting(owner_id)
 
 
 class RunStep(models.Model):

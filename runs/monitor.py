@@ -11,10 +11,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from rq.job import Job, JobStatus
 from rq.utils import str_to_date
 
+from . import scheduling
 from .control import force_stop, get_queue
 from .models import IllegalTransition, Run
 
@@ -92,10 +94,12 @@ ENDED = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINI
 
 def reap_lost_queued(now=None):
     """Fail queued runs that can no longer start: their RQ job is gone or ended, or a worker took the job
-    and died before the run began. Without this a run would show Queued forever."""
+    and died before the run began. Without this a run would show Queued forever. A run waiting for a running
+    slot has no job yet, by design (runs/scheduling.py): only runs released to RQ are judged, from then on."""
     now = now or timezone.now()
     cutoff = now - _seconds("QUEUED_LOST_SECONDS")
-    runs = list(Run.objects.filter(status=Run.Status.QUEUED, queued_at__lt=cutoff))
+    runs = list(Run.objects.annotate(in_queue_since=Coalesce("released_at", "queued_at"))
+                .filter(status=Run.Status.QUEUED, waiting_for_slot=False, in_queue_since__lt=cutoff))
     if not runs:
         return 0
     connection = get_queue().connection
@@ -126,7 +130,13 @@ def _older(rq_timestamp, cutoff):
         return False  # Not started yet (empty) or unreadable: do not decide on it.
 
 
-STEPS = (reap_lost_workers, enforce_cancel_grace, reap_lost_queued)
+def release_waiting(now=None):
+    """Release waiting runs whose owner has a free slot. A run's end releases the next one itself; this catches
+    the end whose process died before it could (or whose Redis was down), so no run waits for a slot forever."""
+    return scheduling.release_all()
+
+
+STEPS = (reap_lost_workers, enforce_cancel_grace, reap_lost_queued, release_waiting)
 
 
 class MonitorError(Exception):

@@ -2,8 +2,10 @@
 
 import os
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from accounts.quotas import check_storage, lock_user
 from experiments.files import file_sha256, path_size
 from experiments.models import RegisteredModel
 from experiments.storage import open_stored
@@ -22,12 +24,24 @@ class NameTaken(Exception):
     """The owner already has a model with this name."""
 
 
+class OverQuota(Exception):
+    """The copy would pass the owner's storage quota (accounts.quotas.check_storage); the message says so."""
+
+
+def _check_storage(owner, size):
+    try:
+        check_storage(owner, size)
+    except ValidationError as e:
+        raise OverQuota(e.messages[0]) from None
+
+
 def promote(run, owner, name):
     """Copy the run's bundle into a new RegisteredModel named `name`, owned by `owner`; returns it.
 
     The copy keeps its own checksum, taken from the copied bytes, so the registry never depends on the run's
-    file again. Both files go through the storage (experiments.storage). Raises CannotPromote or NameTaken with
-    a message a user can read.
+    file again. Both files go through the storage (experiments.storage). Raises CannotPromote, NameTaken or
+    OverQuota with a message a user can read. The storage quota is checked before the copy, and again under the
+    owner's lock as it is recorded, so two promotions at once cannot both take the last of it.
     """
     if run.status != Run.Status.COMPLETED or not run.model_file:
         raise CannotPromote(NOTHING_TO_PROMOTE)
@@ -39,13 +53,19 @@ def promote(run, owner, name):
     except FileNotFoundError:
         raise CannotPromote(NOTHING_TO_PROMOTE) from None
     with source:
-        model.sha256 = file_sha256(source)
         model.size_bytes = path_size(source)
+        _check_storage(owner, model.size_bytes)
+        model.sha256 = file_sha256(source)
         model.file.save(os.path.basename(run.model_file), source, save=False)
     try:
         with transaction.atomic():
+            lock_user(owner.pk)
+            _check_storage(owner, model.size_bytes)
             model.save()
     except IntegrityError:  # the same name, promoted at the same moment
         model.file.delete(save=False)
         raise NameTaken(NAME_TAKEN) from None
+    except OverQuota:
+        model.file.delete(save=False)
+        raise
     return model

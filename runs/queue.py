@@ -1,7 +1,8 @@
 """Where a queued run stands: its place in the RQ queue, and what it is waiting for.
 
     queue_position(run)   1-based place among the jobs waiting in the queue, or None
-    waiting_reason(run)   "No worker is running — …", "Waiting for a worker: 1 worker, busy with run #41", …
+    waiting_reason(run)   "No worker is running — …", "Waiting for a worker: 1 worker, busy with run #41", …,
+                          or for a run not in the queue yet "Waiting for a free running slot: 2 of your 2 …"
 
 Both read one Snapshot: a Lua script reads the queue and every registered worker's state in one Redis round
 trip. Pass the request and the snapshot is taken once per request, however many runs a page or API list shows.
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from redis.exceptions import RedisError
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
+from . import scheduling
 from .control import get_queue
 from .models import Run
 
@@ -48,6 +50,7 @@ class Snapshot:
     job_ids: list
     workers: list
     _runs_by_job: dict = field(default=None, repr=False)
+    slots: dict = field(default_factory=dict, repr=False)  # owner id -> slot reason, once per snapshot
 
     def position(self, job_id):
         try:
@@ -117,6 +120,8 @@ def waiting_reason(run, snap=_NOW):
     if run.status != Run.Status.QUEUED:
         return None
     snap = snapshot() if snap is _NOW else snap
+    if run.waiting_for_slot:  # not in the queue at all yet; the database alone says why, Redis up or not
+        return scheduling.slot_reason(run.owner_id, snap.slots if snap else None)
     if snap is None:
         return None
     if not snap.workers:

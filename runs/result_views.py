@@ -8,14 +8,14 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
+from accounts.quotas import QuotaExceeded
 from experiments.describe import flatten_spec
 from experiments.models import RegisteredModel
 from experiments.spec import SpecError
 
 from . import charts, control, promotion
+from .forms import NAME_MAX, PromoteForm
 from .models import Run
-
-NAME_MAX = RegisteredModel._meta.get_field("name").max_length
 
 
 def _get_run_for_user(request, run_id):
@@ -72,6 +72,9 @@ def rerun(request, run_id):
         problems = "; ".join(f"{path}: {msg}" for path, msgs in e.errors.items() for msg in msgs)
         messages.error(request, f"This run cannot be re-run: {problems}")
         return redirect("runs:results", run.pk)
+    except QuotaExceeded as e:
+        messages.error(request, f"Not re-run: {e}")
+        return redirect("runs:results", run.pk)
     messages.success(request, f"Re-running {run.name} as run #{new.pk}.")
     return redirect(new)
 
@@ -81,16 +84,14 @@ def rerun(request, run_id):
 def promote(request, run_id):
     run = _get_run_for_user(request, run_id)
     back = reverse("runs:results", args=[run.pk]) + "#actions"
-    name = (request.POST.get("name") or "").strip()
-    if not name:
-        messages.error(request, "Give the model a name to promote it under.")
+    form = PromoteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form.first_error())
         return redirect(back)
-    if len(name) > NAME_MAX:
-        messages.error(request, f"A model name has at most {NAME_MAX} characters.")
-        return redirect(back)
+    name = form.cleaned_data["name"]
     try:
         model = promotion.promote(run, request.user, name)
-    except (promotion.CannotPromote, promotion.NameTaken) as e:
+    except (promotion.CannotPromote, promotion.NameTaken, promotion.OverQuota) as e:
         messages.error(request, f"Not promoted: {e}")
         return redirect(back)
     messages.success(request, f"Promoted to the model registry as “{model.name}”.")

@@ -10,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from accounts.quotas import QuotaExceeded
 from experiments.models import Experiment
 from experiments.spec import SpecError
 
@@ -18,6 +19,7 @@ from . import results as results_module
 from .control import CannotCancel, cancel_run, launch_run
 from .downloads import serve_verified
 from .engine import scoring
+from .forms import LaunchForm
 from .models import Run, events_after
 
 RUNS_PER_PAGE = 25
@@ -34,6 +36,11 @@ def _get_run_for_user(request, run_id):
 def run_list(request):
     """Runs newest first, filtered by the GET form (runs/listing.py), so a filtered list can be bookmarked.
     Bad filter values answer 400 with the field errors, and no runs."""
+    return _list_page(request)
+
+
+def _list_page(request, launch_form=None, status=None):
+    """The runs list; with `launch_form`, a refused launch's form, its errors shown beside it."""
     filters = listing.ListFilters(request.GET, request.user)
     valid = filters.is_valid()
     runs = listing.runs_for(request.user, filters) if valid else Run.objects.none()
@@ -60,11 +67,12 @@ def run_list(request):
         # Runs launched elsewhere appear at the top of the first page, unless a filter would hide them.
         "accepts_new": page.number == 1 and filters.shows_new_runs,
         "max_id": max((run.pk for run in rows), default=0),
+        "launch_form": launch_form,
     }
     template = "runs/list.html"
-    if request.htmx:
+    if request.htmx and launch_form is None:
         template += "#runs-table"
-    return render(request, template, ctx, status=200 if valid else 400)
+    return render(request, template, ctx, status=status or (200 if valid else 400))
 
 
 @login_required
@@ -85,16 +93,21 @@ def list_rows(request):
 @login_required
 @require_POST
 def launch(request):
-    experiment = Experiment.objects.filter(owner=request.user, pk=request.POST.get("experiment") or 0).first()
-    if experiment is None:
-        messages.error(request, "Choose one of your experiments to launch.")
-        return redirect("runs:list")
+    """Launch one of the user's experiments. Anything but one of their experiments' ids is a field error (400);
+    a launch past their quota is one too, with 409."""
+    form = LaunchForm(request.POST, request.user)
+    if not form.is_valid():
+        return _list_page(request, launch_form=form, status=400)
+    experiment = form.cleaned_data["experiment"]
     try:
         run = launch_run(request.user, experiment=experiment)
     except SpecError as e:
         problems = "; ".join(f"{path}: {msg}" for path, msgs in e.errors.items() for msg in msgs)
         messages.error(request, f"“{experiment.name}” cannot run: {problems}")
         return redirect("runs:list")
+    except QuotaExceeded as e:
+        form.add_error("experiment", str(e))
+        return _list_page(request, launch_form=form, status=409)
     return redirect(run)
 
 

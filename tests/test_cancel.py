@@ -14,6 +14,7 @@ from django.db import connection
 from django.utils import timezone
 from rq.job import Job
 
+from accounts.models import Quota
 from experiments.spec import validate_spec
 from runs import jobs
 from runs.control import CannotCancel, cancel_run, get_queue, launch_run
@@ -281,6 +282,7 @@ def test_it_writes_nothing_after_stopped_for_cancels_at_20_random_moments(transa
     seed = random.randrange(10**6)
     rng = random.Random(seed)
     cluster = Cluster(daphnes=0, workers=3)
+    Quota.objects.create(user=owner, running=3)  # every worker busy, so the stops race all three
     try:
         runs = [launch_run(owner, spec=SHORT_FITS_SPEC, name=f"Stop me {i}") for i in range(20)]
         # Seq 0 cancels at once (queued, now and then); up to 60 reaches into the refit and export (about 80 events).

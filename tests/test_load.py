@@ -14,6 +14,7 @@ import pytest
 from django.conf import settings
 from websockets.asyncio.client import connect
 
+from accounts.models import Quota
 from runs import events
 from runs.control import launch_run
 from runs.models import Run
@@ -68,6 +69,7 @@ async def watch(seen, token, in_flight):
 
 
 def one_round(cluster, owner, token):
+    Quota.objects.update_or_create(user=owner, defaults={"running": RUNS, "queued": RUNS})  # all of them at once
     runs = [launch_run(owner, spec=LOAD_SPEC, name=f"Load {i}") for i in range(RUNS)]
     # Watchers spread evenly over the runs and over the daphne processes.
     seen = [Seen(runs[i % RUNS].pk, cluster.daphnes[i % len(cluster.daphnes)]) for i in range(WATCHERS)]

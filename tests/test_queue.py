@@ -7,6 +7,7 @@ from html import unescape
 
 from django.urls import reverse
 
+from accounts.models import Quota
 from runs import queue
 from runs.control import cancel_run, launch_run
 from runs.models import Run
@@ -45,6 +46,7 @@ def test_it_says_no_worker_is_running(transactional_db, client, owner, experimen
 
 
 def test_it_says_which_run_the_busy_worker_is_on(worker, client, owner, experiment):
+    Quota.objects.create(user=owner, running=3)  # all three in RQ: this is about the worker, not the slots
     busy = launch_run(owner, spec=MANY_FITS_SPEC, name="Busy")
     wait_for_fitting(busy)
     waiting = launch_run(owner, experiment=experiment)

@@ -10,6 +10,7 @@ import signal
 import httpx
 import pytest
 
+from accounts.models import Quota
 from runs.models import Run
 from tests.cluster import Cluster, Watcher, api, launch, run_field, token_for
 from tests.conftest import IRIS_SPEC
@@ -54,6 +55,7 @@ def cancel_with_session(server, user, run):
 
 def test_it_watches_on_a_and_cancels_on_b_runs_of_every_worker(cluster, owner):
     a, b = cluster.daphnes
+    Quota.objects.create(user=owner, running=3)  # one run on each worker at once
     runs = [launch(a, owner, MANY_FITS_SPEC, f"Scale {i}") for i in range(3)]
     watchers = [Watcher([a], run.pk, token_for(owner)) for run in runs]
     for watcher in watchers:
@@ -78,6 +80,7 @@ def test_it_watches_on_a_and_cancels_on_b_runs_of_every_worker(cluster, owner):
 
 def test_it_survives_kill_9_of_a_worker_and_of_daphne_a(cluster, owner):
     a, b = cluster.daphnes
+    Quota.objects.create(user=owner, running=3)  # one run on each worker at once
     runs = [launch(a, owner, MEDIUM_SPEC, f"Survivor {i}") for i in range(3)]
     # Each watcher is on A; when A dies it goes on at B with ?after=.
     watchers = [Watcher([a, b], run.pk, token_for(owner)) for run in runs]

@@ -19,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.urls import NoReverseMatch
 
+from accounts.quotas import QuotaExceeded
 from experiments.models import Experiment
 from experiments.spec import SpecError
 from runs import events, formatting
@@ -76,6 +77,8 @@ class Command(BaseCommand):
         except SpecError as e:
             lines = [f"  {field}: {' '.join(messages)}" for field, messages in e.errors.items()]
             raise CommandError("The spec is not valid:\n" + "\n".join(lines), returncode=2) from None
+        except QuotaExceeded as e:
+            raise CommandError(f"Not launched: {e}", returncode=2) from None
         self.stdout.write(f"Launched run #{run.pk} \"{run.name}\" as {owner.username}; it is queued.")
         try:
             self.stdout.write(f"Watch it at {run.get_absolute_url()} or: manage.py run_experiment --attach {run.pk}")
