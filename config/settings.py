@@ -195,6 +195,12 @@ RUNWATCH = {
     "QUOTA_QUEUED": int(env_float("RUNWATCH_QUOTA_QUEUED", 20)),
     # Uploaded datasets and promoted models together, in megabytes (5 GB).
     "QUOTA_STORAGE_MB": int(env_float("RUNWATCH_QUOTA_STORAGE_MB", 5120)),
+    # Fits of one run at once, for a spec without "n_jobs": -1 is every core the worker may use (its CPU
+    # affinity). With several RQ workers on one machine, give each cores / workers so they do not fight:
+    # children x native threads stay within the cores either way (runs/engine/parallel.py caps the threads).
+    "N_JOBS_DEFAULT": int(env_float("RUNWATCH_N_JOBS", -1)),
+    # The most a spec's "n_jobs" may ask for.
+    "N_JOBS_MAX": int(env_float("RUNWATCH_N_JOBS_MAX", 64)),
     # Branches x variants x folds (x epochs) one run may ask for (experiments.spec).
     "MAX_TOTAL_FITS": int(env_float("RUNWATCH_MAX_TOTAL_FITS", 10000)),
     # The largest CSV the datasets page accepts, in megabytes (shown on the page).

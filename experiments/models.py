@@ -159,6 +159,7 @@ def spec_ceilings():
         total_fits=config.get("MAX_TOTAL_FITS", Ceilings.total_fits),
         time_seconds=config.get("RUN_TIME_LIMIT_MAX_SECONDS", 86_400),
         memory_mb=config.get("RUN_MEMORY_LIMIT_MAX_MB", 16_384),
+        n_jobs=config.get("N_JOBS_MAX", Ceilings.n_jobs),
     )
 
 

@@ -33,7 +33,7 @@ MIN_MEMORY_MB = 256  # Python with scikit-learn loaded needs about this much bef
 
 # The fields of each level of a spec, in the order the messages list them: anything else is refused.
 SPEC_FIELDS = ("runner", "task", "dataset", "target", "preprocessing", "branches", "models", "cv", "metric", "seed",
-               "training", "evaluation", "limits")
+               "n_jobs", "training", "evaluation", "limits")
 DATASET_FIELDS = {
     "builtin": ("kind", "name"),
     "synthetic": ("kind", "generator", "n_samples", "n_features", "noise", "seed", "n_classes"),
@@ -55,6 +55,7 @@ class Ceilings:
     total_fits: int = 10_000
     time_seconds: int = 86_400
     memory_mb: int = 16_384
+    n_jobs: int = 64
     # Who set the time and memory ceilings, for the messages: the server, or a user's quota (accounts.quotas).
     time_set_by: str = "the ceiling on this server"
     memory_set_by: str = "the ceiling on this server"
@@ -98,6 +99,8 @@ def validate_spec(data, *, lookups=None, ceilings=Ceilings()):
         check_output_size(errors, shared + chain, shape)
 
     spec["seed"] = as_int(errors, "seed", data.get("seed", 42), 0, 2**31 - 1)
+    if "n_jobs" in data:  # absent: the server's default (RUNWATCH_N_JOBS)
+        spec["n_jobs"] = _n_jobs(errors, data["n_jobs"], ceilings)
     n_variants = 1
     if runner == "evaluation":
         spec.update(_evaluation(errors, data.get("evaluation"), lookups))
@@ -278,6 +281,17 @@ def _evaluation(errors, evaluation, lookups):
     if lookups is None or not lookups.evaluable_run(run_id):
         errors.add("evaluation.run", f"No completed run {run_id} with an exported model that you can use.")
     return {"evaluation": {"run": run_id}}
+
+
+def _n_jobs(errors, value, ceilings):
+    """How many fits run at once: -1 for every core the worker may use, else 1 up to the server's ceiling."""
+    message = (f"Must be -1 (every core the worker may use) or a whole number from 1 to {ceilings.n_jobs}, the "
+               f"ceiling on this server.")
+    n = as_int(errors, "n_jobs", value, -1, ceilings.n_jobs, message)
+    if n == 0:
+        errors.add("n_jobs", message)
+        return None
+    return n
 
 
 def _limits(errors, limits, ceilings):

@@ -166,6 +166,8 @@ def _model_shape(errors, i, model, task):
         if key not in valid:
             close = close_match(key, sorted(valid))
             errors.add(path, f"{cls_name} has no parameter {show(key)}." + (f" Did you mean {close!r}?" if close else ""))
+        elif key == "n_jobs":
+            errors.add(path, 'Runwatch sets n_jobs itself; for fits in parallel give the spec\'s own "n_jobs".')
         elif key in catalog.FIXED_PARAMS:
             errors.add(path, f"Runwatch sets {key} itself; leave it out.")
         elif not values:

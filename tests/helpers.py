@@ -50,6 +50,9 @@ def child_env(**extra):
         RUNWATCH_CANCEL_GRACE=env.get("RUNWATCH_CANCEL_GRACE", "2"),
         RUNWATCH_QUEUED_LOST=env.get("RUNWATCH_QUEUED_LOST", "3"),
         RUNWATCH_HEARTBEAT=env.get("RUNWATCH_HEARTBEAT", "1"),
+        # Workers fit one model at a time unless a test's spec asks for n_jobs: most tests follow one fit
+        # at a time, and the 2-core machine runs the test process beside them.
+        RUNWATCH_N_JOBS=env.get("RUNWATCH_N_JOBS", "1"),
     )
     env.update({k: str(v) for k, v in extra.items()})
     return env

@@ -100,8 +100,11 @@ class FitWarnings:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             yield
-        for w in caught:
-            text = f"{w.category.__name__}: {str(w.message).splitlines()[0]}"
+        self.report([f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught], **context)
+
+    def report(self, texts, **context):
+        """Logs warnings caught elsewhere (in a child process, as text), with the same once-per-variant rule."""
+        for text in texts:
             key = (context.get("branch"), context.get("variant"), text)
             if key not in self.seen:
                 self.seen.add(key)

@@ -5,7 +5,7 @@ import time
 
 from experiments.spec import branches, describe_variant, variants
 
-from . import export, pipeline, scoring
+from . import export, parallel, pipeline, scoring
 from .common import FitWarnings, build_for, load_and_validate, step
 from .errors import Cancelled, RunError
 from .reporting import Clock
@@ -49,70 +49,130 @@ def run(spec, reporter, workdir, *, dataset_path=None, timings):
 
 
 def cross_validate(spec, data, reporter):
+    """Every (branch, variant, fold) fit, in this process (n_jobs 1) or spread over children; the table and the
+    events are the same either way: the folds are split once, here, and each result is stored in spec order."""
     task, metric = spec["task"], spec["metric"]
     chains, all_variants = branches(spec), variants(spec)
     folds = list(pipeline.splitter(spec["cv"], task).split(data.X, data.y))
     clock = Clock(len(chains) * len(all_variants) * len(folds))
-    fit_warnings = FitWarnings(reporter)
-    greater = scoring.greater_is_better(task, metric)
-    # The live "best so far" follows the leaderboard's rule: the best finished variant's mean; only before
-    # any variant has finished, the running mean of the one in progress.
-    table, best_finished = [], None
+    table = []
     for branch, steps in chains:
         for variant in all_variants:
-            description = describe_variant(variant)
-            label = variant["label"] + (f" [{branch}]" if len(chains) > 1 else "")
-            entry = {
-                "branch": branch, "variant": variant["index"], "description": description, "steps": steps,
-                "estimator": variant["estimator"], "params": variant["params"], "spec_variant": variant, "folds": [],
-            }
-            table.append(entry)
-            template = build_for(data, steps, variant, spec)
-            reporter.variant(variant["index"], len(all_variants), description, branch)
-            for number, (train, test) in enumerate(folds, 1):
-                if reporter.should_stop():
-                    raise Cancelled()
-                reporter.fold(number, len(folds), branch=branch, variant=variant["index"])
-                reporter.progress(
-                    f"Fitting fold {number}/{len(folds)} - {label}",
-                    progress=clock.fraction, finished=clock.finished, total=clock.total,
-                    eta_seconds=clock.eta(), elapsed_seconds=clock.elapsed(),
-                )
-                model = pipeline.fresh(template)
-                context = {"fold": number, "branch": branch, "variant": variant["index"]}
-                started = time.perf_counter()
-                try:
-                    with fit_warnings.capture(**context):
-                        model.fit(pipeline.take(data.X, train), data.y[train])
-                        fit_time = time.perf_counter() - started
-                        scores = pipeline.score(model, pipeline.take(data.X, test), data.y[test], task)
-                except Exception as e:
-                    raise RunError(f"Fitting {description} on fold {number} failed: {e}", "cross_validate") from e
-                clock.add(time.perf_counter() - started)
-                entry["folds"].append(scores)
-                running = scoring.mean(f[metric] for f in entry["folds"])
-                # The variant's last fold finishes it: its mean counts as finished now, so a stop right after
-                # this fold leaves the run's best score where the leaderboard puts it.
-                best_score = best_finished
-                if len(entry["folds"]) == len(folds) and scoring.better(running, best_score, greater):
-                    best_score = running
-                if best_score is None:
-                    best_score = running
-                reporter.fold_done(
-                    branch=branch, variant=variant["index"], description=description, fold=number,
-                    metrics=scores, fit_time=round(fit_time, 4), primary_metric=metric, primary=scores[metric],
-                    running_mean=running, finished=clock.finished, total=clock.total, eta_seconds=clock.eta(),
-                    best_score=best_score,
-                )
-            summarise(entry, task, metric)
-            if scoring.better(entry["primary"], best_finished, greater):
-                best_finished = entry["primary"]
-            reporter.log(
-                "info",
-                f"{description}: mean {metric} {_fmt(entry['primary'])} over {len(folds)} folds",
-                branch=branch, variant=variant["index"],
-            )
+            table.append({
+                "branch": branch, "variant": variant["index"], "description": describe_variant(variant),
+                "label": variant["label"] + (f" [{branch}]" if len(chains) > 1 else ""), "steps": steps,
+                "estimator": variant["estimator"], "params": variant["params"], "spec_variant": variant,
+                "folds": [], "by_fold": {},
+            })
+    book = Book(spec, reporter, clock, len(all_variants), len(folds))
+    jobs = parallel.effective_jobs(spec.get("n_jobs", 1), len(table) * len(folds))
+    if jobs == 1:
+        _sequential(spec, data, table, folds, book)
+    else:
+        _parallel(spec, data, table, folds, book, jobs)
+    for entry in table:
+        del entry["by_fold"], entry["label"]
     return {"variants": [_public(e) for e in table], "entries": table, "clock": clock}
+
+
+def _sequential(spec, data, table, folds, book):
+    """Today's loop, in the work horse: no process start-up or data transfer, which small runs would feel."""
+    for entry in table:
+        template = build_for(data, entry["steps"], entry["spec_variant"], spec)
+        book.reporter.variant(entry["variant"], book.n_variants, entry["description"], entry["branch"])
+        for number, (train, test) in enumerate(folds, 1):
+            if book.reporter.should_stop():
+                raise Cancelled()
+            book.reporter.fold(number, len(folds), branch=entry["branch"], variant=entry["variant"])
+            book.reporter.progress(
+                f"Fitting fold {number}/{len(folds)} - {entry['label']}",
+                progress=book.clock.fraction, finished=book.clock.finished, total=book.clock.total,
+                eta_seconds=book.clock.eta(), elapsed_seconds=book.clock.elapsed(),
+            )
+            model = pipeline.fresh(template)
+            context = {"fold": number, "branch": entry["branch"], "variant": entry["variant"]}
+            started = time.perf_counter()
+            try:
+                with book.warnings.capture(**context):
+                    model.fit(pipeline.take(data.X, train), data.y[train])
+                    fit_time = time.perf_counter() - started
+                    scores = pipeline.score(model, pipeline.take(data.X, test), data.y[test], spec["task"])
+            except Exception as e:
+                raise RunError(f"Fitting {entry['description']} on fold {number} failed: {e}", "cross_validate") from e
+            book.done(entry, number, scores, fit_time, time.perf_counter() - started)
+
+
+def _parallel(spec, data, table, folds, book, jobs):
+    templates = [build_for(data, e["steps"], e["spec_variant"], spec) for e in table]
+    tasks = [((i, number), templates[i], data.X, data.y, train, test, spec["task"])
+             for i in range(len(table)) for number, (train, test) in enumerate(folds, 1)]
+    book.reporter.log("info", f"Fitting {len(tasks)} models on {jobs} processes at once")
+    book.reporter.progress(
+        f"Fitting {len(tasks)} models on {jobs} processes", progress=0.0, finished=0, total=book.clock.total,
+        elapsed_seconds=book.clock.elapsed(),
+    )
+    book.clock.parallel = jobs  # the time left is spread over the processes
+    announced = set()
+    try:
+        for (i, number), result in parallel.run_tasks(tasks, jobs, book.reporter.should_stop):
+            entry = table[i]
+            if i not in announced:
+                announced.add(i)
+                book.reporter.variant(entry["variant"], book.n_variants, entry["description"], entry["branch"])
+            book.reporter.fold(number, len(folds), branch=entry["branch"], variant=entry["variant"])
+            book.warnings.report(result["warnings"], fold=number, branch=entry["branch"], variant=entry["variant"])
+            book.done(entry, number, result["scores"], result["fit_time"], result["seconds"])
+            book.reporter.progress(
+                f"Fitted {book.clock.finished} of {book.clock.total} models on {jobs} processes - last: fold "
+                f"{number}/{len(folds)} of {entry['label']}",
+                progress=book.clock.fraction, finished=book.clock.finished, total=book.clock.total,
+                eta_seconds=book.clock.eta(), elapsed_seconds=book.clock.elapsed(),
+            )
+    except parallel.FitFailed as e:
+        i, number = e.key
+        raise RunError(f"Fitting {table[i]['description']} on fold {number} failed: {e}", "cross_validate") from e
+
+
+class Book:
+    """The parent's account of finished fits: each fold's scores stored in fold order whatever order they
+    finished in, the variant summarised once its last fold is in, and one fold_done event per fit."""
+
+    def __init__(self, spec, reporter, clock, n_variants, n_folds):
+        self.task, self.metric, self.reporter, self.clock = spec["task"], spec["metric"], reporter, clock
+        self.n_variants, self.n_folds = n_variants, n_folds
+        self.greater = scoring.greater_is_better(self.task, self.metric)
+        self.warnings = FitWarnings(reporter)
+        # The live "best so far" follows the leaderboard's rule: the best finished variant's mean; only before
+        # any variant has finished, the running mean of the one in progress.
+        self.best_finished = None
+
+    def done(self, entry, number, scores, fit_time, seconds):
+        self.clock.add(seconds)
+        entry["by_fold"][number] = scores
+        entry["folds"] = [entry["by_fold"][n] for n in sorted(entry["by_fold"])]
+        running = scoring.mean(f[self.metric] for f in entry["folds"])
+        complete = len(entry["folds"]) == self.n_folds
+        # The variant's last fold finishes it: its mean counts as finished now, so a stop right after this
+        # fold leaves the run's best score where the leaderboard puts it.
+        best_score = self.best_finished
+        if complete and scoring.better(running, best_score, self.greater):
+            best_score = running
+        if best_score is None:
+            best_score = running
+        self.reporter.fold_done(
+            branch=entry["branch"], variant=entry["variant"], description=entry["description"], fold=number,
+            metrics=scores, fit_time=round(fit_time, 4), primary_metric=self.metric, primary=scores[self.metric],
+            running_mean=running, finished=self.clock.finished, total=self.clock.total, eta_seconds=self.clock.eta(),
+            best_score=best_score,
+        )
+        if complete:
+            summarise(entry, self.task, self.metric)
+            if scoring.better(entry["primary"], self.best_finished, self.greater):
+                self.best_finished = entry["primary"]
+            self.reporter.log(
+                "info", f"{entry['description']}: mean {self.metric} {_fmt(entry['primary'])} over {self.n_folds} folds",
+                branch=entry["branch"], variant=entry["variant"],
+            )
 
 
 def summarise(entry, task, metric):

@@ -66,6 +66,7 @@ class Clock:
         self.finished = 0
         self.skipped = 0
         self.work_seconds = 0.0
+        self.parallel = 1  # units running at once
         self.started = time.monotonic()
 
     def add(self, seconds, units=1):
@@ -87,11 +88,12 @@ class Clock:
         return self.work_seconds / worked if worked > 0 else None
 
     def eta(self):
-        """Mean observed seconds per unit times the units left; None until one unit has finished."""
+        """Mean observed seconds per unit times the units left, over the units running at once; None until one
+        unit has finished."""
         mean = self.mean_seconds
         if mean is None:
             return None
-        return round(mean * max(self.total - self.finished, 0), 2)
+        return round(mean * max(self.total - self.finished, 0) / self.parallel, 2)
 
     def elapsed(self):
         return round(time.monotonic() - self.started, 2)

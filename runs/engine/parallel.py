@@ -1,0 +1,155 @@
+"""Fits of one run spread over processes: joblib with loky on this machine.
+
+The parent (the RQ work horse) splits the folds once, hands each (branch, variant, fold) to a child as a task,
+and takes the results as each finishes (`return_as="generator_unordered"`). The children only fit and score:
+they return plain dicts, and the reporter in the parent stays the only writer. joblib memmaps the large arrays
+of X and y once per run (the same array is dumped once, however many tasks name it), so the data crosses to
+the children once, not once per fit.
+
+Stopping: the parent waits for results with a short timeout and asks the reporter between waits, so a stop is
+seen within a fraction of a second even while every child is inside a long fit; it then kills the children.
+"""
+
+import os
+import queue
+import socket
+import threading
+import time
+import warnings
+
+import joblib
+import psutil
+from threadpoolctl import threadpool_limits
+
+from . import pipeline
+from .errors import Cancelled, RunError
+
+WAIT_SECONDS = 0.2  # how often the parent looks at the stop flag while every child is busy
+
+
+def usable_cores():
+    """The cores this process may run on (its CPU affinity, which containers and taskset narrow)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not on Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+def effective_jobs(n_jobs, tasks):
+    """How many children to start: -1 is every usable core; never more than there are tasks or cores."""
+    cores = usable_cores()
+    wanted = cores if n_jobs is None or n_jobs < 0 else n_jobs
+    return max(1, min(wanted, cores, tasks))
+
+
+def fit_task(template, X, y, train, test, task, threads):
+    """In a child: fit a fresh copy of the pipeline on the training rows and score it on the test rows.
+
+    Native thread pools (BLAS, OpenMP) are capped so that children x threads stays within the cores the work
+    horse may use: without it each child's HistGradientBoosting or BLAS call would start a thread per core."""
+    with threadpool_limits(limits=threads), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = pipeline.fresh(template)
+        started = time.perf_counter()
+        model.fit(pipeline.take(X, train), y[train])
+        fit_time = time.perf_counter() - started
+        scores = pipeline.score(model, pipeline.take(X, test), y[test], task)
+    return {
+        "scores": scores,
+        "fit_time": fit_time,
+        "seconds": time.perf_counter() - started,
+        "warnings": [f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught],
+        "worker": f"{os.getpid()}@{socket.gethostname()}",
+    }
+
+
+def run_tasks(tasks, n_jobs, should_stop):
+    """Yields (key, result) as each task finishes, in whatever order they finish.
+
+    `tasks` is a list of (key, template, X, y, train, test, task). Raises Cancelled when `should_stop()` says
+    so (after killing the children), FitFailed with the task's key when a fit raises, and RunError when a
+    child dies."""
+    jobs = effective_jobs(n_jobs, len(tasks))
+    threads = max(usable_cores() // jobs, 1)
+    calls = (joblib.delayed(_keyed)(t[0], fit_task, *t[1:], threads) for t in tasks)
+    results = queue.SimpleQueue()
+
+    def consume():
+        # The generator blocks until a result is ready; it runs in this thread so that the parent's own thread
+        # stays free to look at the stop flag, and to be the only one that talks to the reporter.
+        try:
+            with joblib.parallel_config(backend="loky", n_jobs=jobs):
+                for item in joblib.Parallel(return_as="generator_unordered")(calls):
+                    results.put(("result", item))
+        except BaseException as e:  # noqa: BLE001 - handed to the parent, which decides
+            results.put(("error", e))
+        results.put(("done", None))
+
+    thread = threading.Thread(target=consume, name="runwatch-fits", daemon=True)
+    thread.start()
+    try:
+        while True:
+            try:
+                kind, item = results.get(timeout=WAIT_SECONDS)
+            except queue.Empty:
+                if should_stop():
+                    raise Cancelled() from None
+                continue
+            if kind == "done":
+                break
+            if kind == "error":
+                raise _failure(item) from item
+            yield item
+            if should_stop():
+                raise Cancelled()
+    finally:
+        if thread.is_alive():
+            kill_children()
+            thread.join(timeout=5)
+
+
+def _keyed(key, function, *args):
+    try:
+        return key, function(*args)
+    except Exception as e:
+        raise FitFailed(key, e) from e
+
+
+class FitFailed(Exception):
+    def __init__(self, key, error):
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.key = key
+
+
+def _failure(error):
+    if isinstance(error, FitFailed):
+        return error
+    # A child that died (out of memory, a crash in native code) takes its task with it: say so plainly.
+    detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return RunError(f"A fit process died ({detail}). It may have run out of memory: lower n_jobs or the size of "
+                    "the data, then run again.", "cross_validate")
+
+
+def fit_processes():
+    """This process's children that fit models: every child but loky's resource tracker, which holds no
+    work and must live on to delete the memmapped data (killed, it is relaunched and the files leak)."""
+    return [child for child in psutil.Process().children(recursive=True) if not _is_resource_tracker(child)]
+
+
+def _is_resource_tracker(process):
+    try:
+        return "resource_tracker" in " ".join(process.cmdline())
+    except psutil.Error:
+        return False
+
+
+def kill_children():
+    """Ends every fitting child at once. loky sees its workers die and fails what was pending, so the
+    generator in the consuming thread ends with that error; the next run starts fresh workers."""
+    children = fit_processes()
+    for child in children:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(children, timeout=2)
