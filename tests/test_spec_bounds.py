@@ -57,7 +57,7 @@ def model(estimator, **grid):
         (model("MLPClassifier", hidden_layer_sizes=[[10] * 11]), "models.0.params.hidden_layer_sizes.0",
          "Give 1 to 10 layer sizes."),
         (model("RandomForestClassifier", n_jobs=[-1]), "models.0.params.n_jobs",
-         "Runwatch sets n_jobs itself; leave it out."),
+         'Runwatch sets n_jobs itself; for fits in parallel give the spec\'s own "n_jobs".'),
     ],
 )
 def test_it_bounds_hyperparameters(models, path, message):
