@@ -119,20 +119,14 @@ class LimitedReporter(DbReporter):
         return super().should_stop()
 
 
-def _with_jobs(spec):
-    """The spec with its n_jobs, the server's default (RUNWATCH_N_JOBS) where it asks for none."""
-    if "n_jobs" in spec:
-        return spec
-    return {**spec, "n_jobs": settings.RUNWATCH.get("N_JOBS_DEFAULT", 1)}
-
-
 def _execute(run, watchdog):
     reporter = LimitedReporter(run, watchdog)
     try:
         with contextlib.ExitStack() as files:
             scratch = Path(files.enter_context(tempfile.TemporaryDirectory(prefix=_scratch_prefix(run))))
             resources = _resources(run, reporter, scratch)
-            outcome = engine.execute(_with_jobs(run.spec), reporter, scratch / f"run-{run.pk}", **resources)
+            outcome = engine.execute(run.spec, reporter, scratch / f"run-{run.pk}", **resources,
+                                     default_jobs=settings.RUNWATCH.get("N_JOBS_DEFAULT", 1))
             _store_bundle(run, outcome)
         reporter.close()
     except engine.Cancelled:

@@ -11,12 +11,12 @@ from .errors import Cancelled, RunError
 from .reporting import Clock
 
 
-def run(spec, reporter, workdir, *, dataset_path=None, timings):
+def run(spec, reporter, workdir, *, dataset_path=None, timings, n_jobs=1):
     task, metric = spec["task"], spec["metric"]
     data = load_and_validate(spec, reporter, timings, dataset_path)
 
     with step(reporter, "cross_validate", timings):
-        table = cross_validate(spec, data, reporter)
+        table = cross_validate(spec, data, reporter, n_jobs)
         best = rank(table, task, metric)[0]
         if best["primary"] is None:
             raise RunError(f"No variant could be scored by {metric}; choose another metric.")
@@ -48,7 +48,7 @@ def run(spec, reporter, workdir, *, dataset_path=None, timings):
     }
 
 
-def cross_validate(spec, data, reporter):
+def cross_validate(spec, data, reporter, n_jobs=1):
     """Every (branch, variant, fold) fit, in this process (n_jobs 1) or spread over children; the table and the
     events are the same either way: the folds are split once, here, and each result is stored in spec order."""
     task, metric = spec["task"], spec["metric"]
@@ -65,7 +65,7 @@ def cross_validate(spec, data, reporter):
                 "folds": [], "by_fold": {},
             })
     book = Book(spec, reporter, clock, len(all_variants), len(folds))
-    jobs = parallel.effective_jobs(spec.get("n_jobs", 1), len(table) * len(folds))
+    jobs = parallel.effective_jobs(n_jobs, len(table) * len(folds))
     if jobs == 1:
         _sequential(spec, data, table, folds, book)
     else:
