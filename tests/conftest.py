@@ -26,6 +26,13 @@ def redis_client():
 
 
 @pytest.fixture(autouse=True)
+def one_fit_at_a_time(settings):
+    # Runs executed in this process fit one model at a time unless their spec asks for n_jobs, as the
+    # workers the tests start do (tests.helpers.child_env): most tests follow one fit after another.
+    settings.RUNWATCH = {**settings.RUNWATCH, "N_JOBS_DEFAULT": 1}
+
+
+@pytest.fixture(autouse=True)
 def clean_redis(redis_client):
     # The tests own this Redis database (REDIS_URL points at a number nothing else uses).
     redis_client.flushdb()

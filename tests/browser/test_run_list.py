@@ -6,6 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from accounts.models import Quota
 from experiments.models import Experiment
 from runs.control import launch_run
 from runs.models import Run
@@ -40,6 +41,8 @@ def row_percent(page, run):
 
 def test_it_watches_stops_filters_and_reruns_from_the_list(worker, monitor, browse, daphne_server, owner):
     experiment = Experiment.objects.create(owner=owner, name="Elsewhere", spec=IRIS_SPEC)
+    # Four runs of one user in RQ at once: this is about the worker's line, not the user's running slots.
+    Quota.objects.create(user=owner, running=4)
     # One worker: the long run takes it, the two short ones wait in line.
     long_run = launch_run(owner, spec=LONG_SPEC, name="Long sweep")
     first = launch_run(owner, spec=IRIS_SPEC, name="Quick iris")
