@@ -44,7 +44,7 @@ def test_it_lists_the_known_fields_when_nothing_is_close():
 
 
 def test_it_reports_every_unknown_field_at_once_at_every_level():
-    spec = iris(n_jobs=-1, colour="blue")
+    spec = iris(n_jbos=-1, colour="blue")
     spec["dataset"]["nmae"] = "wine"
     spec["models"][0]["parms"] = {"C": [1.0]}
     spec["models"][0]["params"]["max_iters"] = [5]
@@ -52,8 +52,9 @@ def test_it_reports_every_unknown_field_at_once_at_every_level():
     spec["branches"] = [{"name": "a", "preprocesing": []}]
     spec["limits"] = {"memory": 1024}
     errors = errors_of(spec)
-    assert set(errors) == {"n_jobs", "colour", "dataset.nmae", "models.0.parms", "models.0.params.max_iters",
+    assert set(errors) == {"n_jbos", "colour", "dataset.nmae", "models.0.parms", "models.0.params.max_iters",
                            "preprocessing.0.param", "branches.0.preprocesing", "limits.memory"}
+    assert errors["n_jbos"] == ["Unknown field 'n_jbos'. Did you mean 'n_jobs'?"]
     assert errors["dataset.nmae"] == ["Unknown field 'nmae'. Did you mean 'name'?"]
     assert errors["models.0.params.max_iters"] == [
         "LogisticRegression has no parameter 'max_iters'. Did you mean 'max_iter'?"]
