@@ -11,7 +11,7 @@ from tests.api.conftest import client_for
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/datasets/"
-CSV = b"a,b,target\n1,2.5,x\n3,4.5,y\n5,6.5,x\n"
+CSV = b"a,b,target\n1,2.5,x\n3,4.5,y\n5,6.5,x\n7,8.5,y\n"
 
 
 def upload(client, content=CSV, filename="data.csv", **fields):
@@ -29,8 +29,10 @@ def test_it_uploads_a_csv(api, owner, media):
     body = response.json()
     assert body["name"] == "mine.csv"
     assert body["kind"] == "csv"
-    assert (body["n_rows"], body["n_columns"]) == (3, 3)
-    assert body["columns"][1] == {"name": "b", "dtype": "float64"}
+    assert (body["n_rows"], body["n_columns"]) == (4, 3)
+    # The same column profile the upload page records (the wizard reads it to suggest a target).
+    assert body["columns"][1] == {"name": "b", "dtype": "float64", "kind": "numeric", "missing": 0, "distinct": 4,
+                                  "min_class": 1, "whole": False}
     assert body["sha256"] == hashlib.sha256(CSV).hexdigest()
     assert body["spec_ref"] == {"kind": "csv", "id": body["id"]}
     dataset = Dataset.objects.get(pk=body["id"])
