@@ -117,3 +117,24 @@ def test_it_answers_malformed_multipart_with_a_json_error(live_api, owner, body,
     body = response.json()
     message = " ".join(body.get("file", [])) + body.get("detail", "")
     assert "No file was submitted" in message or "Multipart form parse error" in message, body
+
+
+def test_it_refuses_a_file_over_the_limit_through_daphne(transactional_db, live_media, owner):
+    # The whole stack as deployed: daphne, the ASGI handler, the upload handlers, DRF. A 400 on `file` with the
+    # page's sentence; never a 500, never a 201.
+    import httpx
+
+    from tests.helpers import serve_daphne
+
+    server = serve_daphne(ready_path="/api/v1/schema/", MEDIA_ROOT=live_media, RUNWATCH_DATASET_MAX_UPLOAD_MB="1")
+    try:
+        token = client_for(owner)._credentials["HTTP_AUTHORIZATION"]
+        content = b"a,y\n" + b"1,0\n" * (3 * 1024 * 1024 // 4 - 1)  # 3 MB, a valid CSV but for its size
+        response = httpx.post(f"{server.url}{URL}", files={"file": ("big.csv", content, "text/csv")},
+                              headers={"Authorization": token}, timeout=30)
+    finally:
+        server.stop()
+    assert response.status_code == 400
+    assert response.json() == {"file": ["The file is 3.0 MB; the limit is 1 MB."]}
+    assert not Dataset.objects.exists()
+    assert [p for p in live_media.rglob("*") if p.is_file()] == []
