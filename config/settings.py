@@ -203,8 +203,10 @@ RUNWATCH = {
     "N_JOBS_MAX": int(env_float("RUNWATCH_N_JOBS_MAX", 64)),
     # Branches x variants x folds (x epochs) one run may ask for (experiments.spec).
     "MAX_TOTAL_FITS": int(env_float("RUNWATCH_MAX_TOTAL_FITS", 10000)),
-    # The largest CSV the datasets page accepts, in megabytes (shown on the page).
+    # The largest CSV a dataset upload may be, in megabytes (shown on the page), and its most columns; the
+    # same for the page, the API and the admin (experiments.dataset_checks).
     "DATASET_MAX_UPLOAD_MB": int(env_float("RUNWATCH_DATASET_MAX_UPLOAD_MB", 50)),
+    "DATASET_MAX_COLUMNS": int(env_float("RUNWATCH_DATASET_MAX_COLUMNS", 1000)),
     # Finished runs that ended longer ago than this carry an "outdated" flag in the runs list (its filter too).
     "OUTDATED_DAYS": env_float("RUNWATCH_OUTDATED_DAYS", 30),
     # Whether anyone may create an account at /signup/ (off: accounts are made by staff).
@@ -261,6 +263,12 @@ STATIC_ROOT = STATE_DIR / "staticfiles"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", STATE_DIR / "media"))
 MEDIA_URL = "media/"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Django's two handlers, but a file stops being kept once it passes DATASET_MAX_UPLOAD_MB; the form, the API
+# and the admin then refuse it with the size message. Datasets are the only files users upload.
+FILE_UPLOAD_HANDLERS = [
+    "experiments.dataset_checks.LimitedMemoryFileUploadHandler",
+    "experiments.dataset_checks.LimitedTemporaryFileUploadHandler",
+]
 DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -100,16 +100,20 @@ class DatasetAdminForm(forms.ModelForm):
         field_classes = {"params": PrettyJSONField}
         widgets = {"params": forms.Textarea(attrs={"rows": 6, "cols": 80, "style": "font-family:monospace"})}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["file"].allow_empty_file = True  # the checks below refuse it, with the page's message
+
     def clean(self):
         cleaned = super().clean()
         upload = self.files.get("file")
         if cleaned.get("kind") == Dataset.Kind.CSV:
             if upload is not None:
-                # The same facts the upload page records: size, shape, column types, SHA-256.
+                # The upload page's checks and messages, and the same facts recorded: size, shape, profile, SHA-256.
                 try:
                     self.instance.describe_csv(upload)
                 except ValidationError as e:
-                    self.add_error(None, e)
+                    self.add_error("file", e)
             elif not cleaned.get("file"):
                 self.add_error("file", "Upload the CSV file.")
         return cleaned
@@ -124,6 +128,13 @@ class DatasetAdmin(admin.ModelAdmin):
     list_select_related = ("owner",)
     autocomplete_fields = ("owner",)
     readonly_fields = ("size_bytes", "n_rows", "n_columns", "columns_table", "sha256", "created")
+
+    def save_model(self, request, dataset, form, change):
+        upload = form.files.get("file")
+        if dataset.kind == Dataset.Kind.CSV and upload is not None:
+            dataset.save_with_file(upload)  # as the page and the API save: no file without its row
+        else:
+            super().save_model(request, dataset, form, change)
 
     @admin.display(description="Columns")
     def columns_table(self, dataset):

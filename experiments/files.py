@@ -21,6 +21,7 @@ DELIMITERS = ",;\t|"
 # C0 controls other than tab and line breaks, and C1 controls: never in a text CSV, common in binary data.
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+BINARY = "This is not a CSV file: it holds binary data. Upload a text file with comma-separated values."
 
 
 def file_sha256(source):
@@ -47,7 +48,7 @@ def _read_bytes(source):
 
 def decode(raw):
     """(text, encoding name) or (None, why not). UTF-8 first; UTF-16 only with its byte-order mark; Latin-1
-    only when the bytes cannot be UTF-8 and the result holds no control characters (so binary is refused)."""
+    only when the bytes cannot be UTF-8. Text holding control characters is refused (binary data)."""
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         refused = ("This is not a readable CSV file: it starts like UTF-16 text but {}. Save it as UTF-8 and "
                    "try again.")
@@ -60,11 +61,15 @@ def decode(raw):
             return None, refused.format("does not decode to lines of values")
         return text, "UTF-16"
     if b"\x00" in raw[:65536]:
-        return None, "This is not a CSV file: it holds binary data. Upload a text file with comma-separated values."
+        return None, BINARY
     try:
-        return raw.decode("utf-8-sig"), "UTF-8"
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
+    else:
+        # Control bytes are valid UTF-8 but never in a text CSV (4 KB of b"\x01" would read as one long column
+        # name).
+        return (None, BINARY) if CONTROL.search(text) else (text, "UTF-8")
     text = raw.decode("latin-1")
     if CONTROL.search(text):
         return None, ("The file is neither UTF-8 nor Latin-1 text (it holds control characters). Save it as "

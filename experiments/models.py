@@ -1,3 +1,4 @@
+import os
 
 from django.apps import apps
 from django.conf import settings
@@ -52,19 +53,30 @@ class Dataset(models.Model):
         return {"kind": self.kind, **self.params}
 
     def describe_csv(self, fileobj):
-        """Fill size, shape, column types and SHA-256 from an uploaded CSV; raises ValidationError if unreadable."""
-        from .files import file_sha256, read_csv
+        """Check an uploaded CSV the one way (experiments.dataset_checks) and fill its size, shape, column profile
+        and SHA-256; raises the check's ValidationError (one message) if it is refused."""
+        from . import profiling
+        from .dataset_checks import check_upload
+        from .files import file_sha256, path_size
 
-        fileobj.seek(0, 2)
-        size = fileobj.tell()
-        frame, problem = read_csv(fileobj)
-        if problem:
-            raise ValidationError({"file": problem})
-        digest = file_sha256(fileobj)
-        self.size_bytes = size
-        self.sha256 = digest
+        frame = check_upload(fileobj)
+        self.size_bytes = path_size(fileobj)
+        self.sha256 = file_sha256(fileobj)
         self.n_rows, self.n_columns = frame.shape
-        self.columns = [{"name": str(c), "dtype": str(t)} for c, t in frame.dtypes.items()]
+        self.columns = profiling.profile(frame)
+
+    def save_with_file(self, upload):
+        """Store `upload` as this dataset's file and save the row: neither is kept without the other. The name
+        defaults to the file's."""
+        filename = os.path.basename(upload.name or "").replace("\x00", "")
+        self.name = self.name or filename[:200] or "data.csv"
+        self.file.save(filename or "data.csv", upload, save=False)
+        try:
+            self.save()
+        except Exception:
+            self.file.storage.delete(self.file.name)
+            raise
+        return self
 
 
 class Experiment(models.Model):

@@ -1,8 +1,5 @@
 """Serializers of the datasets, experiments and promoted-models API."""
 
-import os
-
-from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from config.drf import JSONObjectField, spec_errors
@@ -24,21 +21,22 @@ class DatasetSerializer(serializers.ModelSerializer):
 class DatasetUploadSerializer(serializers.Serializer):
     """multipart/form-data: `file` (a CSV with a header row) and an optional `name`."""
 
-    file = serializers.FileField(help_text="A CSV file with a header row.")
+    # An empty file is let through to the checks, so it gets their message, the same as on the page.
+    file = serializers.FileField(help_text="A CSV file with a header row.", allow_empty_file=True)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True,
                                  help_text="Defaults to the file name.")
 
+    def validate_file(self, upload):
+        # The page's checks and messages (experiments.dataset_checks); DRF turns the Django ValidationError of a
+        # refusal into a field error on `file`.
+        self.dataset = Dataset(kind=Dataset.Kind.CSV)
+        self.dataset.describe_csv(upload)
+        return upload
+
     def create(self, validated_data):
-        upload = validated_data["file"]
-        name = validated_data.get("name") or os.path.basename(upload.name).replace("\x00", "")[:200]
-        dataset = Dataset(owner=validated_data["owner"], name=name, kind=Dataset.Kind.CSV)
-        try:
-            dataset.describe_csv(upload)
-        except DjangoValidationError as e:
-            raise serializers.ValidationError(e.message_dict) from None
-        dataset.file.save(os.path.basename(upload.name), upload, save=False)
-        dataset.save()
-        return dataset
+        self.dataset.owner = validated_data["owner"]
+        self.dataset.name = validated_data.get("name") or ""
+        return self.dataset.save_with_file(validated_data["file"])
 
 
 class ExperimentSerializer(serializers.ModelSerializer):

@@ -359,7 +359,7 @@ def test_it_launches_runs_of_selected_experiments(staff_client, experiment, djan
 
 def test_it_describes_an_uploaded_csv_dataset(staff_client, owner, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
-    content = b"rooms,area,price\n3,70.5,200\n4,90.0,260\n"
+    content = b"rooms,area,price\n3,70.5,200\n4,90.0,260\n2,55.0,150\n5,120.5,340\n"
     data = {"owner": owner.pk, "name": "Houses", "kind": "csv", "params": "{}",
             "file": SimpleUploadedFile("houses.csv", content, "text/csv")}
 
@@ -367,8 +367,9 @@ def test_it_describes_an_uploaded_csv_dataset(staff_client, owner, settings, tmp
 
     assert response.status_code == 302
     dataset = Dataset.objects.get(name="Houses")
-    assert (dataset.n_rows, dataset.n_columns, dataset.size_bytes) == (2, 3, len(content))
-    assert dataset.columns[1] == {"name": "area", "dtype": "float64"}
+    assert (dataset.n_rows, dataset.n_columns, dataset.size_bytes) == (4, 3, len(content))
+    assert dataset.columns[1]["name"] == "area" and dataset.columns[1]["kind"] == "numeric"
+    assert dataset.file.read() == content
     assert dataset.sha256 == hashlib.sha256(content).hexdigest()
 
 

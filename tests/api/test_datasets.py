@@ -11,7 +11,7 @@ from tests.api.conftest import client_for
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/datasets/"
-CSV = b"a,b,target\n1,2.5,x\n3,4.5,y\n5,6.5,x\n"
+CSV = b"a,b,target\n1,2.5,x\n3,4.5,y\n5,6.5,x\n7,8.5,y\n"
 
 
 def upload(client, content=CSV, filename="data.csv", **fields):
@@ -29,8 +29,10 @@ def test_it_uploads_a_csv(api, owner, media):
     body = response.json()
     assert body["name"] == "mine.csv"
     assert body["kind"] == "csv"
-    assert (body["n_rows"], body["n_columns"]) == (3, 3)
-    assert body["columns"][1] == {"name": "b", "dtype": "float64"}
+    assert (body["n_rows"], body["n_columns"]) == (4, 3)
+    # The same column profile the upload page records (the wizard reads it to suggest a target).
+    assert body["columns"][1] == {"name": "b", "dtype": "float64", "kind": "numeric", "missing": 0, "distinct": 4,
+                                  "min_class": 1, "whole": False}
     assert body["sha256"] == hashlib.sha256(CSV).hexdigest()
     assert body["spec_ref"] == {"kind": "csv", "id": body["id"]}
     dataset = Dataset.objects.get(pk=body["id"])
@@ -115,3 +117,24 @@ def test_it_answers_malformed_multipart_with_a_json_error(live_api, owner, body,
     body = response.json()
     message = " ".join(body.get("file", [])) + body.get("detail", "")
     assert "No file was submitted" in message or "Multipart form parse error" in message, body
+
+
+def test_it_refuses_a_file_over_the_limit_through_daphne(transactional_db, live_media, owner):
+    # The whole stack as deployed: daphne, the ASGI handler, the upload handlers, DRF. A 400 on `file` with the
+    # page's sentence; never a 500, never a 201.
+    import httpx
+
+    from tests.helpers import serve_daphne
+
+    server = serve_daphne(ready_path="/api/v1/schema/", MEDIA_ROOT=live_media, RUNWATCH_DATASET_MAX_UPLOAD_MB="1")
+    try:
+        token = client_for(owner)._credentials["HTTP_AUTHORIZATION"]
+        content = b"a,y\n" + b"1,0\n" * (3 * 1024 * 1024 // 4 - 1)  # 3 MB, a valid CSV but for its size
+        response = httpx.post(f"{server.url}{URL}", files={"file": ("big.csv", content, "text/csv")},
+                              headers={"Authorization": token}, timeout=30)
+    finally:
+        server.stop()
+    assert response.status_code == 400
+    assert response.json() == {"file": ["The file is 3.0 MB; the limit is 1 MB."]}
+    assert not Dataset.objects.exists()
+    assert [p for p in live_media.rglob("*") if p.is_file()] == []
