@@ -111,7 +111,7 @@ class DatasetAdminForm(forms.ModelForm):
             if upload is not None:
                 # The upload page's checks and messages, and the same facts recorded: size, shape, profile, SHA-256.
                 try:
-                    self.instance.describe_csv(upload)
+                    self.instance.describe_csv(upload, owner=cleaned.get("owner"))
                 except ValidationError as e:
                     self.add_error("file", e)
             elif not cleaned.get("file"):

@@ -47,7 +47,7 @@ class DatasetViewSet(OwnedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
     parser_classes = [parsers.MultiPartParser]
 
     def create(self, request, *args, **kwargs):
-        upload = DatasetUploadSerializer(data=request.data)
+        upload = DatasetUploadSerializer(data=request.data, context={"request": request})
         upload.is_valid(raise_exception=True)
         dataset = upload.save(owner=request.user)
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)

@@ -43,7 +43,7 @@ def dataset_list(request):
 
 @login_required
 def dataset_upload(request):
-    form = DatasetUploadForm(request.POST or None, request.FILES or None)
+    form = DatasetUploadForm(request.POST or None, request.FILES or None, owner=request.user)
     if request.method == "POST":
         if form.is_valid():
             dataset = form.save(request.user)

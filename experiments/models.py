@@ -52,7 +52,7 @@ class Dataset(models.Model):
             return {"kind": "csv", "id": self.pk}
         return {"kind": self.kind, **self.params}
 
-    def describe_csv(self, fileobj):
+    def describe_csv(self, fileobj, owner=None):
         """Check an uploaded CSV the one way (experiments.dataset_checks) and fill its size, shape, column profile
         and SHA-256; raises the check's ValidationError (one message) if it is refused."""
         from . import profiling
@@ -60,6 +60,12 @@ class Dataset(models.Model):
         from .files import file_sha256, path_size
 
         frame = check_upload(fileobj)
+        if owner is not None:
+            # The owner's storage quota (accounts.quotas), checked as the file is accepted, so every way in
+            # shows its message on the file like any other refusal.
+            from accounts.quotas import check_storage
+
+            check_storage(owner, path_size(fileobj))
         self.size_bytes = path_size(fileobj)
         self.sha256 = file_sha256(fileobj)
         self.n_rows, self.n_columns = frame.shape

@@ -30,7 +30,7 @@ class DatasetUploadSerializer(serializers.Serializer):
         # The page's checks and messages (experiments.dataset_checks); DRF turns the Django ValidationError of a
         # refusal into a field error on `file`.
         self.dataset = Dataset(kind=Dataset.Kind.CSV)
-        self.dataset.describe_csv(upload)
+        self.dataset.describe_csv(upload, owner=self.context["request"].user)
         return upload
 
     def create(self, validated_data):

@@ -251,3 +251,22 @@ def test_the_monitor_releases_a_run_whose_release_was_lost(transactional_db, own
     waiting.refresh_from_db()
     assert not waiting.waiting_for_slot and in_rq(waiting)
     assert monitor.release_waiting() == 0
+
+
+def test_it_refuses_an_upload_past_the_storage_quota_on_the_page_and_in_the_api(client, owner):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from rest_framework.test import APIClient
+
+    from experiments.models import Dataset
+
+    Quota.objects.update_or_create(user=owner, defaults={"storage_mb": 0})
+    csv = "a,b,label\n" + "".join(f"{i},{i * 2},{i % 2}\n" for i in range(40))
+    client.force_login(owner)
+    page = client.post("/datasets/upload/", {"file": SimpleUploadedFile("d.csv", csv.encode())})
+    api = APIClient()
+    api.force_authenticate(owner)
+    answer = api.post("/api/v1/datasets/", {"file": SimpleUploadedFile("d.csv", csv.encode())}, format="multipart")
+    assert answer.status_code == 400
+    assert answer.json()["file"][0].startswith("Not enough storage left")
+    assert "Not enough storage left" in page.content.decode()
+    assert not Dataset.objects.exists()

@@ -15,10 +15,14 @@ class DatasetUploadForm(forms.Form):
                            allow_empty_file=True, error_messages={"required": "Choose a CSV file to upload."})
     name = forms.CharField(max_length=200, required=False, help_text="Defaults to the file name.")
 
+    def __init__(self, *args, owner=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.owner = owner  # whose storage quota the file counts against
+
     def clean_file(self):
         upload = self.cleaned_data["file"]
         self.dataset = Dataset(kind=Dataset.Kind.CSV)
-        self.dataset.describe_csv(upload)  # a refusal's ValidationError lands on this field
+        self.dataset.describe_csv(upload, owner=self.owner)  # a refusal's ValidationError lands on this field
         return upload
 
     def save(self, owner):
