@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from experiments.spec import MIN_MEMORY_MB
+from engine.spec import MIN_MEMORY_MB
 
 
 class Quota(models.Model):

@@ -67,7 +67,7 @@ def quota_for(user):
 
 
 def spec_ceilings_for(user, ceilings):
-    """`ceilings` (experiments.spec.Ceilings, the server's) lowered to the largest limits `user` may ask for.
+    """`ceilings` (engine.spec.Ceilings, the server's) lowered to the largest limits `user` may ask for.
     Nobody (user None) gets the defaults."""
     allowance = quota_for(user) if user is not None else defaults()
     lowered = {}

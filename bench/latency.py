@@ -105,7 +105,7 @@ class Runwatch:
     def start(self):
         from django.utils import timezone
 
-        from experiments.spec import total_fits, validate_spec
+        from engine.spec import total_fits, validate_spec
         from runs.models import Run
         from runs.reporter import DbReporter
 

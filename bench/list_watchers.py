@@ -48,7 +48,7 @@ def cpu_seconds(pid):
 def new_run(owner):
     from django.utils import timezone
 
-    from experiments.spec import total_fits, validate_spec
+    from engine.spec import total_fits, validate_spec
     from runs.models import Run
 
     spec = validate_spec({

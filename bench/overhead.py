@@ -76,7 +76,7 @@ def plain(spec):
     from sklearn.model_selection import StratifiedKFold, cross_validate
     from sklearn.pipeline import Pipeline
 
-    from runs.engine import datasets
+    from engine import datasets
 
     started = time.perf_counter()
     data = datasets.load(spec["dataset"])
@@ -109,7 +109,7 @@ def floor(spec, inline=False):
     from sklearn.model_selection import StratifiedKFold, cross_validate
     from sklearn.pipeline import Pipeline
 
-    from runs.engine import datasets
+    from engine import datasets
 
     data = datasets.load(spec["dataset"])
     params = {k: v[0] for k, v in spec["models"][0]["params"].items()}
@@ -163,9 +163,9 @@ def instrumented(owner, spec):
     """The engine through runs.execution, as a work horse runs it (minus the queue)."""
     from django.db import transaction
 
-    from experiments.spec import total_fits, validate_spec
+    from engine.spec import total_fits, validate_spec
     from runs import events, execution
-    from runs.engine.steps import steps_for
+    from engine.steps import steps_for
     from runs.models import FoldMetric, Run, RunStep, append_event
 
     spec = validate_spec(spec)

@@ -90,7 +90,7 @@ def main():
     from django.test.utils import setup_databases, teardown_databases
     from django.urls import reverse
 
-    from experiments.spec import validate_spec
+    from engine.spec import validate_spec
 
     db = connections["default"].settings_dict
     sqlite = db["ENGINE"].endswith("sqlite3")

@@ -4,7 +4,7 @@
 
 The same random-forest grid on both sides (2 x 2 variants x 5 stratified folds = 20 fits, then the refit of the
 best), the same scorers (accuracy, f1_macro, roc_auc) and refit on accuracy. The engine side is
-`runs.engine.execute` with the no-op Reporter, so this measures the scheduling and fitting, not the database
+`engine.execute` with the no-op Reporter, so this measures the scheduling and fitting, not the database
 (bench/overhead.py measures the reporter). Rounds are interleaved and each round rotates which side goes
 first, so drift in the machine's load hits every side alike. Prints medians, the spread (min-max) and ratios.
 """
@@ -24,9 +24,9 @@ from sklearn.datasets import make_classification  # noqa: E402
 from sklearn.ensemble import RandomForestClassifier  # noqa: E402
 from sklearn.model_selection import GridSearchCV, StratifiedKFold  # noqa: E402
 
-from experiments.spec import validate_spec  # noqa: E402
-from runs.engine import execute  # noqa: E402
-from runs.engine.reporting import Reporter  # noqa: E402
+from engine.spec import validate_spec  # noqa: E402
+from engine import execute  # noqa: E402
+from engine.reporting import Reporter  # noqa: E402
 
 GRID = {"n_estimators": [50, 100], "max_depth": [8, None]}
 

@@ -84,7 +84,7 @@ def emit(args):
     from django.utils import timezone
     from rest_framework.authtoken.models import Token
 
-    from experiments.spec import total_fits, validate_spec
+    from engine.spec import total_fits, validate_spec
     from runs import events, execution
     from runs.models import FoldMetric, LogEntry, Run, RunEvent
     from runs.reporter import DbReporter

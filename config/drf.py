@@ -94,7 +94,7 @@ class JSONObjectField(serializers.JSONField):
 
 
 def spec_errors(errors):
-    """experiments.spec.SpecError paths as DRF field errors under "spec": {"spec": {"models.0.params.alpha": [..]}}.
+    """engine.spec.SpecError paths as DRF field errors under "spec": {"spec": {"models.0.params.alpha": [..]}}.
 
     An error about the spec as a whole (path "spec") becomes a plain list, as DRF reports any other field.
     """

@@ -201,7 +201,7 @@ RUNWATCH = {
     "N_JOBS_DEFAULT": int(env_float("RUNWATCH_N_JOBS", -1)),
     # The most a spec's "n_jobs" may ask for.
     "N_JOBS_MAX": int(env_float("RUNWATCH_N_JOBS_MAX", 64)),
-    # Branches x variants x folds (x epochs) one run may ask for (experiments.spec).
+    # Branches x variants x folds (x epochs) one run may ask for (engine.spec).
     "MAX_TOTAL_FITS": int(env_float("RUNWATCH_MAX_TOTAL_FITS", 10000)),
     # The largest CSV a dataset upload may be, in megabytes (shown on the page), and its most columns; the
     # same for the page, the API and the admin (experiments.dataset_checks).

@@ -1,6 +1,6 @@
 """The admin for experiments, datasets and promoted models.
 
-An experiment's spec is checked by experiments.spec.validate_spec (through Experiment.clean), the one
+An experiment's spec is checked by engine.spec.validate_spec (through Experiment.clean), the one
 validator the wizard, the API and the CLI use too; its errors appear under the spec field, one line per
 offending field path ("models.0.params.C: ...").
 """
@@ -19,7 +19,7 @@ from accounts.quotas import QuotaExceeded
 from runs import control
 
 from .models import Dataset, Experiment, RegisteredModel
-from .spec import SpecError
+from engine.spec import SpecError
 
 
 class PrettyJSONField(forms.JSONField):

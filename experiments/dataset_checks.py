@@ -2,7 +2,7 @@
 
 Each refusal is a sentence a person can act on, and the same file gets the same sentence everywhere:
 - over the size limit (settings.RUNWATCH["DATASET_MAX_UPLOAD_MB"]), checked first, before the file is read;
-- unreadable: empty, binary, JSON, a bad encoding, ragged rows... (experiments.files.read_csv, which runs read
+- unreadable: empty, binary, JSON, a bad encoding, ragged rows... (engine.files.read_csv, which runs read
   with too, so an accepted upload is one a run can load);
 - too many columns (settings.RUNWATCH["DATASET_MAX_COLUMNS"]), before anything is profiled per column;
 - no use for any run: no data rows, one column, too few rows to cross-validate (profiling.upload_problem).
@@ -20,7 +20,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFileUploadHandler
 
 from . import profiling
-from .files import path_size, read_csv
+from engine.files import path_size, read_csv
 
 MB = 1024 * 1024
 

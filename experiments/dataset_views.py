@@ -9,7 +9,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from runs.models import Run
 
-from . import catalog, profiling
+from engine import catalog
+from . import profiling
 from .forms import DatasetUploadForm, max_upload_mb
 from .models import Dataset, Experiment
 from .storage import read_stored_csv

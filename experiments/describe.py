@@ -3,8 +3,8 @@
 import json
 import statistics
 
-from . import catalog
-from .spec import branches, total_fits, variants
+from engine import catalog
+from engine.spec import branches, total_fits, variants
 from .wizard import show_values
 
 CV_LABELS = {"kfold": "K-fold", "stratified_kfold": "Stratified k-fold", "shuffle_split": "Shuffle split"}

@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from accounts.quotas import spec_ceilings_for
 
-from . import catalog
-from .spec import Ceilings, SpecError, validate_spec
+from engine import catalog
+from engine.spec import Ceilings, SpecError, validate_spec
 
 
 class OwnedQuerySet(models.QuerySet):
@@ -57,7 +57,7 @@ class Dataset(models.Model):
         and SHA-256; raises the check's ValidationError (one message) if it is refused."""
         from . import profiling
         from .dataset_checks import check_upload
-        from .files import file_sha256, path_size
+        from engine.files import file_sha256, path_size
 
         frame = check_upload(fileobj)
         if owner is not None:
@@ -150,7 +150,7 @@ class RegisteredModel(models.Model):
 
 
 class SpecLookups:
-    """Answers experiments.spec.validate_spec's questions about the database for one user (None: nobody)."""
+    """Answers engine.spec.validate_spec's questions about the database for one user (None: nobody)."""
 
     def __init__(self, user):
         self.user = user

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, render
 from runs.downloads import serve_verified
 from runs.models import Run
 
-from . import catalog
+from engine import catalog
 from .describe import flatten_spec
 from .models import RegisteredModel
 
@@ -33,7 +33,7 @@ def model_detail(request, model_id):
     model = _get_model_for_user(request, model_id)
     evaluations = []
     if model.run_id:
-        # Evaluation runs name the run whose model they scored (experiments.spec: evaluation.run).
+        # Evaluation runs name the run whose model they scored (engine.spec: evaluation.run).
         evaluations = (Run.objects.visible_to(request.user)
                        .filter(spec__runner="evaluation", spec__evaluation__run=model.run_id)
                        .order_by("-queued_at"))

@@ -5,7 +5,7 @@ from rest_framework import serializers
 from config.drf import JSONObjectField, spec_errors
 
 from .models import Dataset, Experiment, RegisteredModel, validate_spec_for
-from .spec import SpecError
+from engine.spec import SpecError
 
 
 class DatasetSerializer(serializers.ModelSerializer):

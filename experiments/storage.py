@@ -15,7 +15,7 @@ from django.core.exceptions import SuspiciousFileOperation
 from django.core.files import File
 from django.core.files.storage import default_storage
 
-from .files import read_csv
+from engine.files import read_csv
 
 CHUNK = 1024 * 1024
 

@@ -18,11 +18,12 @@ from accounts.quotas import QuotaExceeded
 from runs.control import launch_run
 from runs.models import Run
 
-from . import catalog, describe, profiling, wizard
+from engine import catalog
+from . import describe, profiling, wizard
 from .dataset_views import _get_dataset
 from .forms import STEP_FORMS
 from .models import Dataset, Experiment, RegisteredModel, validate_spec_for
-from .spec import SpecError
+from engine.spec import SpecError
 from .storage import read_stored_csv
 
 

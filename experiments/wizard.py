@@ -11,7 +11,7 @@ import math
 import re
 from functools import cache
 
-from . import catalog
+from engine import catalog
 
 STEPS = [
     ("dataset", "Dataset"),

@@ -17,7 +17,7 @@ from django.utils.text import capfirst
 from django_rq.settings import get_queues_map
 
 from accounts.quotas import QuotaExceeded
-from experiments.spec import SpecError
+from engine.spec import SpecError
 
 from . import control, formatting
 from .models import FoldMetric, LogEntry, Run, RunEvent, RunStep

@@ -29,7 +29,7 @@ from config import login_throttle
 from config.drf import DETAIL, AutoSchema, JSONParser, spec_errors
 from experiments.api import FILE_RESPONSE
 from experiments.serializers import RegisteredModelSerializer
-from experiments.spec import SpecError
+from engine.spec import SpecError
 
 from . import control, events, promotion, results
 from .downloads import serve_verified

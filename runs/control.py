@@ -17,10 +17,10 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
 from experiments.models import validate_spec_for
-from experiments.spec import total_fits
+from engine.spec import total_fits
 
 from . import events, limits, scheduling
-from .engine.steps import steps_for
+from engine.steps import steps_for
 from .models import Run, RunStep, append_event
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def launch_run(owner, *, experiment=None, spec=None, name=None, rerun_of=None):
     """Validate the spec, create the run and its steps, and enqueue its job once the transaction commits, if
     the owner has a free running slot; otherwise it waits, queued, for one (runs/scheduling.py).
 
-    Raises experiments.spec.SpecError with field errors when the spec is not valid, and
+    Raises engine.spec.SpecError with field errors when the spec is not valid, and
     accounts.quotas.QuotaExceeded when the owner may queue no more runs.
     """
     spec = validate_spec_for(owner, spec if spec is not None else experiment.spec)

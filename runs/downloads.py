@@ -12,7 +12,7 @@ import os
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
-from experiments.files import file_sha256
+from engine.files import file_sha256
 from experiments.storage import open_stored
 
 CORRUPTED = ("The stored file does not match its recorded SHA-256 checksum, so it was not sent. "

@@ -108,7 +108,7 @@ class MetricsData(TypedDict, total=False):
     total_fits: Required[int]
     eta_seconds: float | None
     elapsed_seconds: float | None
-    best_score: float | None  # the best variant's mean so far (runs.engine.scoring)
+    best_score: float | None  # the best variant's mean so far (engine.scoring)
     message: str  # the latest progress message ("Fitting fold 3/5 - Ridge")
 
 

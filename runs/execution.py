@@ -34,7 +34,8 @@ from django.conf import settings
 
 from experiments import storage
 
-from . import engine, events, failures, limits
+import engine
+from . import events, failures, limits
 from .models import IllegalTransition, Run
 from .publisher import ThreadedPublisher
 from .reporter import DbReporter

@@ -6,7 +6,7 @@ here may reveal the server's file paths, so exception texts pass through `public
 
 import re
 
-from .engine.steps import STEPS
+from engine.steps import STEPS
 
 # Where the run was when it failed matters only in the steps that fit models.
 FITTING_STEPS = {"cross_validate", "train", "refit_best", "evaluate"}

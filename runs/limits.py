@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import connection
 
 from . import events, failures
-from .engine.errors import LimitExceeded
+from engine.errors import LimitExceeded
 
 log = logging.getLogger(__name__)
 

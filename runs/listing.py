@@ -7,7 +7,7 @@
 The page (views.run_list), the polling fallback (views.list_rows) and the live list stream (runs/listfeed.py)
 all render rows through `decorate` and the `run-row` partial of templates/runs/list.html, so a row looks the
 same however it arrived. Decorating a page costs no query per row: steps come from the runner's fixed plan
-(runs.engine.steps) and a page's queued runs share one queue snapshot (runs.queue).
+(engine.steps) and a page's queued runs share one queue snapshot (runs.queue).
 """
 
 import json
@@ -21,7 +21,7 @@ from django.utils import timezone
 from experiments.models import Experiment
 
 from . import queue
-from .engine.steps import steps_for
+from engine.steps import steps_for
 from .models import Run
 
 STATUS_CHOICES = [("", "Any status"), ("active", "Active (queued, running, stopping)")] + list(Run.Status.choices)

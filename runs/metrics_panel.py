@@ -7,7 +7,7 @@ import functools
 from django.urls import get_script_prefix, reverse
 
 from . import formatting, results
-from .engine import scoring
+from engine import scoring
 from .formatting import text
 
 # Fold rows the metrics table shows (the results page has them all), and points the chart keeps.

@@ -12,7 +12,9 @@ from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
-from experiments import catalog, storage
+from engine import catalog
+
+from experiments import storage
 
 from . import events, formatting
 

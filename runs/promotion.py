@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.quotas import check_storage, lock_user
-from experiments.files import file_sha256, path_size
+from engine.files import file_sha256, path_size
 from experiments.models import RegisteredModel
 from experiments.storage import open_stored
 

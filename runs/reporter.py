@@ -34,8 +34,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from . import events, rows
-from .engine import Reporter
-from .engine.steps import STEPS
+from engine import Reporter
+from engine.steps import STEPS
 from .models import FoldMetric, LogEntry, Run, RunEvent, RunStep
 
 # The most items one write takes: bounds a transaction and a channel-layer message during a burst.

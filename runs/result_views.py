@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 from accounts.quotas import QuotaExceeded
 from experiments.describe import flatten_spec
 from experiments.models import RegisteredModel
-from experiments.spec import SpecError
+from engine.spec import SpecError
 
 from . import charts, control, promotion
 from .forms import NAME_MAX, PromoteForm

@@ -1,15 +1,15 @@
 """A run's results: the leaderboard, the best variant and its score, the per-fold rows, and what is partial.
 
 The one home of these facts. The API, the results page, the run page, the runs list, the admin and the CLI
-read them from here; "best score" everywhere means the best variant's mean (runs.engine.scoring says what
+read them from here; "best score" everywhere means the best variant's mean (engine.scoring says what
 "best" is, for the engine too).
 """
 
 from collections import OrderedDict
 
-from experiments import catalog
+from engine import catalog
 
-from .engine import scoring
+from engine import scoring
 from .models import FoldMetric, Run
 
 

@@ -12,13 +12,13 @@ from django.views.decorators.vary import vary_on_headers
 
 from accounts.quotas import QuotaExceeded
 from experiments.models import Experiment
-from experiments.spec import SpecError
+from engine.spec import SpecError
 
 from . import fragments, listing, queue, result_views
 from . import results as results_module
 from .control import CannotCancel, cancel_run, launch_run
 from .downloads import serve_verified
-from .engine import scoring
+from engine import scoring
 from .forms import LaunchForm
 from .models import Run, events_after
 

@@ -6,7 +6,8 @@ a real worker to show the message reaching the run, its step and its JOB_FAILED 
 
 import pytest
 
-from runs import engine, events
+import engine
+from runs import events
 from runs.control import launch_run
 from runs.models import Run, RunEvent, RunStep
 from tests.helpers import wait_for

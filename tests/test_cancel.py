@@ -15,7 +15,7 @@ from django.utils import timezone
 from rq.job import Job
 
 from accounts.models import Quota
-from experiments.spec import validate_spec
+from engine.spec import validate_spec
 from runs import jobs
 from runs.control import CannotCancel, cancel_run, get_queue, launch_run
 from runs.models import FoldMetric, IllegalTransition, Run, RunEvent

@@ -7,7 +7,8 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_validate
 
-from runs import engine, events
+import engine
+from runs import events
 from runs.control import launch_run
 from runs.models import FoldMetric, LogEntry, Run, RunEvent, RunStep
 from tests.helpers import wait_for
@@ -155,7 +156,7 @@ class FoldRecorder(engine.Reporter):
 def test_its_best_score_counts_a_variant_from_its_last_fold(iris_spec, tmp_path):
     """A stop right after a variant's last fold keeps that fold's best score; it must already count the variant
     the fold finished, as the leaderboard does (the run's stored best score and the leaderboard agree)."""
-    from experiments.spec import validate_spec
+    from engine.spec import validate_spec
 
     iris_spec["models"][0]["params"] = {"C": [0.001, 1.0], "max_iter": [500]}
     iris_spec["cv"]["folds"] = 3

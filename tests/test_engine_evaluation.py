@@ -5,7 +5,8 @@ from django.conf import settings
 from sklearn.datasets import load_iris
 from sklearn.metrics import accuracy_score, f1_score
 
-from runs import engine, events
+import engine
+from runs import events
 from runs.control import launch_run
 from runs.models import FoldMetric, Run, RunEvent
 from tests.test_engine_cv import wait_until_done

@@ -7,10 +7,11 @@ import threading
 import psutil
 import pytest
 
-from runs import engine, events
+import engine
+from runs import events
 from runs.control import launch_run
-from runs.engine import parallel
-from runs.engine.reporting import Reporter
+from engine import parallel
+from engine.reporting import Reporter
 from runs.models import FoldMetric, Run, RunEvent
 from tests.helpers import wait_for
 
@@ -40,7 +41,7 @@ class Recorder(Reporter):
 
 
 def outcome_of(spec, tmp_path, reporter):
-    from experiments.spec import validate_spec
+    from engine.spec import validate_spec
 
     return engine.execute(validate_spec(spec), reporter, tmp_path)
 
@@ -78,7 +79,7 @@ def test_it_stops_and_leaves_no_child_alive(tmp_path):
 
 @pytest.mark.parametrize("n_jobs", [0, -2, 65, "two", 1.5, True])
 def test_it_refuses_a_bad_n_jobs(n_jobs):
-    from experiments.spec import SpecError, validate_spec
+    from engine.spec import SpecError, validate_spec
 
     with pytest.raises(SpecError) as raised:
         validate_spec({**SPEC, "n_jobs": n_jobs})

@@ -5,7 +5,8 @@ import pytest
 from django.conf import settings
 from sklearn.datasets import load_diabetes, load_iris
 
-from runs import engine, events
+import engine
+from runs import events
 from runs.control import launch_run
 from runs.models import FoldMetric, Run, RunEvent, RunStep
 from tests.helpers import start_worker

@@ -15,7 +15,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
-from experiments.spec import validate_spec
+from engine.spec import validate_spec
 from runs.control import get_queue, launch_run
 from runs.models import Run
 from runs.worker import describe_exit

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from rq.job import Job, JobStatus
 
-from experiments.spec import validate_spec
+from engine.spec import validate_spec
 from runs import monitor
 from runs.control import enqueue, get_queue
 from runs.models import Run, RunEvent

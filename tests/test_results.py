@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from experiments.spec import validate_spec
+from engine.spec import validate_spec
 from runs import execution, results
 from runs.control import cancel_run, launch_run
 from runs.models import FoldMetric, Run

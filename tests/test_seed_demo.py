@@ -5,7 +5,7 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
 from experiments.models import Experiment, validate_spec_for
-from experiments.spec import branches, total_fits, variants
+from engine.spec import branches, total_fits, variants
 
 pytestmark = pytest.mark.django_db
 

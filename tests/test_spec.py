@@ -1,14 +1,16 @@
-"""experiments.spec.validate_spec: valid specs come back normalised, invalid ones fail field by field."""
+"""engine.spec.validate_spec: valid specs come back normalised, invalid ones fail field by field."""
 
 import copy
 
 import pytest
 
-from experiments import catalog, describe, wizard
+from engine import catalog
+
+from experiments import describe, wizard
 from experiments.forms.model_steps import CVStep
 from experiments.models import Dataset, validate_spec_for
-from experiments.spec import MAX_VARIANTS, SpecError, total_fits, validate_spec, variants
-from runs.engine import scoring
+from engine.spec import MAX_VARIANTS, SpecError, total_fits, validate_spec, variants
+from engine import scoring
 from runs.models import Run
 
 pytestmark = pytest.mark.django_db

@@ -6,8 +6,8 @@ import time
 import pytest
 from sklearn.utils._param_validation import Interval, make_constraint
 
-from experiments import catalog
-from experiments.spec import Ceilings, SpecError, validate_spec
+from engine import catalog
+from engine.spec import Ceilings, SpecError, validate_spec
 
 IRIS = {
     "dataset": {"kind": "builtin", "name": "iris"},

@@ -6,8 +6,8 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from experiments import catalog
-from experiments.spec import SpecError, validate_spec
+from engine import catalog
+from engine.spec import SpecError, validate_spec
 
 # Generous, so it holds on a machine busy with other work; a regression to per-variant work costs minutes.
 SECONDS_PER_SPEC = 2.0

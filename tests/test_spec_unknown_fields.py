@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from hypothesis import given, settings as hypothesis_settings, strategies as st
 
 from experiments.models import Experiment
-from experiments.spec import SPEC_FIELDS, SpecError, validate_spec
+from engine.spec import SPEC_FIELDS, SpecError, validate_spec
 from runs.models import Run
 from tests.conftest import IRIS_SPEC
 

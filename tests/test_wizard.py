@@ -5,7 +5,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from experiments import catalog
+from engine import catalog
 from experiments.models import Dataset, Experiment
 from runs.models import Run
 

@@ -2,7 +2,9 @@
 
 from django import forms
 
-from .. import catalog, wizard
+from engine import catalog
+
+from .. import wizard
 from .steps import StepForm
 
 

@@ -7,7 +7,9 @@ caused it, or on the form when no field matches.
 
 from django import forms
 
-from .. import catalog, profiling, wizard
+from engine import catalog
+
+from .. import profiling, wizard
 from ..models import Dataset
 
 

@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from experiments.models import Experiment, validate_spec_for
-from experiments.spec import SpecError, total_fits
+from engine.spec import SpecError, total_fits
 
 DEFAULT_PASSWORDS = {"demo": "demo-runwatch", "admin": "admin-runwatch"}
 

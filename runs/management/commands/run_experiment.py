@@ -21,7 +21,7 @@ from django.urls import NoReverseMatch
 
 from accounts.quotas import QuotaExceeded
 from experiments.models import Experiment
-from experiments.spec import SpecError
+from engine.spec import SpecError
 from runs import events, formatting
 from runs.control import CannotCancel, cancel_run, launch_run
 from runs.models import Run, events_after

@@ -5,7 +5,7 @@ import platform
 import time
 import warnings
 
-from experiments.spec import branches, variants
+from .spec import branches, variants
 
 from . import datasets, pipeline
 from .errors import Cancelled, RunError

@@ -16,7 +16,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 
-from experiments.files import file_sha256
+from .files import file_sha256
 
 from .common import library_versions
 from .errors import RunError

@@ -13,7 +13,7 @@ from sklearn import metrics as skm
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
-from experiments import catalog
+from . import catalog
 
 from . import scoring
 

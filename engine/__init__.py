@@ -5,7 +5,7 @@ a test, or in the benchmark; runs.execution connects it to a Run (runs.reporter.
 
     outcome = execute(spec, reporter, workdir, dataset_path=..., bundle_path=..., bundle_sha256=...)
 
-`spec` is a validated spec (experiments.spec.validate_spec). An uploaded CSV's file is passed as
+`spec` is a validated spec (engine.spec.validate_spec). An uploaded CSV's file is passed as
 `dataset_path`; the evaluation runner's bundle as `bundle_path` with the SHA-256 recorded when it was
 exported. Bundles are written under `workdir`. The CV runner fits `spec["n_jobs"]` models at once, or
 `default_jobs` when the spec does not say (runs/engine/parallel.py); the training runner is sequential by

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from experiments import catalog
-from experiments.files import file_sha256, read_csv
+from . import catalog
+from .files import file_sha256, read_csv
 
 from .errors import DataError
 

@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-from experiments.spec import branches, describe_variant, variants
+from .spec import branches, describe_variant, variants
 
 from . import export, pipeline
 from .common import FitWarnings, build_for, load_and_validate, step

@@ -13,11 +13,11 @@ afterwards:
 import math
 import statistics
 
-from experiments import catalog
+from . import catalog
 
 
 def greater_is_better(task, metric):
-    """Whether a higher value of `metric` is better: experiments.catalog answers (its METRICS table owns the
+    """Whether a higher value of `metric` is better: engine.catalog answers (its METRICS table owns the
     direction); kept here so the engine and results code ask their scoring module for everything "better"."""
     return catalog.greater_is_better(task, metric)
 

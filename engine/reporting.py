@@ -14,7 +14,7 @@ class Reporter:
     """No-op base class. Subclasses override what they need; every argument is plain JSON-able data."""
 
     def step(self, name, status, detail=""):
-        """A runner step (names in runs.engine.steps) changed status: running, completed or failed."""
+        """A runner step (names in engine.steps) changed status: running, completed or failed."""
 
     def progress(self, message, *, progress, finished, total, eta_seconds=None, elapsed_seconds=None, **extra):
         """Where the run is: "Fitting fold 3/5 - Ridge", fraction 0..1, units finished of total, seconds left.

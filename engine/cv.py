@@ -3,7 +3,7 @@ the primary metric's mean over folds is refitted on all the data and exported.""
 
 import time
 
-from experiments.spec import branches, describe_variant, variants
+from .spec import branches, describe_variant, variants
 
 from . import export, parallel, pipeline, scoring
 from .common import FitWarnings, build_for, load_and_validate, step
@@ -182,7 +182,7 @@ def summarise(entry, task, metric):
 
 
 def rank(table, task, metric):
-    """Variants from best to worst, by the rule every page uses (runs.engine.scoring)."""
+    """Variants from best to worst, by the rule every page uses (engine.scoring)."""
     return scoring.rank(table["entries"], scoring.greater_is_better(task, metric))
 
 
