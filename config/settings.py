@@ -197,7 +197,7 @@ RUNWATCH = {
     "QUOTA_STORAGE_MB": int(env_float("RUNWATCH_QUOTA_STORAGE_MB", 5120)),
     # Fits of one run at once, for a spec without "n_jobs": -1 is every core the worker may use (its CPU
     # affinity). With several RQ workers on one machine, give each cores / workers so they do not fight:
-    # children x native threads stay within the cores either way (runs/engine/parallel.py caps the threads).
+    # children x native threads stay within the cores either way (engine/parallel.py caps the threads).
     "N_JOBS_DEFAULT": int(env_float("RUNWATCH_N_JOBS", -1)),
     # The most a spec's "n_jobs" may ask for.
     "N_JOBS_MAX": int(env_float("RUNWATCH_N_JOBS_MAX", 64)),

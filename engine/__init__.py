@@ -8,7 +8,7 @@ a test, or in the benchmark; runs.execution connects it to a Run (runs.reporter.
 `spec` is a validated spec (engine.spec.validate_spec). An uploaded CSV's file is passed as
 `dataset_path`; the evaluation runner's bundle as `bundle_path` with the SHA-256 recorded when it was
 exported. Bundles are written under `workdir`. The CV runner fits `spec["n_jobs"]` models at once, or
-`default_jobs` when the spec does not say (runs/engine/parallel.py); the training runner is sequential by
+`default_jobs` when the spec does not say (engine/parallel.py); the training runner is sequential by
 nature (each epoch continues the last), and the evaluation runner scores one model.
 
 Raises DataError (bad data, with a readable message and the failed step), RunError (anything else the user

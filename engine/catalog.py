@@ -181,7 +181,7 @@ METRIC_LABELS = {
 def greater_is_better(task, metric):
     """Whether a higher value of `metric` is better; unknown metrics count as scores (higher is better).
 
-    The one answer: the engine's ranking (runs/engine/scoring.py), the leaderboard, the wizard and the
+    The one answer: the engine's ranking (engine/scoring.py), the leaderboard, the wizard and the
     readable spec all ask here."""
     return METRICS.get(task, {}).get(metric, (True, False))[0]
 

@@ -89,7 +89,7 @@ class Experiment(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="experiments")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    spec = models.JSONField(help_text="The run spec; see experiments/spec.py for its fields.")
+    spec = models.JSONField(help_text="The run spec; see engine/spec.py for its fields.")
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

@@ -41,7 +41,7 @@ class DatasetUploadSerializer(serializers.Serializer):
 
 class ExperimentSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
-    spec = JSONObjectField(help_text="The run spec, validated like the wizard's; see experiments/spec.py.")
+    spec = JSONObjectField(help_text="The run spec, validated like the wizard's; see engine/spec.py.")
 
     class Meta:
         model = Experiment

@@ -1,4 +1,4 @@
-"""Parallel fits (runs/engine/parallel.py): the same scores as one at a time, every fold exactly once, and a
+"""Parallel fits (engine/parallel.py): the same scores as one at a time, every fold exactly once, and a
 stop that ends the children."""
 
 import copy
