@@ -114,14 +114,18 @@ def _parallel(spec, data, table, folds, book, jobs):
     book.clock.parallel = jobs  # the time left is spread over the processes
     announced = set()
     try:
-        for (i, number), result in parallel.run_tasks(tasks, jobs, book.reporter.should_stop):
+        for kind, (i, number), payload, running in parallel.run_tasks(tasks, jobs, book.reporter.should_stop):
             entry = table[i]
+            if kind == "started":
+                book.reporter.in_flight(_in_flight(table, running))
+                continue
             if i not in announced:
                 announced.add(i)
                 book.reporter.variant(entry["variant"], book.n_variants, entry["description"], entry["branch"])
             book.reporter.fold(number, len(folds), branch=entry["branch"], variant=entry["variant"])
-            book.warnings.report(result["warnings"], fold=number, branch=entry["branch"], variant=entry["variant"])
-            book.done(entry, number, result["scores"], result["fit_time"], result["seconds"])
+            book.warnings.report(payload["warnings"], fold=number, branch=entry["branch"], variant=entry["variant"])
+            book.done(entry, number, payload["scores"], payload["fit_time"], payload["seconds"])
+            book.reporter.in_flight(_in_flight(table, running))
             book.reporter.progress(
                 f"Fitted {book.clock.finished} of {book.clock.total} models on {jobs} processes - last: fold "
                 f"{number}/{len(folds)} of {entry['label']}",
@@ -131,6 +135,19 @@ def _parallel(spec, data, table, folds, book, jobs):
     except parallel.FitFailed as e:
         i, number = e.key
         raise RunError(f"Fitting {table[i]['description']} on fold {number} failed: {e}", "cross_validate") from e
+    except parallel.ChildDied as e:
+        book.reporter.log("error", f"A fit process died: {e}")
+        fits = "; ".join(f"{table[i]['description']} fold {number}" for i, number in sorted(e.keys))
+        raise RunError(f"A fit process died while fitting {fits or 'a model'} (one of these was on it). It may "
+                       "have run out of memory or crashed in native code: lower n_jobs or the size of the data, "
+                       "then run again.", "cross_validate") from e
+    book.reporter.in_flight([])
+
+
+def _in_flight(table, running):
+    """The fits running now, in spec order, as the reporter takes them: plain data."""
+    return [{"branch": table[i]["branch"], "variant": table[i]["variant"], "label": table[i]["label"],
+             "fold": number, "worker": worker} for (i, number), worker in sorted(running.items())]
 
 
 class Book:

@@ -6,10 +6,16 @@ they return plain dicts, and the reporter in the parent stays the only writer. j
 of X and y once per run (the same array is dumped once, however many tasks name it), so the data crosses to
 the children once, not once per fit.
 
+What runs where: each child says when it starts a task, and on which process and host, through a queue of a
+multiprocessing Manager (a picklable proxy; loky cannot inherit a plain pipe). Tasks are handed out one at a
+time and only as many as there are children (`pre_dispatch="n_jobs"`, `batch_size=1`), so a task that has
+started is on a child, not waiting in a queue, and the parent's account of what is in flight is exact.
+
 Stopping: the parent waits for results with a short timeout and asks the reporter between waits, so a stop is
 seen within a fraction of a second even while every child is inside a long fit; it then kills the children.
 """
 
+import multiprocessing
 import os
 import queue
 import socket
@@ -22,7 +28,7 @@ import psutil
 from threadpoolctl import threadpool_limits
 
 from . import pipeline
-from .errors import Cancelled, RunError
+from .errors import Cancelled
 
 WAIT_SECONDS = 0.2  # how often the parent looks at the stop flag while every child is busy
 
@@ -59,31 +65,57 @@ def fit_task(template, X, y, train, test, task, threads):
         "fit_time": fit_time,
         "seconds": time.perf_counter() - started,
         "warnings": [f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught],
-        "worker": f"{os.getpid()}@{socket.gethostname()}",
+        "worker": worker_name(),
     }
 
 
+def worker_name():
+    """Where a fit runs, as a page shows it: the host and the process."""
+    return f"{socket.gethostname()} pid {os.getpid()}"
+
+
 def run_tasks(tasks, n_jobs, should_stop):
-    """Yields (key, result) as each task finishes, in whatever order they finish.
+    """Yields ("started", key, worker, running) as a child takes a task and ("finished", key, result, running)
+    as it ends, in whatever order that happens; a task's "started" always comes before its "finished".
+    `running` maps the key of every task in flight after this event to its worker.
 
     `tasks` is a list of (key, template, X, y, train, test, task). Raises Cancelled when `should_stop()` says
-    so (after killing the children), FitFailed with the task's key when a fit raises, and RunError when a
-    child dies."""
+    so (after killing the children), FitFailed with the task's key when a fit raises, and ChildDied with the
+    keys that were in flight when a child died."""
     jobs = effective_jobs(n_jobs, len(tasks))
     threads = max(usable_cores() // jobs, 1)
-    calls = (joblib.delayed(_keyed)(t[0], fit_task, *t[1:], threads) for t in tasks)
+    # fork: the server is up in milliseconds (a spawned one imports this program again: 0.5 s).
+    manager = multiprocessing.get_context("fork").Manager()
+    _MANAGERS.add(manager._process.pid)
+    starts = manager.Queue()
+    calls = (joblib.delayed(_keyed)(t[0], starts, fit_task, *t[1:], threads) for t in tasks)
     results = queue.SimpleQueue()
+    running, slots = {}, {}  # key -> worker, and worker -> the key it runs
 
     def consume():
         # The generator blocks until a result is ready; it runs in this thread so that the parent's own thread
         # stays free to look at the stop flag, and to be the only one that talks to the reporter.
         try:
             with joblib.parallel_config(backend="loky", n_jobs=jobs):
-                for item in joblib.Parallel(return_as="generator_unordered")(calls):
+                for item in joblib.Parallel(return_as="generator_unordered", pre_dispatch="n_jobs",
+                                            batch_size=1)(calls):
                     results.put(("result", item))
         except BaseException as e:  # noqa: BLE001 - handed to the parent, which decides
             results.put(("error", e))
         results.put(("done", None))
+
+    def started():
+        # A child puts its start before it fits, so every start of a finished task is here by now.
+        while True:
+            try:
+                key, worker = starts.get_nowait()
+            except (queue.Empty, OSError, EOFError):
+                return
+            # A child runs one task at a time: its next start means its last task is done, even when that
+            # result is not here yet. So what is in flight never counts more tasks than there are children.
+            running.pop(slots.get(worker), None)
+            slots[worker], running[key] = key, worker
+            yield "started", key, worker, dict(running)
 
     thread = threading.Thread(target=consume, name="runwatch-fits", daemon=True)
     thread.start()
@@ -92,23 +124,32 @@ def run_tasks(tasks, n_jobs, should_stop):
             try:
                 kind, item = results.get(timeout=WAIT_SECONDS)
             except queue.Empty:
+                yield from started()
                 if should_stop():
                     raise Cancelled() from None
                 continue
+            yield from started()
             if kind == "done":
                 break
             if kind == "error":
-                raise _failure(item) from item
-            yield item
+                raise _failure(item, running) from item
+            key, result = item
+            worker = running.pop(key, None)
+            if worker is not None and slots.get(worker) == key:
+                del slots[worker]
+            yield "finished", key, result, dict(running)
             if should_stop():
                 raise Cancelled()
     finally:
         if thread.is_alive():
             kill_children()
             thread.join(timeout=5)
+        manager.shutdown()
+        _MANAGERS.discard(manager._process.pid)
 
 
-def _keyed(key, function, *args):
+def _keyed(key, starts, function, *args):
+    starts.put((key, worker_name()))
     try:
         return key, function(*args)
     except Exception as e:
@@ -121,19 +162,32 @@ class FitFailed(Exception):
         self.key = key
 
 
-def _failure(error):
+class ChildDied(Exception):
+    """A child process died (out of memory, a crash in native code) while `keys` were in flight; one of them
+    was on it (loky ends the other children at once, so which one cannot be told from the processes). The run fails rather than retrying: a fit that took its process down once would most likely do
+    it again, and the user must change the spec (fewer jobs, less data) anyway."""
+
+    def __init__(self, keys, detail):
+        super().__init__(detail)
+        self.keys = keys
+
+
+def _failure(error, running):
     if isinstance(error, FitFailed):
         return error
-    # A child that died (out of memory, a crash in native code) takes its task with it: say so plainly.
     detail = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return RunError(f"A fit process died ({detail}). It may have run out of memory: lower n_jobs or the size of "
-                    "the data, then run again.", "cross_validate")
+    return ChildDied(sorted(running), detail)
+
+
+_MANAGERS = set()  # pids of the start queues' Manager servers, which run_tasks shuts down in order
 
 
 def fit_processes():
     """This process's children that fit models: every child but loky's resource tracker, which holds no
-    work and must live on to delete the memmapped data (killed, it is relaunched and the files leak)."""
-    return [child for child in psutil.Process().children(recursive=True) if not _is_resource_tracker(child)]
+    work and must live on to delete the memmapped data (killed, it is relaunched and the files leak), and the
+    start queue's Manager."""
+    return [child for child in psutil.Process().children(recursive=True)
+            if child.pid not in _MANAGERS and not _is_resource_tracker(child)]
 
 
 def _is_resource_tracker(process):

@@ -35,6 +35,10 @@ class Reporter:
     def fold(self, fold, total, *, branch, variant):
         """Starting fold `fold` (1-based) of `total` for a variant."""
 
+    def in_flight(self, fits):
+        """The fits running at once now, a whole snapshot that replaces the last: [{"branch", "variant",
+        "label", "fold", "worker"}], in spec order; [] once none is. Only runs that fit in parallel send it."""
+
     def fold_done(self, *, branch, variant, description, fold, metrics, fit_time, primary_metric, primary,
                   running_mean, finished, total, eta_seconds, best_score):
         """A fold was fitted and scored: `metrics` maps metric name to value (None where not applicable).

@@ -34,6 +34,7 @@ JOB_FAILED = "JOB_FAILED"
 FOLD_PROGRESS = "FOLD_PROGRESS"
 STEP_PROGRESS = "STEP_PROGRESS"
 VARIANT_PROGRESS = "VARIANT_PROGRESS"
+FITS_IN_FLIGHT = "FITS_IN_FLIGHT"  # the fits running at once, when a run fits in parallel
 STREAM_END = "STREAM_END"  # sent by the consumer after a terminal event; never stored
 
 STORED_TYPES = (
@@ -46,6 +47,7 @@ STORED_TYPES = (
     FOLD_PROGRESS,
     STEP_PROGRESS,
     VARIANT_PROGRESS,
+    FITS_IN_FLIGHT,
 )
 TERMINAL_TYPES = {JOB_COMPLETED, JOB_FAILED}
 STATUS_TYPES = {JOB_STATUS, JOB_COMPLETED, JOB_FAILED}  # the events that change a run's status
@@ -134,10 +136,22 @@ class VariantData(TypedDict):
     branch: str
 
 
+class InFlightFit(TypedDict):
+    branch: str
+    variant: int
+    label: str  # the variant's label, with its branch when there are several
+    fold: int
+    worker: str  # where it runs: "host pid 123" on this machine, a Dask worker's address on a cluster
+
+
+class InFlightData(TypedDict):
+    fits: list[InFlightFit]  # the whole set, in spec order; it replaces the last one ([]: none running)
+
+
 PAYLOADS = {
     JOB_STATUS: StatusData, JOB_COMPLETED: StatusData, JOB_FAILED: StatusData, JOB_PROGRESS: ProgressData,
     JOB_LOG: LogData, JOB_METRICS: MetricsData, FOLD_PROGRESS: FoldData, STEP_PROGRESS: StepData,
-    VARIANT_PROGRESS: VariantData,
+    VARIANT_PROGRESS: VariantData, FITS_IN_FLIGHT: InFlightData,
 }
 
 
@@ -169,6 +183,11 @@ def metrics(**data):
 
 def fold(fold, total, *, branch, variant):
     return FOLD_PROGRESS, FoldData(fold=fold, total=total, branch=branch, variant=variant)
+
+
+def in_flight(fits):
+    return FITS_IN_FLIGHT, InFlightData(fits=[InFlightFit(branch=f["branch"], variant=f["variant"], label=f["label"],
+                                                           fold=f["fold"], worker=f["worker"]) for f in fits])
 
 
 def step(name, label, status, detail="", elapsed_seconds=None):

@@ -106,6 +106,19 @@ def fits(runner, status, count):
     return f"{count} + refit" if runner == "cv" and status == "completed" else str(count)
 
 
+def numbers(values, noun):
+    """Sorted whole numbers as ranges, with the noun: [2] -> "fold 2", [1, 2, 3, 5] -> "folds 1–3, 5"."""
+    values = sorted(set(values))
+    spans = []
+    for value in values:
+        if spans and value == spans[-1][1] + 1:
+            spans[-1][1] = value
+        else:
+            spans.append([value, value])
+    text = ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in spans)
+    return f"{noun}{'s' if len(values) > 1 else ''} {text}" if values else ""
+
+
 def compact(value, missing=MISSING):
     """The short form a list row has room for: 45 -> "45s", 130 -> "2m", 3720 -> "1h 2m". Seconds or a timedelta.
 

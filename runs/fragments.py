@@ -128,14 +128,42 @@ def progress_from_event(message):
 
 
 def position_from_run(run):
-    """The fold and variant chips: shown only while the run works."""
+    """The fold and variant chips, and the fits in flight: shown only while the run works."""
     if not run.is_active:
-        return {"fold": None, "variant": None}
+        return {"fold": None, "variant": None, "in_flight": None}
     return {
         "fold": {"fold": run.current_fold, "total": run.total_folds, "branch": run.current_branch},
         "variant": {"index": run.current_variant, "total": run.total_variants,
                     "description": run.variant_description, "branch": run.current_branch},
+        "in_flight": in_flight_text(run.in_flight or []),
     }
+
+
+IN_FLIGHT_SUMMARY = 4  # variants named in the one-line summary; the list below names them all
+
+
+def in_flight_text(fits):
+    """FITS_IN_FLIGHT's fits as the page says them: "4 fits running: RF depth 8 folds 2–3, ..." and one line
+    per variant with where its fits run. None when nothing runs."""
+    if not fits:
+        return None
+    groups = []
+    for fit in fits:  # in spec order, so one variant's fits are next to each other
+        if not groups or (groups[-1]["branch"], groups[-1]["variant"]) != (fit["branch"], fit["variant"]):
+            groups.append({"branch": fit["branch"], "variant": fit["variant"], "label": fit["label"],
+                           "folds": [], "workers": []})
+        groups[-1]["folds"].append(fit["fold"])
+        if fit["worker"] not in groups[-1]["workers"]:
+            groups[-1]["workers"].append(fit["worker"])
+    for group in groups:
+        group["folds"] = formatting.numbers(group["folds"], "fold")
+        group["workers"] = ", ".join(group["workers"])
+    named = [f"{g['label']} {g['folds']}" for g in groups[:IN_FLIGHT_SUMMARY]]
+    if len(groups) > IN_FLIGHT_SUMMARY:
+        named.append(f"{len(groups) - IN_FLIGHT_SUMMARY} more")
+    count = len(fits)
+    return {"count": count, "head": f"{count} fit{'s' if count != 1 else ''} running", "summary": ", ".join(named),
+            "groups": groups}
 
 
 STEP_LABELS = dict(RunStep.Status.choices)
@@ -316,6 +344,9 @@ def render_messages(run_id, messages):
             parts.append(partial("fold", fold=position["fold"], oob=True))
         if position["variant"]:
             parts.append(partial("variant", variant=position["variant"], oob=True))
+    if not terminal and events.FITS_IN_FLIGHT in latest:
+        parts.append(partial("in_flight", in_flight=in_flight_text(latest[events.FITS_IN_FLIGHT]["data"]["fits"]),
+                             oob=True))
     for step in steps.values():
         parts.append(partial("step_item", step=step, oob=True))
     if metrics:
@@ -339,7 +370,7 @@ def _status_parts(run_id, message):
     parts = [partial("state", state=state_context(run_id, status, has_results), oob=True)]
     if status in Run.TERMINAL:
         parts.append(partial("outcome", outcome=outcome_from_event(run_id, data), oob=True))
-        parts.append(partial("position", position={"fold": None, "variant": None}, oob=True))
+        parts.append(partial("position", position={"fold": None, "variant": None, "in_flight": None}, oob=True))
         parts.append(partial("stale", stale=None, oob=True))
         if status == Run.Status.COMPLETED:
             summary = data.get("summary") or {}

@@ -73,6 +73,8 @@ class Run(models.Model):
     total_variants = models.PositiveIntegerField(null=True, blank=True)
     variant_description = models.CharField(max_length=300, blank=True)
     current_branch = models.CharField(max_length=100, blank=True)
+    # The fits running at once (a parallel run): runs.events.InFlightFit dicts, in spec order.
+    in_flight = models.JSONField(default=list, blank=True)
     # Units of work: fits (folds x variants x branches) for cross-validation, epochs for training.
     total_fits = models.PositiveIntegerField(default=0)
     finished_fits = models.PositiveIntegerField(default=0)
@@ -202,6 +204,7 @@ class Run(models.Model):
             fields["status"] = new_status
             if new_status in self.TERMINAL:
                 fields.setdefault("finished_at", now)
+                fields["in_flight"] = []  # nothing runs after the end, whatever the last report said
             fields["updated_at"] = now
             Run.objects.filter(pk=self.pk).update(**fields)
             event_data = dict(event_data or {})

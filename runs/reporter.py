@@ -150,6 +150,9 @@ class DbReporter(Reporter):
         self._emit(_Item("event", *events.fold(fold, total, branch=branch, variant=variant)),
                    {"current_fold": fold, "total_folds": total})
 
+    def in_flight(self, fits):
+        self._emit(_Item("event", *events.in_flight(fits)), {"in_flight": fits})
+
     def fold_done(self, *, branch, variant, description, fold, metrics, fit_time, primary_metric, primary,
                   running_mean, finished, total, eta_seconds, best_score):
         event = events.metrics(

@@ -57,7 +57,7 @@ class RunSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "owner", "experiment", "rerun_of", "runner", "spec", "status", "is_terminal", "message",
             "progress", "progress_record", "current_step", "current_fold", "total_folds", "current_variant",
-            "total_variants", "variant_description", "current_branch", "total_fits", "finished_fits",
+            "total_variants", "variant_description", "current_branch", "in_flight", "total_fits", "finished_fits",
             "queued_at", "started_at", "finished_at", "updated_at", "cancel_requested_at",
             "best_score", "best_variant", "summary", "error_message", "partial", "has_model", "model_sha256",
             "seed", "data_hash", "library_versions", "last_seq", "waiting_reason", "queue_position",

@@ -29,9 +29,14 @@ SPEC = {
 class Recorder(Reporter):
     def __init__(self, stop_after=None):
         self.folds, self.stop_after, self.stopped = [], stop_after, threading.Event()
+        self.timeline = []  # ("in_flight", fits) and ("fold_done", key), in the order they were reported
 
     def fold_done(self, **event):
         self.folds.append(event)
+        self.timeline.append(("fold_done", (event["branch"], event["variant"], event["fold"])))
+
+    def in_flight(self, fits):
+        self.timeline.append(("in_flight", fits))
 
     def should_stop(self):
         if self.stop_after is not None and len(self.folds) >= self.stop_after:
@@ -61,6 +66,50 @@ def test_it_scores_every_fold_as_a_sequential_run_does(tmp_path):
     assert two["best_variant"] == one["best_variant"] and two["best_score"] == one["best_score"]
     finished = [e["finished"] for e in spread.folds]
     assert finished == list(range(1, 13))
+
+
+def test_it_says_which_fits_run_at_once_and_where(tmp_path):
+    reporter = Recorder()
+    outcome_of({**SPEC, "n_jobs": 2}, tmp_path, reporter)
+    snapshots = [fits for kind, fits in reporter.timeline if kind == "in_flight"]
+    assert snapshots[-1] == []  # nothing is left running at the end
+    assert max(len(fits) for fits in snapshots) == 2  # never more than the processes, and both were used
+    assert all(len(fits) <= 2 for fits in snapshots)
+    workers = {fit["worker"] for fits in snapshots for fit in fits}
+    assert len(workers) == 2 and all(" pid " in worker for worker in workers)
+    # Every fit was seen in flight before its result, and not after it.
+    for index, (kind, item) in enumerate(reporter.timeline):
+        if kind != "fold_done":
+            continue
+        before = [f for k, fits in reporter.timeline[:index] if k == "in_flight" for f in fits]
+        after = [f for k, fits in reporter.timeline[index + 1:] if k == "in_flight" for f in fits]
+        assert item in {(f["branch"], f["variant"], f["fold"]) for f in before}
+        assert item not in {(f["branch"], f["variant"], f["fold"]) for f in after}
+    assert {f["label"] for fits in snapshots for f in fits} == {"RF"}
+
+
+def test_it_names_the_fits_a_dead_child_took_with_it(tmp_path):
+    spec = copy.deepcopy(SPEC)
+    spec["models"][0]["params"] = {"n_estimators": [300, 400], "max_depth": [None]}
+    spec["n_jobs"] = 2
+
+    class KillsAChild(Recorder):
+        def in_flight(self, fits):
+            super().in_flight(fits)
+            if len(fits) == 2 and not self.stopped.is_set():
+                self.stopped.set()
+                first = next(f for f in fits if f["fold"] == 1)
+                psutil.Process(int(first["worker"].rsplit(" ", 1)[1])).kill()  # as the kernel's OOM killer would
+
+    reporter = KillsAChild()
+    with pytest.raises(engine.RunError) as raised:
+        outcome_of(spec, tmp_path, reporter)
+    message = str(raised.value)
+    assert message.startswith("A fit process died")
+    assert ("while fitting RF(max_depth=None, n_estimators=300) fold 1; RF(max_depth=None, n_estimators=300) "
+            "fold 2 (one of these was on it)") in message
+    assert "lower n_jobs" in message
+    wait_for(lambda: not parallel.fit_processes(), timeout=5, message="the other children to end")
 
 
 def test_it_stops_and_leaves_no_child_alive(tmp_path):
