@@ -15,6 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts.quotas import QuotaExceeded
+from config.query_params import MAX_DB_INT, whole_number
 from runs.control import launch_run
 from runs.models import Run
 
@@ -27,11 +28,12 @@ from engine.spec import SpecError
 from .storage import read_stored_csv
 
 
-def _int(text, limit=2**63 - 1):
-    """A whole number typed in a URL, or None: ASCII digits only ("²".isdigit() is true) and small enough
-    for a PostgreSQL bigint, so a hostile query string is a 404, not a database error."""
-    text = text or ""
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 and int(text) <= limit else None
+def _int(text, limit=MAX_DB_INT):
+    """A whole number typed in a URL, or None: a hostile query string is a 404, not a database error."""
+    try:
+        return whole_number(text, limit)
+    except ValueError:
+        return None
 
 
 def _get_experiment(request, experiment_id):

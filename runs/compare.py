@@ -5,6 +5,7 @@ Everything here is plain data built from runs.results, so the compare page shows
 run's results page.
 """
 
+from config.query_params import MAX_DB_INT
 from experiments.describe import flatten_spec
 
 from . import charts, results
@@ -21,7 +22,7 @@ def parse_ids(text):
     parts = [p.strip() for p in (text or "").replace(" ", ",").split(",") if p.strip()]
     ids = []
     for part in parts:
-        if not part.isdigit() or not 0 < int(part) < 2**63:
+        if not part.isascii() or not part.isdigit() or not 0 < int(part) <= MAX_DB_INT:
             raise BadSelection(f"“{part[:20]}” is not a run number.")
         if int(part) not in ids:
             ids.append(int(part))

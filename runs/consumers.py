@@ -26,6 +26,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.utils import await_many_dispatch
 from django.utils import timezone
 
+from config.query_params import whole_number
+
 from . import events, fanout, fragments, wire, wsdb
 from .models import Run, events_after
 
@@ -107,7 +109,7 @@ class RunEventsConsumer(AsyncWebsocketConsumer):
     def after_param(self):
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         try:
-            return max(0, int(query.get("after", [""])[0]))
+            return whole_number(query.get("after", [""])[0])
         except ValueError:
             return None
 

@@ -12,6 +12,8 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.utils import await_many_dispatch
 
+from config.query_params import whole_number
+
 from . import fanout, listfeed, listing, wire, wsdb
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -63,7 +65,7 @@ class RunListConsumer(AsyncWebsocketConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         try:
             ids = listing.parse_ids((query.get("ids") or [""])[0])
-            after = int(query["after"][0]) if query.get("after", [""])[0] else None
+            after = whole_number(query["after"][0]) if query.get("after", [""])[0] else None
         except ValueError:
             return await self.refuse(CLOSE_BAD_REQUEST)
         self.feed_group = listfeed.group_for(user)

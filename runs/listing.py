@@ -18,6 +18,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from config.query_params import whole_number
 from experiments.models import Experiment
 
 from . import queue
@@ -134,7 +135,7 @@ MAX_IDS = 100  # rows one poll or one stream connect may ask about (a page shows
 def parse_ids(text):
     """"3,5,8" -> [3, 5, 8]. Raises ValueError for anything else, or for more than MAX_IDS ids."""
     parts = [p for p in (text or "").split(",") if p.strip()]
-    ids = [int(p) for p in parts]
+    ids = [whole_number(p) for p in parts]
     if len(ids) > MAX_IDS or any(i < 1 for i in ids):
         raise ValueError(f"Give at most {MAX_IDS} run ids, as positive numbers separated by commas.")
     return ids

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from accounts.quotas import QuotaExceeded
+from config.query_params import whole_number
 from experiments.models import Experiment
 from engine.spec import SpecError
 
@@ -82,7 +83,7 @@ def list_rows(request):
     (`ids`), and with `after` the runs newer than that id. Only the user's runs (staff: all)."""
     try:
         ids = listing.parse_ids(request.GET.get("ids"))
-        after = int(request.GET["after"]) if request.GET.get("after") else None
+        after = whole_number(request.GET["after"]) if request.GET.get("after") else None
     except ValueError as e:
         text = str(e) if "at most" in str(e) else "ids: run ids separated by commas; after: a run id."
         return JsonResponse({"errors": {"ids": [text]}}, status=400)
@@ -147,7 +148,7 @@ def logs(request, run_id):
     """Older log lines, before seq `before`: a chunk for "Load older", or a plain page without JavaScript."""
     run = _get_run_for_user(request, run_id)
     try:
-        before = int(request.GET.get("before", ""))
+        before = whole_number(request.GET.get("before", ""))
     except ValueError:
         before = run.last_seq + 1
     lines, has_older = fragments.latest_logs(run.pk, before=before)
@@ -165,7 +166,7 @@ def live(request, run_id):
     Answers 286 (htmx: stop polling) once the client has everything up to a terminal state."""
     run = _get_run_for_user(request, run_id)
     try:
-        after = max(0, int(request.GET.get("after", "")))
+        after = whole_number(request.GET.get("after", ""))
     except ValueError:
         after = None
     if after is None:

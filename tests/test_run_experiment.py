@@ -165,12 +165,19 @@ def read_until(process, text, timeout):
     return got.decode()
 
 
+def ctrl_c_default():
+    # A suite started in the background by a non-interactive shell inherits SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt handler: the command must get Ctrl-C as a user's terminal would send it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_it_detaches_on_ctrl_c_without_a_terminal(worker, owner, tmp_path):
     path = tmp_path / "many.json"
     path.write_text(json.dumps(MANY_FITS_SPEC))
     process = subprocess.Popen(
         manage("run_experiment", "--spec", str(path), "--user", "alice", "--watch"),
         cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL,  # Nobody there to answer a question.
+        preexec_fn=ctrl_c_default,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     run = wait_for(lambda: Run.objects.first(), timeout=30, message="the run")
@@ -198,6 +205,7 @@ def test_it_asks_on_ctrl_c_and_cancels_on_yes(worker, owner):
     process = subprocess.Popen(
         manage("run_experiment", "--attach", str(run.pk)),
         cwd=ROOT, env=child_env(TERM="xterm", COLUMNS="100"), stdin=child, stdout=child, stderr=child,
+        preexec_fn=ctrl_c_default,
     )
     os.close(child)
     screen = Screen(main)
