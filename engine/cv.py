@@ -146,7 +146,8 @@ def _parallel(spec, data, table, folds, book, jobs):
 
 def _in_flight(table, running):
     """The fits running now, in spec order, as the reporter takes them: plain data."""
-    return [{"branch": table[i]["branch"], "variant": table[i]["variant"], "label": table[i]["label"],
+    # The description, not the model's label: every variant of one model shares its label.
+    return [{"branch": table[i]["branch"], "variant": table[i]["variant"], "label": _described(table[i]),
              "fold": number, "worker": worker} for (i, number), worker in sorted(running.items())]
 
 
@@ -201,6 +202,10 @@ def summarise(entry, task, metric):
 def rank(table, task, metric):
     """Variants from best to worst, by the rule every page uses (engine.scoring)."""
     return scoring.rank(table["entries"], scoring.greater_is_better(task, metric))
+
+
+def _described(entry):
+    return entry["description"] + (f" [{entry['branch']}]" if entry["label"].endswith("]") else "")
 
 
 def _public(entry):

@@ -139,7 +139,7 @@ class VariantData(TypedDict):
 class InFlightFit(TypedDict):
     branch: str
     variant: int
-    label: str  # the variant's label, with its branch when there are several
+    label: str  # the variant's description, with its branch when there are several
     fold: int
     worker: str  # where it runs: "host pid 123" on this machine, a Dask worker's address on a cluster
 

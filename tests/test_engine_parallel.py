@@ -85,7 +85,8 @@ def test_it_says_which_fits_run_at_once_and_where(tmp_path):
         after = [f for k, fits in reporter.timeline[index + 1:] if k == "in_flight" for f in fits]
         assert item in {(f["branch"], f["variant"], f["fold"]) for f in before}
         assert item not in {(f["branch"], f["variant"], f["fold"]) for f in after}
-    assert {f["label"] for fits in snapshots for f in fits} == {"RF"}
+    assert {f["label"] for fits in snapshots for f in fits} == {
+        f"RF(max_depth={d}, n_estimators={n})" for d in (3, None) for n in (10, 20)}
 
 
 def test_it_names_the_fits_a_dead_child_took_with_it(tmp_path):

@@ -95,6 +95,34 @@ def test_it_watches_a_run_from_queued_to_completed(daphne_server, browse, owner)
         worker.stop()
 
 
+# Fits slow enough that both processes are seen busy at once.
+PARALLEL_SPEC = {**WATCH_SPEC, "n_jobs": 2, "models": [{"estimator": "RandomForestClassifier", "label": "RF",
+                                                        "params": {"n_estimators": [120], "max_depth": [4, 8, 16]}}]}
+
+
+def test_it_shows_the_fits_in_flight_of_a_parallel_run_and_finishes_right(worker, browse, daphne_server, owner):
+    run = launch_run(owner, spec=PARALLEL_SPEC, name="Both cores")
+    page = browse(owner)
+    page.goto(f"{daphne_server.url}/runs/{run.pk}/")
+    in_flight = page.locator("#run-in-flight")
+    expect(in_flight).to_contain_text("2 fits running", timeout=60_000)
+    text = in_flight.inner_text()
+    assert re.search(r"RF\(max_depth=4, n_estimators=120\) fold(s)? [1-3]", text), text
+    assert re.search(r"on \S+ pid \d+", text), text  # where each runs
+    # While several fits run, one fold and one variant chip would say less than the list: they step aside.
+    assert not page.locator("#run-fold").is_visible() and not page.locator("#run-variant").is_visible()
+    screenshot(page, "run-parallel")
+
+    expect(badge(page)).to_have_text("Completed", timeout=90_000)
+    expect(in_flight).to_be_hidden()
+    assert percent(page) == 100
+    run.refresh_from_db()
+    assert run.in_flight == []
+    assert run.fold_metrics.values("variant", "fold").distinct().count() == 9
+    wait_for(lambda: page.locator(".fold-row").count() == 9, timeout=10, message="every fold's row")
+    assert not page.errors
+
+
 def test_it_stops_a_run_from_the_page(worker, monitor, browse, daphne_server, owner):
     run = launch_run(owner, spec=LONG_SPEC, name="Stop me")
     page = browse(owner)
