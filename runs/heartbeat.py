@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from .limits import end_children
 from .models import Run
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,10 @@ class Heartbeat:
                 if os.getppid() != self._parent:
                     # The worker that forked this work horse is gone (kill -9). Nobody would record our
                     # result or answer a stop command, so exit without another beat: the monitor then
-                    # fails the run as "worker lost" instead of it finishing unsupervised.
+                    # fails the run as "worker lost" instead of it finishing unsupervised. Its fit processes go
+                    # first, or they would fit on as orphans.
                     log.error("Run %s: the worker process is gone; exiting the work horse", self.run_id)
+                    end_children()
                     os._exit(1)
                 try:
                     self.beat()

@@ -1,14 +1,17 @@
 """The RQ worker class `make run` starts: it fails a run at once when its work horse dies."""
 
+import errno
 import gc
 import logging
 import os
 import signal
 
+import psutil
 import redis
 from django.db import connections
 from django.utils import timezone
 from rq.worker import Worker
+from rq.worker.base import SHUTDOWN_SIGNAL
 
 from . import execution, failures, limits
 from .models import IllegalTransition, Run
@@ -30,6 +33,28 @@ def describe_exit(ret_val):
     return "ended unexpectedly"
 
 
+def _is_tracker(process):
+    try:
+        return "resource_tracker" in " ".join(process.cmdline())
+    except psutil.Error:
+        return False
+
+
+def _group_of(pid):
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+def _kill(pid, sig):
+    try:
+        os.kill(pid, sig)
+    except OSError as e:
+        if e.errno != errno.ESRCH:  # already gone is fine
+            raise
+
+
 class RunwatchWorker(Worker):
     def fork_work_horse(self, job, queue):
         # The worker itself touches the database (the handlers below, the stop callback). A forked horse
@@ -42,6 +67,27 @@ class RunwatchWorker(Worker):
         # the horse, so the collector need not walk it on every full collection while the run reports.
         gc.freeze()
         super().main_work_horse(job, queue)
+
+    def kill_horse(self, sig=SHUTDOWN_SIGNAL):
+        """RQ's kills the horse's process group (on a stop-job command and past the job's timeout), all but loky's
+        resource trackers.
+
+        The horse leads its own group (RQ's fork_work_horse calls setpgrp) and loky starts its fit processes and
+        its resource tracker in that group, so killpg would end them all. A killed tracker never deletes the
+        memmapped data (in /dev/shm) and semaphores it tracks. Spared, it does so and exits once the horse and
+        the fit processes are gone (tests/test_children.py). The horse goes first, so it starts no more."""
+        try:
+            group = os.getpgid(self.horse_pid)
+            spared = {p.pid for p in psutil.Process(self.horse_pid).children(recursive=True) if _is_tracker(p)}
+        except (OSError, psutil.Error):
+            return super().kill_horse(sig)  # gone already, or unreadable: RQ's way
+        if not spared:
+            return super().kill_horse(sig)
+        _kill(self.horse_pid, sig)
+        for pid in psutil.pids():
+            if pid not in spared and pid != self.horse_pid and _group_of(pid) == group:
+                _kill(pid, sig)
+        self.log.info("Worker %s: killed horse pid %s and its group but %s", self.name, self.horse_pid, spared)
 
     def monitor_work_horse(self, job, queue):
         try:
