@@ -182,25 +182,26 @@ def _failure(error, running):
 _MANAGERS = set()  # pids of the start queues' Manager servers, which run_tasks shuts down in order
 
 
-def fit_processes():
+def fit_processes(managers=False):
     """This process's children that fit models: every child but loky's resource tracker, which holds no
-    work and must live on to delete the memmapped data (killed, it is relaunched and the files leak), and the
-    start queue's Manager."""
+    work and must live on to delete the memmapped data (killed, it is relaunched and the files leak), and,
+    unless `managers`, the start queue's Manager (run_tasks shuts it down; a horse that exits kills it)."""
     return [child for child in psutil.Process().children(recursive=True)
-            if child.pid not in _MANAGERS and not _is_resource_tracker(child)]
+            if (managers or child.pid not in _MANAGERS) and not is_resource_tracker(child)]
 
 
-def _is_resource_tracker(process):
+def is_resource_tracker(process):
     try:
         return "resource_tracker" in " ".join(process.cmdline())
     except psutil.Error:
         return False
 
 
-def kill_children():
+def kill_children(managers=False):
     """Ends every fitting child at once. loky sees its workers die and fails what was pending, so the
-    generator in the consuming thread ends with that error; the next run starts fresh workers."""
-    children = fit_processes()
+    generator in the consuming thread ends with that error; the next run starts fresh workers. `managers`:
+    the start queue's Manager too, for a process about to exit (a Manager outlives its parent)."""
+    children = fit_processes(managers)
     for child in children:
         try:
             child.kill()

@@ -244,6 +244,6 @@ def end_children():
     cores with nobody to read its result. loky's resource tracker stays; it exits by itself once the horse is
     gone, after deleting the memmapped data."""
     try:
-        parallel.kill_children()
+        parallel.kill_children(managers=True)
     except Exception:
         log.exception("Could not end the fit processes")

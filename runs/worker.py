@@ -13,6 +13,8 @@ from django.utils import timezone
 from rq.worker import Worker
 from rq.worker.base import SHUTDOWN_SIGNAL
 
+from engine.parallel import is_resource_tracker
+
 from . import execution, failures, limits
 from .models import IllegalTransition, Run
 
@@ -31,13 +33,6 @@ def describe_exit(ret_val):
     if ret_val is not None and os.WIFEXITED(ret_val):
         return f"exited with status {os.WEXITSTATUS(ret_val)}"
     return "ended unexpectedly"
-
-
-def _is_tracker(process):
-    try:
-        return "resource_tracker" in " ".join(process.cmdline())
-    except psutil.Error:
-        return False
 
 
 def _group_of(pid):
@@ -78,7 +73,7 @@ class RunwatchWorker(Worker):
         the fit processes are gone (tests/test_children.py). The horse goes first, so it starts no more."""
         try:
             group = os.getpgid(self.horse_pid)
-            spared = {p.pid for p in psutil.Process(self.horse_pid).children(recursive=True) if _is_tracker(p)}
+            spared = {p.pid for p in psutil.Process(self.horse_pid).children(recursive=True) if is_resource_tracker(p)}
         except (OSError, psutil.Error):
             return super().kill_horse(sig)  # gone already, or unreadable: RQ's way
         if not spared:
