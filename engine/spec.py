@@ -101,6 +101,10 @@ def validate_spec(data, *, lookups=None, ceilings=Ceilings()):
     spec["seed"] = as_int(errors, "seed", data.get("seed", 42), 0, 2**31 - 1)
     if "n_jobs" in data:  # absent: the server's default (RUNWATCH_N_JOBS)
         spec["n_jobs"] = _n_jobs(errors, data["n_jobs"], ceilings)
+        if runner in ("training", "evaluation") and spec["n_jobs"] not in (None, 1):
+            # Each epoch continues from the last, and an evaluation scores one model: nothing to spread.
+            errors.add("n_jobs", f"A {runner} run works in one process (n_jobs applies to cross-validation "
+                                 "runs, whose fits are independent): leave it out or set 1.")
     n_variants = 1
     if runner == "evaluation":
         spec.update(_evaluation(errors, data.get("evaluation"), lookups))

@@ -49,6 +49,8 @@ def train(spec, data, reporter):
     X_val, y_val = pipeline.take(data.X, val_rows), data.y[val_rows]
     classes = np.unique(data.y) if task == "classification" else None
     chains, all_variants = branches(spec), variants(spec)
+    # Said once, so nobody waits for a second core: an epoch needs the one before it.
+    reporter.log("info", "Training runs its epochs one after another in one process, variant after variant")
     clock = Clock(len(chains) * len(all_variants) * epochs)
     fit_warnings = FitWarnings(reporter)
     rng = np.random.default_rng(seed)

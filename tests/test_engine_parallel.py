@@ -137,6 +137,20 @@ def test_it_refuses_a_bad_n_jobs(n_jobs):
     assert "Must be -1 (every core the worker may use)" in raised.value.errors["n_jobs"][0]
 
 
+@pytest.mark.parametrize("runner", ["training"])
+def test_it_refuses_n_jobs_for_a_runner_that_works_in_one_process(runner):
+    from engine.spec import SpecError, validate_spec
+
+    spec = {**SPEC, "runner": runner, "n_jobs": 2, "training": {"epochs": 3}, "models": [
+        {"estimator": "SGDClassifier", "params": {}}]}
+    with pytest.raises(SpecError) as raised:
+        validate_spec(spec)
+    assert raised.value.errors["n_jobs"] == [
+        "A training run works in one process (n_jobs applies to cross-validation runs, whose fits are "
+        "independent): leave it out or set 1."]
+    assert validate_spec({**spec, "n_jobs": 1})["n_jobs"] == 1
+
+
 def test_it_runs_a_parallel_run_through_a_worker_with_a_gap_free_stream(worker, owner):
     run = launch_run(owner, spec={**SPEC, "n_jobs": 2}, name="parallel")
     wait_for(lambda: Run.objects.filter(pk=run.pk, status__in=Run.TERMINAL).exists(), timeout=120,
