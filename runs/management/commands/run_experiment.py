@@ -235,6 +235,9 @@ class Watcher:
                 s["step"] = data.get("label") or data.get("step")
         elif kind == events.FOLD_PROGRESS:
             s["fold"] = f"{data.get('fold')}/{data.get('total')}"
+        elif kind == events.FITS_IN_FLIGHT:
+            # A parallel run: how many fits run at once, beside the last fold that finished.
+            s["running"] = f"{len(data['fits'])} fits running" if data.get("fits") else ""
         elif kind == events.VARIANT_PROGRESS:
             s["variant"] = f"{data.get('index')}/{data.get('total')} {data.get('description', '')}".strip()
             s["branch"] = data.get("branch")
@@ -282,6 +285,8 @@ class Watcher:
         for key, label in (("step", "step"), ("variant", "variant"), ("fold", "fold")):
             if s.get(key):
                 parts.append(f"{label} {s[key]}")
+        if s.get("running"):
+            parts.append(s["running"])
         if s.get("branch") and s["branch"] != "default":
             parts.append(f"branch {s['branch']}")
         return " · ".join(parts)
