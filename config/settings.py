@@ -199,6 +199,9 @@ RUNWATCH = {
     # affinity). With several RQ workers on one machine, give each cores / workers so they do not fight:
     # children x native threads stay within the cores either way (engine/parallel.py caps the threads).
     "N_JOBS_DEFAULT": int(env_float("RUNWATCH_N_JOBS", -1)),
+    # A Dask scheduler (tcp://host:8786) to spread a CV run's fits over a cluster (engine/dask_fits.py); empty:
+    # the fits stay on the worker's machine (loky). The Dask workers need this project installed (README).
+    "DASK_SCHEDULER": os.environ.get("RUNWATCH_DASK_SCHEDULER", "").strip(),
     # The most a spec's "n_jobs" may ask for.
     "N_JOBS_MAX": int(env_float("RUNWATCH_N_JOBS_MAX", 64)),
     # Branches x variants x folds (x epochs) one run may ask for (engine.spec).

@@ -8,7 +8,8 @@ a test, or in the benchmark; runs.execution connects it to a Run (runs.reporter.
 `spec` is a validated spec (engine.spec.validate_spec). An uploaded CSV's file is passed as
 `dataset_path`; the evaluation runner's bundle as `bundle_path` with the SHA-256 recorded when it was
 exported. Bundles are written under `workdir`. The CV runner fits `spec["n_jobs"]` models at once, or
-`default_jobs` when the spec does not say (engine/parallel.py); the training runner is sequential by
+`default_jobs` when the spec does not say (engine/parallel.py), or, given a Dask `scheduler` address, on that
+cluster (engine/dask_fits.py; a spec's n_jobs 1 still fits in this process); the training runner is sequential by
 nature (each epoch continues the last), and the evaluation runner scores one model.
 
 Raises DataError (bad data, with a readable message and the failed step), RunError (anything else the user
@@ -40,7 +41,8 @@ __all__ = [
 RUNNERS = {"cv": cv.run, "training": training.run, "evaluation": evaluation.run}
 
 
-def execute(spec, reporter, workdir, *, dataset_path=None, bundle_path=None, bundle_sha256=None, default_jobs=1):
+def execute(spec, reporter, workdir, *, dataset_path=None, bundle_path=None, bundle_sha256=None, default_jobs=1,
+            scheduler=""):
     started = time.monotonic()
     timings = {}
     runner = spec["runner"]
@@ -48,6 +50,7 @@ def execute(spec, reporter, workdir, *, dataset_path=None, bundle_path=None, bun
     if runner == "cv":
         # The spec's own n_jobs, else the server's default: fits at once never change the results.
         extra["n_jobs"] = spec.get("n_jobs", default_jobs)
+        extra["scheduler"] = scheduler
     result = RUNNERS[runner](spec, reporter, workdir, dataset_path=dataset_path, timings=timings, **extra)
     best, data = result["best"], result["data"]
     summary = {

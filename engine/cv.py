@@ -5,18 +5,18 @@ import time
 
 from .spec import branches, describe_variant, variants
 
-from . import export, parallel, pipeline, scoring
+from . import dask_fits, export, parallel, pipeline, scoring
 from .common import FitWarnings, build_for, load_and_validate, step
 from .errors import Cancelled, RunError
 from .reporting import Clock
 
 
-def run(spec, reporter, workdir, *, dataset_path=None, timings, n_jobs=1):
+def run(spec, reporter, workdir, *, dataset_path=None, timings, n_jobs=1, scheduler=""):
     task, metric = spec["task"], spec["metric"]
     data = load_and_validate(spec, reporter, timings, dataset_path)
 
     with step(reporter, "cross_validate", timings):
-        table = cross_validate(spec, data, reporter, n_jobs)
+        table = cross_validate(spec, data, reporter, n_jobs, scheduler)
         best = rank(table, task, metric)[0]
         if best["primary"] is None:
             raise RunError(f"No variant could be scored by {metric}; choose another metric.")
@@ -48,9 +48,10 @@ def run(spec, reporter, workdir, *, dataset_path=None, timings, n_jobs=1):
     }
 
 
-def cross_validate(spec, data, reporter, n_jobs=1):
-    """Every (branch, variant, fold) fit, in this process (n_jobs 1) or spread over children; the table and the
-    events are the same either way: the folds are split once, here, and each result is stored in spec order."""
+def cross_validate(spec, data, reporter, n_jobs=1, scheduler=""):
+    """Every (branch, variant, fold) fit, in this process (n_jobs 1), spread over children, or over the Dask
+    cluster whose scheduler is at `scheduler` (engine/dask_fits.py); the table and the events are the same
+    every way: the folds are split once, here, and each result is stored in spec order."""
     task, metric = spec["task"], spec["metric"]
     chains, all_variants = branches(spec), variants(spec)
     folds = list(pipeline.splitter(spec["cv"], task).split(data.X, data.y))
@@ -66,7 +67,10 @@ def cross_validate(spec, data, reporter, n_jobs=1):
             })
     book = Book(spec, reporter, clock, len(all_variants), len(folds))
     jobs = parallel.effective_jobs(n_jobs, len(table) * len(folds))
-    if jobs == 1:
+    if scheduler and n_jobs != 1 and len(table) * len(folds) > 1:
+        # n_jobs 1 stays in the work horse, as asked; otherwise the cluster's threads decide, at most n_jobs.
+        _parallel(spec, data, table, folds, book, n_jobs, scheduler)
+    elif jobs == 1:
         _sequential(spec, data, table, folds, book)
     else:
         _parallel(spec, data, table, folds, book, jobs)
@@ -102,20 +106,31 @@ def _sequential(spec, data, table, folds, book):
             book.done(entry, number, scores, fit_time, time.perf_counter() - started)
 
 
-def _parallel(spec, data, table, folds, book, jobs):
+def _parallel(spec, data, table, folds, book, jobs, scheduler=""):
     templates = [build_for(data, e["steps"], e["spec_variant"], spec) for e in table]
     tasks = [((i, number), templates[i], data.X, data.y, train, test, spec["task"])
              for i in range(len(table)) for number, (train, test) in enumerate(folds, 1)]
-    book.reporter.log("info", f"Fitting {len(tasks)} models on {jobs} processes at once")
+    where = f"the Dask cluster at {scheduler}" if scheduler else f"{jobs} processes"
+    book.reporter.log("info", f"Fitting {len(tasks)} models on {where}" + ("" if scheduler else " at once"))
     book.reporter.progress(
-        f"Fitting {len(tasks)} models on {jobs} processes", progress=0.0, finished=0, total=book.clock.total,
+        f"Fitting {len(tasks)} models on {where}", progress=0.0, finished=0, total=book.clock.total,
         elapsed_seconds=book.clock.elapsed(),
     )
-    book.clock.parallel = jobs  # the time left is spread over the processes
+    book.clock.parallel = 1 if scheduler else jobs  # the time left is spread over the processes
+    if scheduler:
+        fits = dask_fits.run_tasks(tasks, scheduler, book.reporter.should_stop, jobs)
+    else:
+        fits = parallel.run_tasks(tasks, jobs, book.reporter.should_stop)
     announced = set()
     try:
-        for kind, (i, number), payload, running in parallel.run_tasks(tasks, jobs, book.reporter.should_stop):
+        for kind, key, payload, running in fits:
+            if kind == "log":  # from the Dask backend: a worker was lost, and Dask runs its fits again
+                book.reporter.log(payload["level"], payload["message"])
+                continue
+            i, number = key
             entry = table[i]
+            # On a cluster, how many run at once is what is seen running.
+            book.clock.parallel = max(book.clock.parallel, len(running))
             if kind == "started":
                 book.reporter.in_flight(_in_flight(table, running))
                 continue
@@ -127,7 +142,7 @@ def _parallel(spec, data, table, folds, book, jobs):
             book.done(entry, number, payload["scores"], payload["fit_time"], payload["seconds"])
             book.reporter.in_flight(_in_flight(table, running))
             book.reporter.progress(
-                f"Fitted {book.clock.finished} of {book.clock.total} models on {jobs} processes - last: fold "
+                f"Fitted {book.clock.finished} of {book.clock.total} models on {where} - last: fold "
                 f"{number}/{len(folds)} of {entry['label']}",
                 progress=book.clock.fraction, finished=book.clock.finished, total=book.clock.total,
                 eta_seconds=book.clock.eta(), elapsed_seconds=book.clock.elapsed(),

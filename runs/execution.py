@@ -127,7 +127,8 @@ def _execute(run, watchdog):
             scratch = Path(files.enter_context(tempfile.TemporaryDirectory(prefix=_scratch_prefix(run))))
             resources = _resources(run, reporter, scratch)
             outcome = engine.execute(run.spec, reporter, scratch / f"run-{run.pk}", **resources,
-                                     default_jobs=settings.RUNWATCH.get("N_JOBS_DEFAULT", 1))
+                                     default_jobs=settings.RUNWATCH.get("N_JOBS_DEFAULT", 1),
+                                     scheduler=settings.RUNWATCH.get("DASK_SCHEDULER", ""))
             _store_bundle(run, outcome)
         reporter.close()
     except engine.Cancelled:
