@@ -97,7 +97,7 @@ def test_it_watches_a_run_from_queued_to_completed(daphne_server, browse, owner)
 
 # Fits slow enough that both processes are seen busy at once.
 PARALLEL_SPEC = {**WATCH_SPEC, "n_jobs": 2, "models": [{"estimator": "RandomForestClassifier", "label": "RF",
-                                                        "params": {"n_estimators": [120], "max_depth": [4, 8, 16]}}]}
+                                                        "params": {"n_estimators": [300], "max_depth": [4, 8, 16]}}]}
 
 
 def test_it_shows_the_fits_in_flight_of_a_parallel_run_and_finishes_right(worker, browse, daphne_server, owner):
@@ -107,7 +107,7 @@ def test_it_shows_the_fits_in_flight_of_a_parallel_run_and_finishes_right(worker
     in_flight = page.locator("#run-in-flight")
     expect(in_flight).to_contain_text("2 fits running", timeout=60_000)
     text = in_flight.inner_text()
-    assert re.search(r"RF\(max_depth=4, n_estimators=120\) fold(s)? [1-3]", text), text
+    assert re.search(r"RF\(max_depth=4, n_estimators=300\) fold(s)? [1-3]", text), text
     assert re.search(r"on \S+ pid \d+", text), text  # where each runs
     # While several fits run, one fold and one variant chip would say less than the list: they step aside.
     assert not page.locator("#run-fold").is_visible() and not page.locator("#run-variant").is_visible()
