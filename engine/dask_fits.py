@@ -92,7 +92,7 @@ def run_tasks(tasks, address, should_stop, n_jobs=-1, label="runwatch"):
 
         thread = threading.Thread(target=consume, name="runwatch-dask-fits", daemon=True)
         thread.start()
-        running, slots, started, finished = {}, {}, set(), set()
+        flight, started, finished = parallel.InFlight(), set(), set()
 
         def news():
             while True:
@@ -102,13 +102,10 @@ def run_tasks(tasks, address, should_stop, n_jobs=-1, label="runwatch"):
                     return
                 if kind == "start" and keys.get(message["key"]) not in finished | {None}:
                     key, worker = keys[message["key"]], message["worker"]
-                    # A worker thread runs one task at a time: its next start means its last one is done.
-                    running.pop(slots.get(worker), None)
-                    slots[worker], running[key] = key, worker
                     started.add(key)
-                    yield "started", key, worker, dict(running)
+                    yield "started", key, worker, flight.start(key, worker)
                 elif kind == "removed":
-                    yield from _removed(message, keys, scattered, running, slots)
+                    yield from _removed(message, keys, scattered, flight)
 
         while len(finished) < len(tasks):
             try:
@@ -125,13 +122,9 @@ def run_tasks(tasks, address, should_stop, n_jobs=-1, label="runwatch"):
             if future.status != "finished":
                 raise _failure(key, future, result, address)
             if key not in started:  # its start event is late (or was lost): the result says where it ran
-                running[key] = result["worker"]
-                yield "started", key, result["worker"], dict(running)
+                yield "started", key, result["worker"], flight.start(key, result["worker"])
             finished.add(key)
-            worker = running.pop(key, None)
-            if worker is not None and slots.get(worker) == key:
-                del slots[worker]
-            yield "finished", key, result, dict(running)
+            yield "finished", key, result, flight.finish(key)
             if should_stop():
                 raise Cancelled()
     finally:
@@ -190,7 +183,7 @@ def _is_removal(message):
     return isinstance(message, dict) and message.get("action") == "remove-worker"
 
 
-def _removed(message, keys, scattered, running, slots):
+def _removed(message, keys, scattered, flight):
     """The run's log line for a worker that left while it held fits of this run: Dask runs them again."""
     address = message.get("worker", "?")
     lost_data = {f.key for f in scattered.values()} & set(message.get("lost-scattered-tasks", []))
@@ -198,15 +191,14 @@ def _removed(message, keys, scattered, running, slots):
         raise RunError(f"The Dask worker {address} that held this run's data left before another worker had a "
                        "copy; run it again.", "cross_validate")
     ours = [keys[k] for k in message.get("processing-tasks", []) if k in keys]
-    on_it = [key for key, worker in running.items() if worker == address or worker.startswith(address + " ")]
+    on_it = [key for key, worker in flight.running.items()
+             if worker == address or worker.startswith(address + " ")]
     for key in on_it:
-        worker = running.pop(key)
-        if slots.get(worker) == key:
-            del slots[worker]
+        flight.finish(key)
     if ours or on_it:
         yield "log", None, {"level": "warning", "message": (
             f"Dask worker {address} was lost while it had {len(set(ours) | set(on_it))} fit(s) of this run; Dask "
-            "runs them again on the other workers.")}, dict(running)
+            "runs them again on the other workers.")}, dict(flight.running)
 
 
 def _failure(key, future, error, address):

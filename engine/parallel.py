@@ -90,7 +90,7 @@ def run_tasks(tasks, n_jobs, should_stop):
     starts = manager.Queue()
     calls = (joblib.delayed(_keyed)(t[0], starts, fit_task, *t[1:], threads) for t in tasks)
     results = queue.SimpleQueue()
-    running, slots = {}, {}  # key -> worker, and worker -> the key it runs
+    flight = InFlight()
 
     def consume():
         # The generator blocks until a result is ready; it runs in this thread so that the parent's own thread
@@ -111,11 +111,7 @@ def run_tasks(tasks, n_jobs, should_stop):
                 key, worker = starts.get_nowait()
             except (queue.Empty, OSError, EOFError):
                 return
-            # A child runs one task at a time: its next start means its last task is done, even when that
-            # result is not here yet. So what is in flight never counts more tasks than there are children.
-            running.pop(slots.get(worker), None)
-            slots[worker], running[key] = key, worker
-            yield "started", key, worker, dict(running)
+            yield "started", key, worker, flight.start(key, worker)
 
     thread = threading.Thread(target=consume, name="runwatch-fits", daemon=True)
     thread.start()
@@ -132,12 +128,9 @@ def run_tasks(tasks, n_jobs, should_stop):
             if kind == "done":
                 break
             if kind == "error":
-                raise _failure(item, running) from item
+                raise _failure(item, flight.running) from item
             key, result = item
-            worker = running.pop(key, None)
-            if worker is not None and slots.get(worker) == key:
-                del slots[worker]
-            yield "finished", key, result, dict(running)
+            yield "finished", key, result, flight.finish(key)
             if should_stop():
                 raise Cancelled()
     finally:
@@ -146,6 +139,27 @@ def run_tasks(tasks, n_jobs, should_stop):
             thread.join(timeout=5)
         manager.shutdown()
         _MANAGERS.discard(manager._process.pid)
+
+
+class InFlight:
+    """The parent's account of the tasks in flight, for either backend: key -> worker, and worker -> the key it
+    runs. A worker (a loky child, a Dask worker thread) runs one task at a time, so its next start means its
+    last task is done even when that result is not here yet: what is in flight never counts more tasks than
+    there are workers."""
+
+    def __init__(self):
+        self.running, self.slots = {}, {}
+
+    def start(self, key, worker):
+        self.running.pop(self.slots.get(worker), None)
+        self.slots[worker], self.running[key] = key, worker
+        return dict(self.running)
+
+    def finish(self, key):
+        worker = self.running.pop(key, None)
+        if worker is not None and self.slots.get(worker) == key:
+            del self.slots[worker]
+        return dict(self.running)
 
 
 def _keyed(key, starts, function, *args):
