@@ -117,7 +117,7 @@ def run_tasks(tasks, address, should_stop, n_jobs=-1, label="runwatch"):
                 continue
             yield from news()
             if future is None:
-                raise RunError(f"Lost the Dask scheduler at {address}: {result}", "cross_validate") from result
+                raise lost_scheduler(address, result) from result
             key = keys[future.key]
             if future.status != "finished":
                 raise _failure(key, future, result, address)
@@ -202,13 +202,22 @@ def _removed(message, keys, scattered, flight):
 
 
 def _failure(key, future, error, address):
+    if future.status == "error":
+        error = error[1]  # as_completed(raise_errors=False) hands over the (type, value, traceback) of sys.exc_info()
     if future.status == "error" and isinstance(error, distributed.KilledWorker):
         return parallel.ChildDied([key], f"Dask gave up on the fit after it killed its workers: {error}")
     if future.status == "error":
         return parallel.FitFailed(key, error)
+    if "scheduler-connection-lost" in str(error):  # the client cancels every future when the scheduler goes
+        return lost_scheduler(address, "the connection to it broke")
     # Cancelled by no one here: the scheduler restarted, or the data it needed was lost.
     return RunError(f"The Dask cluster at {address} dropped a fit of this run ({future.status}: {error}); run it "
                     "again.", "cross_validate")
+
+
+def lost_scheduler(address, detail):
+    return RunError(f"Lost the Dask scheduler at {address} while the run was fitting ({detail}). Check that it is "
+                    "up (RUNWATCH_DASK_SCHEDULER), then re-run.", "cross_validate")
 
 
 def _close(client, futures, topic):

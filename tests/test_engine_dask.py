@@ -146,3 +146,47 @@ def test_it_runs_the_fits_again_when_a_dask_worker_is_lost(cluster, observer, tm
         # The nanny starts a new worker process; the next tests want two again.
         wait_for(lambda: len(observer.scheduler_info(n_workers=-1)["workers"]) == 2, timeout=30,
                  message="the nanny to restart the killed worker")
+
+
+def test_it_fails_readably_when_the_scheduler_dies_during_the_run(tmp_path):
+    """A scheduler and a worker as their own processes (`dask scheduler`, `dask worker`, as on real hosts); the
+    scheduler is killed while the run fits. The run must end with a readable RunError, not wait for ever."""
+    import signal
+    import sys
+    import threading
+
+    from tests.helpers import Process, free_port
+
+    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = Process([*dask, "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
+                        "dask-scheduler")
+    worker = Process([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+                      "--nworkers", "1", "--no-dashboard"], "dask-worker")
+    try:
+        with Client(address, timeout=60, set_as_default=False) as client:
+            client.wait_for_workers(1, timeout=60)
+        spec = copy.deepcopy(SPEC)
+        spec["models"][0]["params"] = {"n_estimators": [200, 300, 400], "max_depth": [None, 8]}
+        reporter, raised = Logged(), []
+
+        def run():
+            try:
+                on_dask(spec, tmp_path, reporter, address)
+            except BaseException as e:  # noqa: BLE001 - what the run ends with is the point
+                raised.append(e)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        wait_for(lambda: reporter.folds, timeout=60, message="a first fold on the cluster")
+        os.killpg(scheduler.pid, signal.SIGKILL)
+        thread.join(timeout=60)
+        assert not thread.is_alive(), "the run still waits on a dead scheduler"
+        assert len(raised) == 1 and isinstance(raised[0], engine.RunError), raised
+        assert raised[0].message.startswith(
+            f"Lost the Dask scheduler at {address} while the run was fitting (the connection to it broke). Check that "
+            "it is up (RUNWATCH_DASK_SCHEDULER), then re-run."), raised[0].message
+    finally:
+        worker.stop()
+        scheduler.stop()
