@@ -1,7 +1,7 @@
 """Web processes start without scikit-learn, pandas, numpy or scipy: only the work horse fits models.
 
 They cost 1-2 s of every django.setup(), so of every daphne start, management command and test process
-(docs/decisions/0012-light-web-setup.md). Checked in a fresh process, since this test process has them loaded
+(docs/decisions/0013-light-web-setup.md). Checked in a fresh process, since this test process has them loaded
 already; daphne imports the settings, the URLconf and config/asgi.py, so each stage is checked."""
 
 import json
