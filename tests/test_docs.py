@@ -44,11 +44,19 @@ def test_it_links_only_to_files_that_exist(doc):
     text = re.sub(r"```.*?```", "", doc.read_text(), flags=re.S)
     broken = []
     for target in re.findall(r"\]\(([^)\s]+)\)", text):
-        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+        if re.match(r"[a-z]+:", target):
             continue
-        if not (doc.parent / target.split("#")[0]).exists():
+        path, _, anchor = target.partition("#")
+        linked = (doc.parent / path) if path else doc
+        if not linked.exists() or (anchor and linked.is_file() and anchor not in anchors(linked)):
             broken.append(target)
     assert broken == []
+
+
+def anchors(doc):
+    """The ids GitHub gives a Markdown file's headings: lower case, punctuation dropped, spaces as dashes."""
+    headings = re.findall(r"^#+ (.+)$", re.sub(r"```.*?```", "", doc.read_text(), flags=re.S), flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
 
 
 def test_it_names_only_make_targets_that_exist():
