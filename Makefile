@@ -66,12 +66,12 @@ $(VENV)/.installed-%: pyproject.toml | $(PY)
 	  echo "  make again. To start from scratch: rm -rf $(VENV)"; exit 1; } >&2
 	@touch $@
 
-# The scale-out layout of README "Deployment" on one machine: everything `make run` does, with 2 daphne processes
+# The scale-out layout of docs/deployment.md on one machine: everything `make run` does, with 2 daphne processes
 # sharing PORT (supervisord hands both the one listening socket) and 3 workers. WORKERS=/DAPHNES= still apply.
 scale: WORKERS = 3
 scale: DAPHNES = 2
 
-# README "Run on a Dask cluster" on one machine: everything `make run` does, plus a Dask scheduler on DASK_PORT
+# docs/dask.md on one machine: everything `make run` does, plus a Dask scheduler on DASK_PORT
 # and 2 Dask workers of one thread each; the RQ workers get RUNWATCH_DASK_SCHEDULER pointing at it.
 cluster: DASK_WORKERS = 2
 

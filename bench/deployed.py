@@ -1,4 +1,4 @@
-"""The settings the live-path benchmarks run Runwatch with: as deployed (README, "Deployment"), DEBUG off.
+"""The settings the live-path benchmarks run Runwatch with: as deployed (docs/deployment.md), DEBUG off.
 
 With DEBUG on, Django does work on the live path that production never does: every SQL statement of the
 reporter passes through CursorDebugWrapper (its text and time kept, a log record made), and the templates the
@@ -29,4 +29,4 @@ def use(debug=False):
     os.environ["ALLOWED_HOSTS"] = "127.0.0.1,localhost"
     # Plain HTTP and WebSocket on localhost: there is no TLS proxy in front to redirect to.
     os.environ["SECURE_SSL_REDIRECT"] = "0"
-    return "Settings: DEBUG=0, as deployed (README, Deployment); --debug measures DEBUG=1, as `make run` serves it"
+    return "Settings: DEBUG=0, as deployed (docs/deployment.md); --debug measures DEBUG=1, as `make run` serves it"

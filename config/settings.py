@@ -1,7 +1,7 @@
 """Runwatch settings: one file, everything that differs between machines comes from the environment.
 
 Defaults are the embedded ones (SQLite under .runwatch/, the private Redis that `make run` starts), so a
-fresh clone works with no configuration. Production sets DEBUG=0 and the variables listed in the README.
+fresh clone works with no configuration. Production sets DEBUG=0 and the variables listed in docs/configuration.md.
 """
 
 import os
@@ -200,7 +200,7 @@ RUNWATCH = {
     # children x native threads stay within the cores either way (engine/parallel.py caps the threads).
     "N_JOBS_DEFAULT": int(env_float("RUNWATCH_N_JOBS", -1)),
     # A Dask scheduler (tcp://host:8786) to spread a CV run's fits over a cluster (engine/dask_fits.py); empty:
-    # the fits stay on the worker's machine (loky). The Dask workers need this project installed (README).
+    # the fits stay on the worker's machine (loky). The Dask workers need this project installed (docs/dask.md).
     "DASK_SCHEDULER": os.environ.get("RUNWATCH_DASK_SCHEDULER", "").strip(),
     # The most a spec's "n_jobs" may ask for.
     "N_JOBS_MAX": int(env_float("RUNWATCH_N_JOBS_MAX", 64)),

@@ -26,23 +26,34 @@ can act on), Cancelled (reporter.should_stop() said so). The outcome is a JSON-a
     early_stopped, stopped_epoch, latest_score   (training runner: those of the exported variant)
 """
 
+import importlib
 import time
 
-from . import cv, evaluation, training
-from .common import library_versions
 from .errors import Cancelled, DataError, RunError
-from .export import Bundle, load_bundle, read_metadata
 from .reporting import Clock, Reporter
 
 __all__ = [
     "Bundle", "Cancelled", "Clock", "DataError", "Reporter", "RunError", "execute", "load_bundle", "read_metadata",
 ]
 
-RUNNERS = {"cv": cv.run, "training": training.run, "evaluation": evaluation.run}
+# Web processes import engine.spec, engine.catalog and engine.steps, and each of those runs this file first. The
+# runners and the export pull in scikit-learn, pandas, numpy and joblib (1-2 s of every django.setup()), so they
+# are imported where they are used: the runners by execute() (in the work horse), the export's names on first
+# access (PEP 562). tests/test_light_setup.py keeps it so.
+_RUNNER_MODULES = {"cv": "cv", "training": "training", "evaluation": "evaluation"}
+_LAZY_NAMES = {"Bundle": "export", "load_bundle": "export", "read_metadata": "export"}
+
+
+def __getattr__(name):
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(f".{_LAZY_NAMES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def execute(spec, reporter, workdir, *, dataset_path=None, bundle_path=None, bundle_sha256=None, default_jobs=1,
             scheduler=""):
+    from .common import library_versions
+
     started = time.monotonic()
     timings = {}
     runner = spec["runner"]
@@ -51,7 +62,8 @@ def execute(spec, reporter, workdir, *, dataset_path=None, bundle_path=None, bun
         # The spec's own n_jobs, else the server's default: fits at once never change the results.
         extra["n_jobs"] = spec.get("n_jobs", default_jobs)
         extra["scheduler"] = scheduler
-    result = RUNNERS[runner](spec, reporter, workdir, dataset_path=dataset_path, timings=timings, **extra)
+    run_runner = importlib.import_module(f".{_RUNNER_MODULES[runner]}", __name__).run
+    result = run_runner(spec, reporter, workdir, dataset_path=dataset_path, timings=timings, **extra)
     best, data = result["best"], result["data"]
     summary = {
         "best_score": best["primary"],

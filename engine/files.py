@@ -15,8 +15,6 @@ import json
 import os
 import re
 
-import pandas as pd
-
 DELIMITERS = ",;\t|"
 # C0 controls other than tab and line breaks, and C1 controls: never in a text CSV, common in binary data.
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -89,6 +87,10 @@ def read_csv(source):
     """(frame, None) or (None, why it cannot be read): the one CSV reader, for uploads and for runs.
 
     `source` is a path or an open binary file (read from the start, left at the start)."""
+    # Imported here: web processes import this module for file_sha256 and path_size, and pandas (with numpy)
+    # would add a second to every django.setup() (tests/test_light_setup.py).
+    import pandas as pd
+
     raw = _read_bytes(source)
     if not raw:
         return None, "The file is empty (0 bytes)."

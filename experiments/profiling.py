@@ -3,9 +3,11 @@ target column suggests, and why a column cannot be a target. Plain pandas, no Dj
 
 The profile is stored on the Dataset row (its `columns`), so the wizard can guess and refuse without
 reading the file again.
-"""
 
-import pandas as pd
+pandas is imported in the functions that read a frame, not at the top: the pages import this module for the
+profile-only rules (guess_task, target_problem), and pandas would add a second to every web process's
+django.setup() (tests/test_light_setup.py).
+"""
 
 PREVIEW_ROWS = 20
 # A regression needs at least 2 rows per fold and at least 2 folds.
@@ -20,6 +22,8 @@ CLASS_LIKE_LEVELS = 20
 
 
 def column_kind(series):
+    import pandas as pd
+
     values = series.dropna()
     if values.empty:
         return "empty"
@@ -34,6 +38,8 @@ def profile(frame):
 
     `min_class` is the size of the smallest group of values (for refusing a target with a class smaller than
     the folds); None when the column has more than MAX_CLASSES values."""
+    import pandas as pd
+
     columns = []
     for name in frame.columns:
         series = frame[name]
@@ -93,5 +99,7 @@ def target_problem(column, task, folds, n_rows):
 
 def preview(frame):
     """The first rows as lists of display strings (missing values as "")."""
+    import pandas as pd
+
     head = frame.head(PREVIEW_ROWS)
     return [["" if pd.isna(v) else str(v) for v in row] for row in head.itertuples(index=False, name=None)]

@@ -34,7 +34,6 @@ from django.conf import settings
 from django.db import connection
 
 from . import events, failures
-from engine import parallel
 from engine.errors import LimitExceeded
 
 log = logging.getLogger(__name__)
@@ -200,6 +199,8 @@ class Watchdog:
         try:
             while not self._stop.wait(self.poll):
                 if self._memory.total_mb() > self.limits.memory_mb:
+                    from engine import parallel  # here, not at the top: see end_children
+
                     self._end(*memory_exceeded(self.limits, len(parallel.fit_processes())),
                               detail=self._memory.describe())
                     return
@@ -243,6 +244,10 @@ def end_children():
     """Kill every fit process before the horse exits: an orphaned child would go on fitting, holding memory and
     cores with nobody to read its result. loky's resource tracker stays; it exits by itself once the horse is
     gone, after deleting the memmapped data."""
+    # Imported here, not at the top: runs.control imports this module in web processes, and engine.parallel
+    # brings joblib and scikit-learn, which only the work horse needs (tests/test_light_setup.py).
+    from engine import parallel
+
     try:
         parallel.kill_children(managers=True)
     except Exception:

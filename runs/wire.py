@@ -3,7 +3,8 @@
 Through ASGI, every frame to every watcher is a `send` call: daphne's handle_reply, autobahn's sendMessage
 (which frames the payload and formats a debug-log line for it), then twisted's write, which buffers the bytes
 and registers the socket with the event loop for one write on a later loop turn (a selector change each way).
-At 500 watchers that per-watcher path was most of daphne's event loop (BENCHMARKS.md, py-spy).
+At 500 watchers that per-watcher path was most of daphne's event loop (py-spy, in
+docs/decisions/0003-frames-once-written-to-the-socket.md).
 
 A server-to-client WebSocket frame is not masked, so its bytes are the same for every connection. The hub
 frames a batch once (autobahn's PreparedMessage, the library's own broadcast helper) into one byte string,

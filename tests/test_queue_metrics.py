@@ -1,4 +1,4 @@
-"""django-rq's Prometheus endpoint, /admin/rq/metrics/: what the README tells operators to scrape."""
+"""django-rq's Prometheus endpoint, /admin/rq/metrics/: what docs/operations.md tells operators to scrape."""
 
 import pytest
 

@@ -1,5 +1,5 @@
 """Scale-out: two daphne processes (A and B), three RQ workers and a monitor on one database and one Redis, as in
-README "Deployment". A watcher on A sees runs executed by any worker, exactly seq 1..N; a cancel through B stops
+docs/deployment.md. A watcher on A sees runs executed by any worker, exactly seq 1..N; a cancel through B stops
 them; kill -9 of a worker fails its run with a reason while the others go on; kill -9 of daphne A loses nothing
 for watchers who reconnect to B with ?after=."""
 
