@@ -51,7 +51,10 @@ def __getattr__(name):
 
 
 def execute(spec, reporter, workdir, *, dataset_path=None, bundle_path=None, bundle_sha256=None, default_jobs=1,
-            scheduler=""):
+            scheduler="", resume=None):
+    """Run the spec's runner. `resume` (cross-validation only): what an earlier run of the same spec finished,
+    {"folds": {(branch, variant, fold): {"metrics", "fit_time"}}, "data_sha256", "library_versions"}; those
+    folds are reused, not fitted again (engine/cv.py)."""
     from .common import library_versions
 
     started = time.monotonic()
@@ -62,6 +65,7 @@ def execute(spec, reporter, workdir, *, dataset_path=None, bundle_path=None, bun
         # The spec's own n_jobs, else the server's default: fits at once never change the results.
         extra["n_jobs"] = spec.get("n_jobs", default_jobs)
         extra["scheduler"] = scheduler
+        extra["resume"] = resume
     run_runner = importlib.import_module(f".{_RUNNER_MODULES[runner]}", __name__).run
     result = run_runner(spec, reporter, workdir, dataset_path=dataset_path, timings=timings, **extra)
     best, data = result["best"], result["data"]

@@ -6,17 +6,19 @@ import time
 from .spec import branches, describe_variant, variants
 
 from . import dask_fits, export, parallel, pipeline, scoring
-from .common import FitWarnings, build_for, load_and_validate, step
+from .common import FitWarnings, build_for, library_versions, load_and_validate, step
 from .errors import Cancelled, RunError
 from .reporting import Clock
 
 
-def run(spec, reporter, workdir, *, dataset_path=None, timings, n_jobs=1, scheduler=""):
+def run(spec, reporter, workdir, *, dataset_path=None, timings, n_jobs=1, scheduler="", resume=None):
     task, metric = spec["task"], spec["metric"]
     data = load_and_validate(spec, reporter, timings, dataset_path)
+    if resume:
+        check_resumable(resume, data)
 
     with step(reporter, "cross_validate", timings):
-        table = cross_validate(spec, data, reporter, n_jobs, scheduler)
+        table = cross_validate(spec, data, reporter, n_jobs, scheduler, reused=resume and resume["folds"])
         best = rank(table, task, metric)[0]
         if best["primary"] is None:
             raise RunError(f"No variant could be scored by {metric}; choose another metric.")
@@ -48,14 +50,33 @@ def run(spec, reporter, workdir, *, dataset_path=None, timings, n_jobs=1, schedu
     }
 
 
-def cross_validate(spec, data, reporter, n_jobs=1, scheduler=""):
+def check_resumable(resume, data):
+    """A resume reuses folds only where they would come out the same: the same data and scikit-learn."""
+    if resume.get("data_sha256") and data.sha256 != resume["data_sha256"]:
+        raise _not_resumable("the data is not the data of the run being resumed (its SHA-256 changed)")
+    then = (resume.get("library_versions") or {}).get("scikit-learn")
+    now = library_versions()["scikit-learn"]
+    if then and then != now:
+        raise _not_resumable(f"the run being resumed fitted with scikit-learn {then} and this worker has {now}")
+
+
+def _not_resumable(why):
+    error = RunError(f"{why}, so its folds cannot be reused", "load_data")
+    error.hint = "Start a fresh run instead: Re-run fits every fold again."
+    return error
+
+
+def cross_validate(spec, data, reporter, n_jobs=1, scheduler="", reused=None):
     """Every (branch, variant, fold) fit, in this process (n_jobs 1), spread over children, or over the Dask
     cluster whose scheduler is at `scheduler` (engine/dask_fits.py); the table and the events are the same
-    every way: the folds are split once, here, and each result is stored in spec order."""
+    every way: the folds are split once, here, and each result is stored in spec order. `reused`: the
+    {(branch, variant, fold): {"metrics", "fit_time"}} of a resumed run, reported first and not fitted."""
     task, metric = spec["task"], spec["metric"]
     chains, all_variants = branches(spec), variants(spec)
     folds = list(pipeline.splitter(spec["cv"], task).split(data.X, data.y))
-    clock = Clock(len(chains) * len(all_variants) * len(folds))
+    reused = {key: fold for key, fold in (reused or {}).items() if 1 <= key[2] <= len(folds)}
+    # The clock counts the fits this run does: its progress and its ETA are about the work left.
+    clock = Clock(len(chains) * len(all_variants) * len(folds) - len(reused))
     table = []
     for branch, steps in chains:
         for variant in all_variants:
@@ -66,8 +87,13 @@ def cross_validate(spec, data, reporter, n_jobs=1, scheduler=""):
                 "folds": [], "by_fold": {},
             })
     book = Book(spec, reporter, clock, len(all_variants), len(folds))
-    jobs = parallel.effective_jobs(n_jobs, len(table) * len(folds))
-    if scheduler and n_jobs != 1 and len(table) * len(folds) > 1:
+    if reused:
+        _reuse(table, folds, book, reused)
+    to_fit = len(table) * len(folds) - len(reused)
+    jobs = parallel.effective_jobs(n_jobs, to_fit)
+    if not to_fit:
+        pass  # every fold was reused: straight on to the refit
+    elif scheduler and n_jobs != 1 and to_fit > 1:
         # n_jobs 1 stays in the work horse, as asked; otherwise the cluster's threads decide, at most n_jobs.
         _parallel(spec, data, table, folds, book, n_jobs, scheduler)
     elif jobs == 1:
@@ -79,12 +105,26 @@ def cross_validate(spec, data, reporter, n_jobs=1, scheduler=""):
     return {"variants": [_public(e) for e in table], "entries": table, "clock": clock}
 
 
+def _reuse(table, folds, book, reused):
+    book.reporter.log("info", f"Reusing {len(reused)} of {len(table) * len(folds)} fits from the run this one "
+                              f"resumes; fitting the other {len(table) * len(folds) - len(reused)}")
+    for entry in table:
+        for number in range(1, len(folds) + 1):
+            fold = reused.get((entry["branch"], entry["variant"], number))
+            if fold is not None:
+                book.done(entry, number, fold["metrics"], fold["fit_time"], None)
+
+
 def _sequential(spec, data, table, folds, book):
     """Today's loop, in the work horse: no process start-up or data transfer, which small runs would feel."""
     for entry in table:
+        if len(entry["by_fold"]) == len(folds):
+            continue  # every fold reused
         template = build_for(data, entry["steps"], entry["spec_variant"], spec)
         book.reporter.variant(entry["variant"], book.n_variants, entry["description"], entry["branch"])
         for number, (train, test) in enumerate(folds, 1):
+            if number in entry["by_fold"]:
+                continue  # reused
             if book.reporter.should_stop():
                 raise Cancelled()
             book.reporter.fold(number, len(folds), branch=entry["branch"], variant=entry["variant"])
@@ -109,7 +149,8 @@ def _sequential(spec, data, table, folds, book):
 def _parallel(spec, data, table, folds, book, jobs, scheduler=""):
     templates = [build_for(data, e["steps"], e["spec_variant"], spec) for e in table]
     tasks = [((i, number), templates[i], data.X, data.y, train, test, spec["task"])
-             for i in range(len(table)) for number, (train, test) in enumerate(folds, 1)]
+             for i in range(len(table)) for number, (train, test) in enumerate(folds, 1)
+             if number not in table[i]["by_fold"]]  # not the reused folds
     where = f"the Dask cluster at {scheduler}" if scheduler else f"{jobs} processes"
     book.reporter.log("info", f"Fitting {len(tasks)} models on {where}" + ("" if scheduler else " at once"))
     book.reporter.progress(
@@ -180,7 +221,9 @@ class Book:
         self.best_finished = None
 
     def done(self, entry, number, scores, fit_time, seconds):
-        self.clock.add(seconds)
+        """`seconds` None: a reused fold, which this run did not fit and its clock does not count."""
+        if seconds is not None:
+            self.clock.add(seconds)
         entry["by_fold"][number] = scores
         entry["folds"] = [entry["by_fold"][n] for n in sorted(entry["by_fold"])]
         running = scoring.mean(f[self.metric] for f in entry["folds"])
@@ -196,7 +239,7 @@ class Book:
             branch=entry["branch"], variant=entry["variant"], description=entry["description"], fold=number,
             metrics=scores, fit_time=round(fit_time, 4), primary_metric=self.metric, primary=scores[self.metric],
             running_mean=running, finished=self.clock.finished, total=self.clock.total, eta_seconds=self.clock.eta(),
-            best_score=best_score,
+            best_score=best_score, reused=seconds is None,
         )
         if complete:
             summarise(entry, self.task, self.metric)

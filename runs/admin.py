@@ -1,7 +1,7 @@
 """The admin for runs and everything recorded about them.
 
 A run changes state only through its model methods and runs.control, so the admin never edits one: the
-change page is view-only, and the two actions call the same cancel_run and rerun as the pages and the API.
+change page is view-only, and the actions call the same cancel_run, rerun and resume as the pages and the API.
 Steps, fold metrics, logs and events are records of what happened and are read-only everywhere.
 """
 
@@ -20,6 +20,7 @@ from accounts.quotas import QuotaExceeded
 from engine.spec import SpecError
 
 from . import control, formatting
+from . import resume as resuming
 from .models import FoldMetric, LogEntry, Run, RunEvent, RunStep
 
 # Rows shown inline on a run's page. A run can hold 100,000 log lines; the rest are one link away, in the
@@ -98,7 +99,7 @@ class RunAdmin(admin.ModelAdmin):
     search_fields = ("name", "experiment__name")
     list_select_related = ("owner", "experiment")
     list_per_page = 50
-    actions = ("cancel_selected", "rerun_selected")
+    actions = ("cancel_selected", "rerun_selected", "resume_selected")
     inlines = (RunStepInline, FoldMetricInline, LogEntryInline)
     readonly_fields = (
         "status_badge",
@@ -113,7 +114,7 @@ class RunAdmin(admin.ModelAdmin):
         "rq_job",
     )
     fieldsets = (
-        (None, {"fields": ("name", "status_badge", "owner", "experiment", "rerun_of", "runner", "records")}),
+        (None, {"fields": ("name", "status_badge", "owner", "experiment", "rerun_of", "resumed_from", "reused_fits", "runner", "records")}),
         (
             "Progress",
             {
@@ -291,6 +292,21 @@ class RunAdmin(admin.ModelAdmin):
         if failed:
             level = messages.WARNING if launched else messages.ERROR
             self.message_user(request, "Could not re-run: " + " ".join(failed), level)
+
+    @admin.action(description="Resume (reuse the finished folds)", permissions=["rerun"])
+    def resume_selected(self, request, queryset):
+        launched, refused = [], []
+        for run in queryset.select_related("owner", "experiment"):
+            try:
+                launched.append(resuming.resume(run))
+            except (resuming.CannotResume, SpecError, QuotaExceeded) as e:
+                refused.append(f"{run}: {e}")
+        if launched:
+            names = ", ".join(f"{run} ({run.reused_fits} fits reused)" for run in launched)
+            self.message_user(request, f"Resumed as {names}.", messages.SUCCESS)
+        if refused:
+            level = messages.WARNING if launched else messages.ERROR
+            self.message_user(request, "Not resumed: " + " ".join(refused), level)
 
 
 class RunRecordAdmin(ReadOnlyMixin, admin.ModelAdmin):

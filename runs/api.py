@@ -1,4 +1,4 @@
-"""The runs API: submit, list, inspect, stop, re-run and promote runs; the event log as JSON.
+"""The runs API: submit, list, inspect, stop, re-run, resume and promote runs; the event log as JSON.
 
 Only the owner sees or acts on a run (anyone else gets 404, as if it did not exist); staff see all.
 State changes go through runs.control, exactly as the pages do.
@@ -32,6 +32,7 @@ from experiments.serializers import RegisteredModelSerializer
 from engine.spec import SpecError
 
 from . import control, events, promotion, results
+from . import resume as resuming
 from .downloads import serve_verified
 from .models import Run, events_after
 from .serializers import (
@@ -44,6 +45,7 @@ from .serializers import (
     ProgressSerializer,
     PromoteSerializer,
     ResultsSerializer,
+    ResumeSerializer,
     RunCreateSerializer,
     RunFilterSerializer,
     RunSerializer,
@@ -206,6 +208,24 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             run = control.rerun(self.get_object(), owner=request.user)
         except SpecError as e:  # e.g. its CSV dataset has been deleted since
             raise ValidationError(spec_errors(e.errors)) from None
+        except QuotaExceeded as e:
+            return quota_refusal(e)
+        run.refresh_from_db()
+        return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ResumeSerializer, responses={201: RunSerializer, 409: DETAIL["409"]},
+                   summary="Resume a stopped or failed run from its finished folds")
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        """A new run of the same spec, linked by `resumed_from`, that reuses every finished (branch, variant,
+        fold) of this one and fits only the rest, so its leaderboard equals an uninterrupted run's. 409 with the
+        reason when that could not be exact: the run is not stopped or failed, not cross-validation, finished no
+        fold, its data or scikit-learn changed, or `spec` is not the run's own."""
+        body = query_body(ResumeSerializer, request)
+        try:
+            run = resuming.resume(self.get_object(), owner=request.user, spec=body.get("spec"))
+        except resuming.CannotResume as e:
+            return Response({"detail": str(e), "code": "cannot_resume"}, status=status.HTTP_409_CONFLICT)
         except QuotaExceeded as e:
             return quota_refusal(e)
         run.refresh_from_db()

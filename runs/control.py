@@ -36,12 +36,13 @@ def get_queue():
     return django_rq.get_queue("default", commit_mode="auto")
 
 
-def launch_run(owner, *, experiment=None, spec=None, name=None, rerun_of=None):
+def launch_run(owner, *, experiment=None, spec=None, name=None, rerun_of=None, resumed_from=None, reused_fits=0):
     """Validate the spec, create the run and its steps, and enqueue its job once the transaction commits, if
     the owner has a free running slot; otherwise it waits, queued, for one (runs/scheduling.py).
 
     Raises engine.spec.SpecError with field errors when the spec is not valid, and
-    accounts.quotas.QuotaExceeded when the owner may queue no more runs.
+    accounts.quotas.QuotaExceeded when the owner may queue no more runs. A resume (runs/resume.py) names the
+    run it resumes and how many of its fits it reuses: those are not counted as work to do.
     """
     spec = validate_spec_for(owner, spec if spec is not None else experiment.spec)
     with transaction.atomic():
@@ -52,10 +53,12 @@ def launch_run(owner, *, experiment=None, spec=None, name=None, rerun_of=None):
             name=name or (experiment.name if experiment else "Ad-hoc run"),
             spec=spec,
             runner=spec["runner"],
-            total_fits=total_fits(spec),
+            total_fits=total_fits(spec) - reused_fits,
             seed=spec["seed"],
             rq_job_id=uuid.uuid4().hex,
             rerun_of=rerun_of,
+            resumed_from=resumed_from,
+            reused_fits=reused_fits,
             message=scheduling.WAITING_MESSAGE,
             waiting_for_slot=True,
         )

@@ -112,6 +112,7 @@ class MetricsData(TypedDict, total=False):
     elapsed_seconds: float | None
     best_score: float | None  # the best variant's mean so far (engine.scoring)
     message: str  # the latest progress message ("Fitting fold 3/5 - Ridge")
+    reused: bool  # a resume's fold taken from the run it resumes (present, True, only then)
 
 
 class FoldData(TypedDict):

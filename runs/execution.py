@@ -35,7 +35,7 @@ from django.conf import settings
 from experiments import storage
 
 import engine
-from . import events, failures, limits
+from . import events, failures, limits, resume
 from .models import IllegalTransition, Run
 from .publisher import ThreadedPublisher
 from .reporter import DbReporter
@@ -128,7 +128,8 @@ def _execute(run, watchdog):
             resources = _resources(run, reporter, scratch)
             outcome = engine.execute(run.spec, reporter, scratch / f"run-{run.pk}", **resources,
                                      default_jobs=settings.RUNWATCH.get("N_JOBS_DEFAULT", 1),
-                                     scheduler=settings.RUNWATCH.get("DASK_SCHEDULER", ""))
+                                     scheduler=settings.RUNWATCH.get("DASK_SCHEDULER", ""),
+                                     resume=resume.engine_resume(run))
             _store_bundle(run, outcome)
         reporter.close()
     except engine.Cancelled:

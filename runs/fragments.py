@@ -71,7 +71,13 @@ def outcome_from_run(run):
         "duration": run.duration,
         "best_variant": best_variant or summary.get("best_variant"),
         "has_model": bool(run.model_file),
+        "can_resume": can_resume(run.status, run.runner, run.partial),
     }
+
+
+def can_resume(status, runner, partial):
+    """Whether the outcome card offers Resume; runs/resume.py has the last word (and says why not)."""
+    return status in (Run.Status.STOPPED, Run.Status.FAILED) and runner == "cv" and bool(partial)
 
 
 def outcome_from_event(run_id, data):
@@ -91,6 +97,7 @@ def outcome_from_event(run_id, data):
         "duration": summary.get("duration_seconds"),
         "best_variant": summary.get("best_variant"),
         "has_model": bool(data.get("has_model")),
+        "can_resume": can_resume(data["status"], runner, data.get("partial")),
     }
 
 

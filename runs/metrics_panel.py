@@ -31,6 +31,7 @@ def metric_row(row, primary, columns, by_epoch):
         "fit": formatting.fixed(row["fit_time"]),
         "y": text(values.get(primary)),
         "m": text(row.get("running_mean")),
+        "reused": bool(row.get("reused")),  # a resume's fold, from the run it resumes
     }
 
 
@@ -90,7 +91,8 @@ def metrics_from_event(message, columns, by_epoch):
     return metric_row(
         {"branch": data["branch"], "variant": data["variant"], "description": data.get("variant_description", ""),
          "fold": data.get("fold"), "epoch": data.get("epoch"), "fit_time": data.get("fit_time"),
-         "values": data.get("metrics") or {}, "running_mean": data.get("running_mean"), "seq": message["seq"]},
+         "values": data.get("metrics") or {}, "running_mean": data.get("running_mean"), "seq": message["seq"],
+         "reused": data.get("reused", False)},
         data.get("primary_metric"), columns, by_epoch,
     )
 

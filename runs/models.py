@@ -62,6 +62,9 @@ class Run(models.Model):
     spec = models.JSONField(help_text="Snapshot of the validated spec at launch; never changes afterwards.")
     runner = models.CharField(max_length=16, default="cv")
     rerun_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
+    # A resume (runs/resume.py) reuses the finished folds of the run it resumes and fits only the others.
+    resumed_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resumes")
+    reused_fits = models.PositiveIntegerField(default=0, help_text="Fits reused from the resumed run, not refitted.")
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     progress = models.FloatField(default=0.0)
@@ -265,7 +268,7 @@ class Run(models.Model):
             partial=has_results,
             eta_seconds=None,
             message=(reason or message)[:300],
-            event_data={"message": message},
+            event_data={"message": message, "partial": has_results, "runner": self.runner},
         )
 
     def mark_stopped(self, reason="Stopped by request", **fields):
@@ -275,7 +278,7 @@ class Run(models.Model):
             partial=has_results,
             eta_seconds=None,
             message=reason,
-            event_data={"message": reason, "partial": has_results},
+            event_data={"message": reason, "partial": has_results, "runner": self.runner},
             **fields,
         )
 
@@ -345,6 +348,7 @@ class FoldMetric(models.Model):
     metric = models.CharField(max_length=40)
     value = models.FloatField(null=True)
     fit_time = models.FloatField(default=0.0)
+    reused = models.BooleanField(default=False, help_text="Taken from the resumed run, not fitted by this one.")
     seq = models.PositiveBigIntegerField(default=0)
 
     class Meta:

@@ -49,7 +49,7 @@ ANNOUNCE_MAX = 16
 EVENT_FIELDS = ("run", "seq", "type", "data", "created")
 LOG_FIELDS = ("run", "seq", "created", "level", "message", "step", "fold", "branch", "variant")
 METRIC_FIELDS = ("run", "seq", "branch", "variant", "variant_description", "fold", "epoch", "metric", "value",
-                 "fit_time")
+                 "fit_time", "reused")
 RECORD_FIELDS = {"data_hash", "library_versions", "early_stopped", "stopped_epoch", "latest_score"}
 
 
@@ -154,12 +154,12 @@ class DbReporter(Reporter):
         self._emit(_Item("event", *events.in_flight(fits)), {"in_flight": fits})
 
     def fold_done(self, *, branch, variant, description, fold, metrics, fit_time, primary_metric, primary,
-                  running_mean, finished, total, eta_seconds, best_score):
+                  running_mean, finished, total, eta_seconds, best_score, reused=False):
         event = events.metrics(
             branch=branch, variant=variant, variant_description=description, fold=fold, fit_time=fit_time,
             metrics=metrics, primary_metric=primary_metric, primary=primary, running_mean=running_mean,
             finished_fits=finished, total_fits=total, eta_seconds=eta_seconds, best_score=best_score,
-            elapsed_seconds=self._elapsed(), message=self._message,
+            elapsed_seconds=self._elapsed(), message=self._message, **({"reused": True} if reused else {}),
         )
         self._metrics_done(event, metrics, {"fold": fold}, finished, total, eta_seconds, best_score, {})
 
@@ -182,8 +182,9 @@ class DbReporter(Reporter):
         # FoldMetric rows as the writer inserts them: METRIC_FIELDS order, values the driver takes as they are.
         fold, epoch = unit.get("fold"), unit.get("epoch")
         description = data["variant_description"][:300]
+        reused = data.get("reused", False)
         rows = [(data["branch"], data["variant"], description, fold, epoch, name,
-                 None if value is None else float(value), data["fit_time"])
+                 None if value is None else float(value), data["fit_time"], reused)
                 for name, value in metrics.items()]
         fields = {"finished_fits": finished, "eta_seconds": eta_seconds, "best_score": best_score,
                   "progress": finished / total if total else 0.0, **fields}

@@ -1,5 +1,5 @@
 """What the results page adds to the leaderboard: the selected row's fold chart, the reproducibility panel,
-the export and the actions on a run's results (re-run, promote). Clone and edit is a link to the wizard.
+the export and the actions on a run's results (re-run, resume, promote). Clone and edit is a link to the wizard.
 """
 
 from django.contrib import messages
@@ -13,8 +13,9 @@ from experiments.describe import flatten_spec
 from experiments.models import RegisteredModel
 from engine.spec import SpecError
 
-from . import charts, control, promotion
+from . import charts, control, promotion, resume as resuming
 from .forms import NAME_MAX, PromoteForm
+from .fragments import can_resume
 from .models import Run
 
 
@@ -56,6 +57,7 @@ def results_extras(request, run, board):
         "library_versions": sorted((run.library_versions or {}).items()),
         "promotions": RegisteredModel.objects.visible_to(request.user).filter(run=run).order_by("created"),
         "can_promote": run.status == Run.Status.COMPLETED and bool(run.model_file),
+        "can_resume": can_resume(run.status, run.runner, run.partial),
         "clone_url": _wizard_url(f"from_run={run.pk}"),
         "name_max": NAME_MAX,
         "sort_query": {k: request.GET[k] for k in ("sort", "dir") if request.GET.get(k)},
@@ -76,6 +78,21 @@ def rerun(request, run_id):
         messages.error(request, f"Not re-run: {e}")
         return redirect("runs:results", run.pk)
     messages.success(request, f"Re-running {run.name} as run #{new.pk}.")
+    return redirect(new)
+
+
+@login_required
+@require_POST
+def resume(request, run_id):
+    """A new run that reuses the finished folds of this stopped or failed one (runs/resume.py)."""
+    run = _get_run_for_user(request, run_id)
+    try:
+        new = resuming.resume(run, owner=request.user)
+    except (resuming.CannotResume, QuotaExceeded) as e:
+        messages.error(request, f"Not resumed: {e}")
+        return redirect(run)
+    messages.success(request, f"Resuming {run.name} as run #{new.pk}: {new.reused_fits} of "
+                              f"{new.reused_fits + new.total_fits} fits reused.")
     return redirect(new)
 
 

@@ -32,7 +32,7 @@ def fold_rows(metrics):
         if row is None:
             row = rows[key] = {
                 "branch": m.branch, "variant": m.variant, "description": m.variant_description, "fold": m.fold,
-                "epoch": m.epoch, "fit_time": m.fit_time, "seq": m.seq, "values": {},
+                "epoch": m.epoch, "fit_time": m.fit_time, "seq": m.seq, "reused": m.reused, "values": {},
             }
         row["values"][m.metric] = m.value
     return list(rows.values())

@@ -55,7 +55,7 @@ class RunSerializer(serializers.ModelSerializer):
     class Meta:
         model = Run
         fields = [
-            "id", "name", "owner", "experiment", "rerun_of", "runner", "spec", "status", "is_terminal", "message",
+            "id", "name", "owner", "experiment", "rerun_of", "resumed_from", "reused_fits", "runner", "spec", "status", "is_terminal", "message",
             "progress", "progress_record", "current_step", "current_fold", "total_folds", "current_variant",
             "total_variants", "variant_description", "current_branch", "in_flight", "total_fits", "finished_fits",
             "queued_at", "started_at", "finished_at", "updated_at", "cancel_requested_at",
@@ -215,6 +215,18 @@ class WaitQuerySerializer(serializers.Serializer):
     timeout = serializers.FloatField(
         min_value=0, max_value=60, default=30, help_text="Seconds to wait at most (0 to 60)."
     )
+
+
+class ResumeSerializer(serializers.Serializer):
+    spec = serializers.JSONField(
+        required=False,
+        help_text="Optional: the spec you expect the resume to fit. A resume fits the run's own spec; a different "
+                  "one is refused (409), since its folds would not be the run's.")
+
+    def validate_spec(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Expected a JSON object: the run's spec.")
+        return value
 
 
 class PromoteSerializer(serializers.Serializer):

@@ -44,6 +44,14 @@ def wait_for_status(run, status, timeout=60):
     return run
 
 
+def wait_for_end(run, timeout=120):
+    """The run, refreshed, once it is in a terminal status (whichever)."""
+    wait_for(lambda: Run.objects.filter(pk=run.pk, status__in=Run.TERMINAL).exists(), timeout=timeout,
+             message=f"run {run.pk} to end")
+    run.refresh_from_db()
+    return run
+
+
 def wait_for_fitting(run, timeout=60):
     """Running, and inside the fitting loop (a fold has begun), not still loading data."""
     wait_for_status(run, Run.Status.RUNNING, timeout)

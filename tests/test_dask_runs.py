@@ -14,7 +14,7 @@ from runs import events
 from runs.control import cancel_run, launch_run
 from runs.models import Run, RunEvent
 from tests.helpers import free_port, start_worker, wait_for
-from tests.runwork import MANY_FITS_SPEC, assert_nothing_more_written, wait_for_fitting, wait_for_status
+from tests.runwork import MANY_FITS_SPEC, assert_nothing_more_written, wait_for_end, wait_for_fitting, wait_for_status
 from tests.test_engine_dask import cluster, observer, runwatch_tasks  # noqa: F401 - fixtures
 from tests.test_engine_parallel import SPEC, Recorder, outcome_of, scores_by_fold
 
@@ -27,19 +27,12 @@ def dask_worker(cluster, transactional_db):
     process.stop()
 
 
-def ended(run, timeout=120):
-    wait_for(lambda: Run.objects.filter(pk=run.pk, status__in=Run.TERMINAL).exists(), timeout=timeout,
-             message=f"run {run.pk} to end")
-    run.refresh_from_db()
-    return run
-
-
 def logged(run):
     return [e.data["message"] for e in RunEvent.objects.filter(run=run, type=events.JOB_LOG).order_by("seq")]
 
 
 def test_it_runs_a_run_on_the_cluster_with_the_scores_of_a_sequential_run(dask_worker, cluster, owner):
-    run = ended(launch_run(owner, spec={**SPEC, "n_jobs": -1}, name="on dask"))
+    run = wait_for_end(launch_run(owner, spec={**SPEC, "n_jobs": -1}, name="on dask"))
     assert run.status == Run.Status.COMPLETED, run.error_message + run.traceback
     assert not run.in_flight  # nothing shown running once it is over
 
@@ -64,7 +57,7 @@ def test_it_fails_a_run_whose_fit_raises_on_the_cluster(dask_worker, observer, o
     # lbfgs refuses an l1 penalty, but only when it fits: the spec is valid, the fit raises on a Dask worker.
     spec["models"] = [{"estimator": "LogisticRegression", "label": "LR",
                        "params": {"penalty": ["l1"], "solver": ["lbfgs"]}}]
-    run = ended(launch_run(owner, spec={**spec, "n_jobs": 2}, name="raises on dask"))
+    run = wait_for_end(launch_run(owner, spec={**spec, "n_jobs": 2}, name="raises on dask"))
     assert run.status == Run.Status.FAILED
     assert "Fitting LR(penalty=l1, solver=lbfgs) on fold " in run.error_message, run.error_message
     assert "failed: ValueError: Solver lbfgs supports only 'l2' or None penalties" in run.error_message
@@ -93,7 +86,7 @@ def test_it_fails_a_run_whose_scheduler_cannot_be_reached_well_within_30_seconds
         wait_for(lambda: Run.objects.filter(pk=run.pk).exclude(started_at=None).exists(), timeout=60,
                  message="the worker to start the run")
         began = time.monotonic()
-        run = ended(run, timeout=60)
+        run = wait_for_end(run, timeout=60)
         assert time.monotonic() - began < 30
         assert run.status == Run.Status.FAILED
         assert f"Could not reach the Dask scheduler at {nowhere}" in run.error_message

@@ -46,7 +46,8 @@ def test_it_explains_a_missing_target_column_and_keeps_the_traceback_for_staff(w
     )
     assert "Traceback (most recent call last)" in run.traceback
     failed = RunEvent.objects.get(run=run, type=events.JOB_FAILED)
-    assert failed.data == {"status": "failed", "previous": "running", "message": run.error_message}
+    assert failed.data == {"status": "failed", "previous": "running", "message": run.error_message, "partial": False,
+                           "runner": "cv"}
 
     client.force_login(owner)
     html = unescape(client.get(reverse("runs:detail", args=[run.pk])).content.decode())

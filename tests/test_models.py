@@ -163,6 +163,7 @@ def test_it_stops_a_queued_run_without_partial_results(owner, make_run):
     assert (run.status, run.partial, run.started_at) == (S.STOPPED, False, None)
     assert stored_events(run)[0][2] == {
         "status": "stopped", "previous": "queued", "message": "Cancelled before it started", "partial": False,
+        "runner": "cv",
     }
 
 

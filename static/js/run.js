@@ -233,9 +233,12 @@
     flush();
     points.forEach(function (p, i) {
       if (p.dataset.y === "") return;
-      var dot = svgEl("circle", { cx: x(i).toFixed(1), cy: y(parseFloat(p.dataset.y)).toFixed(1), r: 3, "class": "chart-dot" });
+      // A resume's reused folds are hollow: scored by the run it resumes, not fitted again.
+      var reused = p.dataset.r === "1";
+      var dot = svgEl("circle", { cx: x(i).toFixed(1), cy: y(parseFloat(p.dataset.y)).toFixed(1), r: 3,
+                                  "class": reused ? "chart-dot chart-dot-reused" : "chart-dot" });
       var title = svgEl("title", {});
-      title.textContent = p.dataset.y;
+      title.textContent = p.dataset.y + (reused ? " (reused)" : "");
       dot.appendChild(title);
       chart.appendChild(dot);
     });

@@ -75,6 +75,7 @@ def test_it_conforms_to_its_schema_for_a_whole_session(live_api, live_worker, ow
     download = api.call("GET", f"{base}/model/", 200)
     assert hashlib.sha256(download.content).hexdigest() == download.headers["X-Model-SHA256"] == run["model_sha256"]
     api.call("POST", f"{base}/cancel/", 409)
+    api.call("POST", f"{base}/resume/", 409)  # a completed run has nothing to resume
 
     # Registry
     model = api.call("POST", f"{base}/promote/", 201, json={"name": "iris-best"}).json()

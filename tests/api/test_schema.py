@@ -16,7 +16,7 @@ OPERATIONS = {
     ("get", "/api/v1/runs/"), ("post", "/api/v1/runs/"), ("get", "/api/v1/runs/{id}/"),
     *(("get", f"/api/v1/runs/{{id}}/{a}/") for a in
       ("events", "progress", "steps", "metrics", "logs", "results", "model", "wait")),
-    *(("post", f"/api/v1/runs/{{id}}/{a}/") for a in ("cancel", "rerun", "promote")),
+    *(("post", f"/api/v1/runs/{{id}}/{a}/") for a in ("cancel", "rerun", "resume", "promote")),
 }
 
 

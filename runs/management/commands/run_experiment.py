@@ -3,6 +3,7 @@
     manage.py run_experiment "Iris baseline" --watch
     manage.py run_experiment --spec my-spec.json --user alice --watch
     manage.py run_experiment --attach 12          # watch a run that is already going
+    manage.py run_experiment --resume 12 --watch  # a new run that reuses run 12's finished folds
 
 The watcher reads the run's stored events (the same ones the run page gets) from the database, so it needs
 nothing but the database. Exit code: 0 completed, 1 failed or stopped, 2 bad input, 130 detached.
@@ -40,9 +41,16 @@ class Command(BaseCommand):
         parser.add_argument("--user", help="Launch as this user (default: the only superuser).")
         parser.add_argument("--watch", action="store_true", help="Follow the run live until it ends.")
         parser.add_argument("--attach", type=int, metavar="RUN_ID", help="Watch an existing run; launch nothing.")
+        parser.add_argument("--resume", type=int, metavar="RUN_ID",
+                            help="Resume a stopped or failed run: reuse its finished folds, fit only the rest.")
 
-    def handle(self, *args, experiment, spec, name, user, watch, attach, **options):
-        if attach is not None:
+    def handle(self, *args, experiment, spec, name, user, watch, attach, resume=None, **options):
+        if resume is not None:
+            if experiment or spec or attach is not None:
+                raise CommandError("--resume launches from an existing run; give no experiment, spec or --attach "
+                                   "with it.", returncode=2)
+            run = self.resume(resume, user)
+        elif attach is not None:
             if experiment or spec:
                 message = "--attach watches an existing run; give no experiment or spec with it."
                 raise CommandError(message, returncode=2)
@@ -84,6 +92,21 @@ class Command(BaseCommand):
             self.stdout.write(f"Watch it at {run.get_absolute_url()} or: manage.py run_experiment --attach {run.pk}")
         except NoReverseMatch:
             pass
+        return run
+
+    def resume(self, run_id, username):
+        from runs import resume as resuming
+
+        owner = find_user(username)
+        source = Run.objects.visible_to(owner).filter(pk=run_id).first()
+        if source is None:
+            raise CommandError(f"{owner.username} has no run #{run_id}.", returncode=2)
+        try:
+            run = resuming.resume(source, owner=owner)
+        except (resuming.CannotResume, QuotaExceeded) as e:
+            raise CommandError(f"Not resumed: {e}", returncode=2) from None
+        self.stdout.write(f"Resuming run #{source.pk} as run #{run.pk}: {run.reused_fits} of "
+                          f"{run.reused_fits + run.total_fits} fits reused; it is queued.")
         return run
 
     def finish(self, status):
