@@ -25,7 +25,6 @@ from .dataset_views import _get_dataset
 from .forms import STEP_FORMS
 from .models import Dataset, Experiment, RegisteredModel, validate_spec_for
 from engine.spec import SpecError
-from .storage import read_stored_csv
 
 
 def _int(text, limit=MAX_DB_INT):
@@ -266,7 +265,7 @@ def target_check(request):
     """htmx: what the chosen target column says (its facts, the guessed task, or why it cannot work), as the
     user picks it. The step's own validation says the same on Next, so nothing depends on this."""
     dataset = get_object_or_404(Dataset, pk=_int(request.GET.get("dataset")) or 0, owner=request.user)
-    columns = _profiled_columns(dataset)
+    columns = dataset.profiled_columns()
     column = next((c for c in columns if c["name"] == request.GET.get("target")), None)
     if column is None or "kind" not in column:
         return render(request, "experiments/steps/_target_facts.html", {})
@@ -283,17 +282,8 @@ def _csv_dataset(user, draft):
         return None
     dataset = Dataset.objects.filter(owner=user, pk=ref.get("id"), kind=Dataset.Kind.CSV).first()
     if dataset is not None:
-        dataset.columns = _profiled_columns(dataset)
+        dataset.columns = dataset.profiled_columns()
     return dataset
-
-
-def _profiled_columns(dataset):
-    """The column profile; datasets uploaded through the API or the admin have only names and dtypes, so
-    theirs is computed from the file (in memory only: the API's answer for them stays as it was)."""
-    if not dataset.columns or "kind" in dataset.columns[0]:
-        return dataset.columns
-    frame, _ = read_stored_csv(dataset.file)
-    return profiling.profile(frame) if frame is not None else dataset.columns
 
 
 def _form(step, draft, user, data=None):
