@@ -173,7 +173,8 @@ class SpecLookups:
         dataset = Dataset.objects.visible_to(self.user).filter(pk=dataset_id, kind=Dataset.Kind.CSV).first()
         if dataset is None:
             return None
-        return {"sha256": dataset.sha256, "n_rows": dataset.n_rows, "n_columns": dataset.n_columns}
+        return {"sha256": dataset.sha256, "n_rows": dataset.n_rows, "n_columns": dataset.n_columns,
+                "columns": [c["name"] for c in dataset.columns or []]}
 
     def evaluable_run(self, run_id):
         if self.user is None:
