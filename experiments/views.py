@@ -21,6 +21,7 @@ from runs.models import Run
 
 from engine import catalog
 from . import describe, profiling, wizard
+from .data_problems import data_problems
 from .dataset_views import _get_dataset
 from .forms import STEP_FORMS
 from .models import Dataset, Experiment, RegisteredModel, validate_spec_for
@@ -152,6 +153,8 @@ def new(request):
         task = (catalog.BUILTIN_DATASETS.get(ref.get("name")) or catalog.SYNTHETIC_GENERATORS.get(
             ref.get("generator"), ("classification",)))[0]
         draft = wizard.new_draft({**wizard.DEFAULT_SPEC, "dataset": ref, "task": task})
+        if ref["kind"] == "csv":
+            wizard.from_profile(draft, _get_dataset(request, ref["id"]))
         return _start(request, "wizard:new", draft, "dataset")
     return _wizard(request, None)
 
@@ -223,7 +226,7 @@ def _wizard(request, experiment):
     request.session[key] = draft
     if action == "back":
         return redirect(f"{here}?step={wizard.previous_step(step)}")
-    errors = _check(request.user, draft)
+    errors = _check(request.user, draft, data=step == "review")
     if step != "review":
         step_errors = wizard.errors_for_step(errors, step)
         if step_errors:
@@ -293,16 +296,17 @@ def _form(step, draft, user, data=None):
             query.setlist(name, values)
         data = query
     kwargs = {"draft": draft, "user": user}
-    if step == "target":
+    if step in ("target", "preprocessing"):
         kwargs["dataset"] = _csv_dataset(user, draft)
     return STEP_FORMS[step](data, **kwargs)
 
 
-def _check(user, draft):
-    """Every error in the draft: the validator's, and the target checks only the uploaded columns allow."""
-    errors = {}
+def _check(user, draft, data=False):
+    """Every error in the draft: the validator's, and the target checks only the uploaded columns allow. With
+    `data`, for the Review step: also everything the run's "Validate data" would refuse (it reads the file)."""
+    errors, valid = {}, None
     try:
-        validate_spec_for(user, draft["spec"])
+        valid = validate_spec_for(user, draft["spec"])
     except SpecError as e:
         errors = dict(e.errors)
     dataset = _csv_dataset(user, draft)
@@ -316,6 +320,8 @@ def _check(user, draft):
             problem = profiling.target_problem(column, spec.get("task"), folds, dataset.n_rows)
             if problem:
                 errors["target"] = [problem]
+    if data and valid is not None and dataset is not None and not errors:
+        errors = data_problems(valid, dataset)
     return errors
 
 
@@ -327,7 +333,7 @@ def _render(request, experiment, draft, step, form, status=200):
         if context["dataset"] is not None and "kind" in (context["dataset"].columns or [{}])[0]:
             context["guesses"] = {c["name"]: profiling.guess_task(c) for c in context["dataset"].columns}
     if step == "review":
-        errors = _check(request.user, draft)
+        errors = _check(request.user, draft, data=True)
         context["errors"] = [(wizard.step_of(p), dict(wizard.STEPS)[wizard.step_of(p)], p, m)
                              for p, msgs in errors.items() for m in msgs]
         if not errors:
