@@ -238,7 +238,7 @@ def _wizard(request, experiment):
         request.session[key] = draft
         return redirect(f"{here}?step={following}")
     if errors:
-        return _render(request, experiment, draft, step, form, status=400)
+        return _render(request, experiment, draft, step, form, status=400, errors=errors)  # the file is read once
     spec = validate_spec_for(request.user, draft["spec"])
     with transaction.atomic():
         if experiment is None:
@@ -325,7 +325,7 @@ def _check(user, draft, data=False):
     return errors
 
 
-def _render(request, experiment, draft, step, form, status=200):
+def _render(request, experiment, draft, step, form, status=200, errors=None):
     context = {"experiment": experiment, "draft": draft, "step": step, "form": form, "steps": wizard.STEPS,
                "step_label": dict(wizard.STEPS)[step], "first": step == "dataset", "last": step == "review"}
     if step == "target":
@@ -333,7 +333,7 @@ def _render(request, experiment, draft, step, form, status=200):
         if context["dataset"] is not None and "kind" in (context["dataset"].columns or [{}])[0]:
             context["guesses"] = {c["name"]: profiling.guess_task(c) for c in context["dataset"].columns}
     if step == "review":
-        errors = _check(request.user, draft, data=True)
+        errors = _check(request.user, draft, data=True) if errors is None else errors
         context["errors"] = [(wizard.step_of(p), dict(wizard.STEPS)[wizard.step_of(p)], p, m)
                              for p, msgs in errors.items() for m in msgs]
         if not errors:
