@@ -228,7 +228,8 @@ def _feature_problems(data, chains, allow_nan):
     for column in _numeric_columns(data):
         values = np.asarray(_column(X, data, column), dtype=float)
         if np.isinf(values).any():
-            add("infinite", column, f"Column {column!r} has infinite values (data rows {_first_rows(np.isinf(values))}).")
+            add("infinite", column,
+                f"Column {column!r} has infinite values (data rows {_first_rows(np.isinf(values))}).")
     return list(found.values())
 
 

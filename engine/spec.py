@@ -33,8 +33,8 @@ MAX_DB_ID = 2**63 - 1  # PostgreSQL bigint; a larger id in a query is a database
 MIN_MEMORY_MB = 256  # Python with scikit-learn loaded needs about this much before any data
 
 # The fields of each level of a spec, in the order the messages list them: anything else is refused.
-SPEC_FIELDS = ("runner", "task", "dataset", "target", "drop_columns", "preprocessing", "branches", "models", "cv", "metric", "seed",
-               "n_jobs", "training", "evaluation", "limits")
+SPEC_FIELDS = ("runner", "task", "dataset", "target", "drop_columns", "preprocessing", "branches", "models", "cv",
+               "metric", "seed", "n_jobs", "training", "evaluation", "limits")
 DATASET_FIELDS = {
     "builtin": ("kind", "name"),
     "synthetic": ("kind", "generator", "n_samples", "n_features", "noise", "seed", "n_classes"),
