@@ -37,6 +37,9 @@ PREPROCESSING = {
         "SimpleImputer",
         {"strategy": "choice:mean|median|most_frequent|constant"},
     ),
+    # Fills the missing values of the text (categorical) columns before they are encoded; simple_imputer fills
+    # the numeric ones. Two steps, so each kind of column gets its own strategy.
+    "categorical_imputer": ("sklearn.impute", "SimpleImputer", {"strategy": "choice:most_frequent|constant"}),
     "one_hot_encoder": ("sklearn.preprocessing", "OneHotEncoder", {}),
     # Leaves the text columns out and keeps the numeric ones (a ColumnTransformer's "drop"; no class of its own).
     "drop_text_columns": ("", "", {}),
@@ -46,10 +49,11 @@ PREPROCESSING = {
     "polynomial_features": ("sklearn.preprocessing", "PolynomialFeatures", {"degree": ("int", 1, 5)}),
     "select_k_best": ("sklearn.feature_selection", "SelectKBest", {"k": ("int", 1, 100_000)}),
 }
-# Steps that deal with text columns (turn them into numbers, or leave them out), and steps that fill in
-# missing values.
+# Steps that deal with text columns (turn them into numbers, or leave them out), steps that fill in missing
+# numbers, and steps that fill in missing text values (only before an encoder: they work on its columns).
 ENCODERS = {"one_hot_encoder", "drop_text_columns"}
 IMPUTERS = {"simple_imputer"}
+CATEGORICAL_IMPUTERS = {"categorical_imputer"}
 
 # name: (module, class, tasks, supports partial_fit)
 ESTIMATORS = {

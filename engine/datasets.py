@@ -104,30 +104,61 @@ def validate(data, spec, chains=None, allow_nan=False):
 
     `chains` is [(branch name, [step names])] for the CV and training runners (None for evaluation, whose
     model brings its own preprocessing); `allow_nan` says whether every estimator accepts missing values.
-    Splits a CSV into X and y. Returns a list of warnings.
+    Splits a CSV into X and y. Returns a list of warnings. The message names every problem `problems` finds,
+    so one failed run tells the whole story rather than the first part of it.
     """
-    warnings = []
-    if data.problem:
-        raise DataError(data.problem)
-    if data.frame is not None:
-        _split_frame(data)
-    _check_target(data, spec, warnings)
-    if chains is not None:
-        _check_features(data, chains, allow_nan)
-    _check_rows(data, spec)
+    found, warnings = problems(data, spec, chains, allow_nan)
+    if found:
+        first = found[0]
+        raise DataError(" ".join(p.message for p in found), step=first.step,
+                        code=first.code if len(found) == 1 else "several")
     return warnings
 
 
-def _split_frame(data):
+def problems(data, spec, chains=None, allow_nan=False):
+    """([DataError, ...], [warning, ...]): every reason the data cannot run as the spec says, all at once.
+
+    A problem with the file or the target stops the checking there (nothing after it can be judged); the
+    feature and row checks are all made. The wizard's Review step lists these before a run is launched."""
+    warnings = []
+    try:
+        if data.problem:
+            raise DataError(data.problem, code="unreadable")
+        if data.frame is not None:
+            _split_frame(data, spec.get("drop_columns") or ())
+        try:
+            _check_target(data, spec, warnings)
+        except DataError as e:
+            e.code, e.column = "target", data.target
+            raise
+    except DataError as e:
+        return [e], warnings
+    found = _feature_problems(data, chains, allow_nan) if chains is not None else []
+    try:
+        _check_rows(data, spec)
+    except DataError as e:
+        e.code = "rows"
+        found.append(e)
+    return found, warnings
+
+
+def _split_frame(data, drop=()):
     frame, target = data.frame, data.target
     if frame.shape[0] == 0:
-        raise DataError("The file has column names but no rows of data.")
+        raise DataError("The file has column names but no rows of data.", code="no_rows")
     if target not in frame.columns:
         shown = ", ".join(repr(c) for c in list(frame.columns)[:12])
-        raise DataError(f"The target column {target!r} is not in the file. Its columns are: {shown}.")
-    features = [c for c in frame.columns if c != target]
+        raise DataError(f"The target column {target!r} is not in the file. Its columns are: {shown}.",
+                        code="no_target", column=target)
+    absent = [c for c in drop if c not in frame.columns]
+    if absent:
+        raise DataError(f"The column {absent[0]!r} to leave out is not in the file.", code="no_column",
+                        column=absent[0])
+    features = [c for c in frame.columns if c != target and c not in drop]
     if not features:
-        raise DataError(f"The file has only the target column {target!r}; there are no features to learn from.")
+        raise DataError(f"The file has only the target column {target!r}"
+                        + (" once the left-out columns are gone" if drop else "")
+                        + "; there are no features to learn from.", code="no_features")
     data.y = frame[target].to_numpy()
     data.X = frame[features]
     data.feature_names = features
@@ -169,32 +200,37 @@ def _check_target(data, spec, warnings):
         )
 
 
-def _check_features(data, chains, allow_nan):
-    X = data.X
+def _feature_problems(data, chains, allow_nan):
+    """One DataError per column and kind of problem (each branch that has it is named)."""
+    X, found = data.X, {}
+
+    def add(code, column, message):
+        found.setdefault((code, column), DataError(message, code=code, column=column))
+
     for branch, steps in chains:
         where = f" of branch {branch!r}" if len(chains) > 1 else ""
-        if data.text_columns and not catalog.ENCODERS & set(steps):
-            column = data.text_columns[0]
-            sample = X[column].dropna()
-            example = f" (for example {_show(sample.iloc[0])})" if len(sample) else ""
-            raise DataError(
-                f"Column {column!r} holds text{example}, and the preprocessing{where} has no one_hot_encoder to "
-                "turn it into numbers. Add a one_hot_encoder step, a drop_text_columns step to leave such columns out, or "
-                "remove the column."
-            )
+        if not catalog.ENCODERS & set(steps):
+            for column in data.text_columns:
+                sample = X[column].dropna()
+                example = f" (for example {_show(sample.iloc[0])})" if len(sample) else ""
+                add("text", column,
+                    f"Column {column!r} holds text{example}, and the preprocessing{where} has no one_hot_encoder to "
+                    "turn it into numbers. Add a one_hot_encoder step, a drop_text_columns step to leave such columns "
+                    "out, or remove the column.")
         if not allow_nan and not catalog.IMPUTERS & set(steps):
             for column in _numeric_columns(data):
                 missing = pd.isna(_column(X, data, column))
                 if missing.any():
-                    raise DataError(
+                    add("missing", column,
                         f"Column {column!r} has {int(missing.sum())} missing values (data rows "
                         f"{_first_rows(missing)}), and the preprocessing{where} has no simple_imputer to fill "
-                        "them in. Add a simple_imputer step, or remove those rows."
-                    )
+                        "them in. Add a simple_imputer step, or remove those rows.")
     for column in _numeric_columns(data):
         values = np.asarray(_column(X, data, column), dtype=float)
         if np.isinf(values).any():
-            raise DataError(f"Column {column!r} has infinite values (data rows {_first_rows(np.isinf(values))}).")
+            add("infinite", column,
+                f"Column {column!r} has infinite values (data rows {_first_rows(np.isinf(values))}).")
+    return list(found.values())
 
 
 def _numeric_columns(data):

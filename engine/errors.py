@@ -11,10 +11,15 @@ class RunError(Exception):
 
 
 class DataError(RunError):
-    """The data cannot be used as the spec says (empty file, constant target, text with no encoder…)."""
+    """The data cannot be used as the spec says (empty file, constant target, text with no encoder…).
 
-    def __init__(self, message, step="validate_data"):
+    `code` and `column` say which problem it is ("text", "missing", "infinite"... and the column it is in),
+    so the wizard can say the same in its own words and point at its own field."""
+
+    def __init__(self, message, step="validate_data", code=None, column=None):
         super().__init__(message, step)
+        self.code = code
+        self.column = column
 
 
 class Cancelled(Exception):

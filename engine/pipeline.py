@@ -1,8 +1,9 @@
 """Turning a spec's names into scikit-learn objects: pipelines, the fold splitter, and the metrics.
 
-A branch is a chain of preprocessing steps. Steps before a one_hot_encoder work on the numeric columns; the
-encoder turns the text columns into numbers; steps after it see every column. Without text columns the
-encoder has nothing to do and is left out.
+A branch is a chain of preprocessing steps. Steps before a one_hot_encoder work on the numeric columns, except
+a categorical_imputer, which fills the text columns' gaps just before the encoder; the encoder turns the text
+columns into numbers; steps after it see every column. Without text columns the encoder and the categorical
+imputer have nothing to do and are left out.
 """
 
 import math
@@ -55,20 +56,25 @@ def build(steps, variant, *, task, seed, text_columns=(), numeric_columns=()):
     """An unfitted Pipeline: the branch's preprocessing, then the estimator as step "model"."""
     names = [s["name"] for s in steps]
     encoder_at = next((i for i, n in enumerate(names) if n in catalog.ENCODERS), None)
+    text_only = catalog.ENCODERS | catalog.CATEGORICAL_IMPUTERS
     if encoder_at is None or not text_columns:
-        chain = [make_step(s, task, seed) for s in steps if s["name"] not in catalog.ENCODERS]
+        chain = [make_step(s, task, seed) for s in steps if s["name"] not in text_only]
     else:
         from sklearn.compose import ColumnTransformer
 
-        before = [make_step(s, task, seed) for s in steps[:encoder_at]]
+        before = [make_step(s, task, seed) for s in steps[:encoder_at] if s["name"] not in text_only]
+        fill = [make_step(s, task, seed) for s in steps[:encoder_at] if s["name"] in catalog.CATEGORICAL_IMPUTERS]
+        text = _text_step(steps[encoder_at], task, seed)
+        if fill and text != "drop":
+            text = Pipeline([*_unique(fill), (steps[encoder_at]["name"], text)])
         columns = ColumnTransformer(
             [
                 ("numeric", Pipeline(before) if before else "passthrough", list(numeric_columns)),
-                ("text", _text_step(steps[encoder_at], task, seed), list(text_columns)),
+                ("text", text, list(text_columns)),
             ],
             verbose_feature_names_out=False,
         )
-        after = [make_step(s, task, seed) for s in steps[encoder_at + 1 :] if s["name"] not in catalog.ENCODERS]
+        after = [make_step(s, task, seed) for s in steps[encoder_at + 1 :] if s["name"] not in text_only]
         chain = [("columns", columns), *after]
     return Pipeline([*_unique(chain), ("model", make_estimator(variant, seed))])
 

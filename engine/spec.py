@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from . import catalog
 from .spec_checks import Errors, as_int, as_text, show, unknown_keys
-from .spec_models import check_models, check_output_size, check_steps
+from .spec_models import check_models, check_order, check_output_size, check_steps
 
 MAX_VARIANTS = 500
 MAX_FOLDS = 50
@@ -28,12 +28,13 @@ MAX_EPOCHS = 10_000
 MAX_BRANCHES = 50
 MAX_NAME_LENGTH = 100
 MAX_TARGET_LENGTH = 200
+MAX_DROPPED_COLUMNS = 1000  # settings.RUNWATCH["DATASET_MAX_COLUMNS"]'s default: a file has no more to leave out
 MAX_DB_ID = 2**63 - 1  # PostgreSQL bigint; a larger id in a query is a database error, not "not found"
 MIN_MEMORY_MB = 256  # Python with scikit-learn loaded needs about this much before any data
 
 # The fields of each level of a spec, in the order the messages list them: anything else is refused.
-SPEC_FIELDS = ("runner", "task", "dataset", "target", "preprocessing", "branches", "models", "cv", "metric", "seed",
-               "n_jobs", "training", "evaluation", "limits")
+SPEC_FIELDS = ("runner", "task", "dataset", "target", "drop_columns", "preprocessing", "branches", "models", "cv",
+               "metric", "seed", "n_jobs", "training", "evaluation", "limits")
 DATASET_FIELDS = {
     "builtin": ("kind", "name"),
     "synthetic": ("kind", "generator", "n_samples", "n_features", "noise", "seed", "n_classes"),
@@ -70,7 +71,8 @@ class SpecError(Exception):
 def validate_spec(data, *, lookups=None, ceilings=Ceilings()):
     """Returns the normalised spec, or raises SpecError with field-level errors.
 
-    `lookups`, if given, answers `csv_dataset(id)` ({"sha256", "n_rows", "n_columns"} or None) and
+    `lookups`, if given, answers `csv_dataset(id)` ({"sha256", "n_rows", "n_columns"}, and "columns", the
+    column names, when known; or None) and
     `evaluable_run(id)` (bool) for the spec's owner. Without it, specs naming a CSV dataset or a run are
     refused, since nothing could check them.
     """
@@ -92,11 +94,16 @@ def validate_spec(data, *, lookups=None, ceilings=Ceilings()):
     target = as_text(errors, "target", data.get("target", "target"), MAX_TARGET_LENGTH, "Name the target column.")
 
     spec = {"runner": runner, "task": task, "dataset": dataset, "target": target}
+    if data.get("drop_columns"):  # absent or empty: every column but the target is a feature
+        spec["drop_columns"] = _drop_columns(errors, data["drop_columns"], dataset, target, lookups)
+        if shape is not None:
+            shape = (shape[0], max(shape[1] - len(spec["drop_columns"]), 1))
     shared = check_steps(errors, "preprocessing", data.get("preprocessing"))
     spec["preprocessing"] = [step for _, step in shared]
     chains = _branches(errors, data.get("branches"), spec)
     for chain in chains or [[]]:
         check_output_size(errors, shared + chain, shape)
+        check_order(errors, shared + chain)
 
     spec["seed"] = as_int(errors, "seed", data.get("seed", 42), 0, 2**31 - 1)
     if "n_jobs" in data:  # absent: the server's default (RUNWATCH_N_JOBS)
@@ -162,6 +169,34 @@ def _dataset(errors, ref, lookups):
         return {"kind": "csv", "id": dataset_id, "sha256": found["sha256"]}, None, shape
     errors.add("dataset.kind", 'Must be "builtin", "synthetic" or "csv".')
     return None, None, None
+
+
+def _drop_columns(errors, names, dataset, target, lookups):
+    """The uploaded CSV's columns to leave out of the features (an index, a name, an ID), checked by name."""
+    message = "Must be a list of the dataset's column names to leave out."
+    if not isinstance(names, list):
+        errors.add("drop_columns", message)
+        return []
+    if len(names) > MAX_DROPPED_COLUMNS:
+        errors.add("drop_columns", f"{len(names):,} columns; at most {MAX_DROPPED_COLUMNS:,} can be left out.")
+        return []
+    if dataset is None or dataset["kind"] != "csv":
+        if dataset is not None:
+            errors.add("drop_columns", "Columns can be left out of an uploaded CSV dataset only.")
+        return []
+    known = (lookups.csv_dataset(dataset["id"]) or {}).get("columns")
+    clean = []
+    for i, name in enumerate(names):
+        name = as_text(errors, f"drop_columns.{i}", name, MAX_TARGET_LENGTH, message)
+        if name is None:
+            continue
+        if name == target:
+            errors.add(f"drop_columns.{i}", f"{show(name)} is the target column; it cannot also be left out.")
+        elif known is not None and name not in known:
+            errors.add(f"drop_columns.{i}", f"The dataset has no column {show(name)}.")
+        elif name not in clean:
+            clean.append(name)
+    return clean
 
 
 def _synthetic(errors, ref):

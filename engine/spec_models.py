@@ -75,6 +75,17 @@ def _step_param(errors, path, step, key, kind, value):
             errors.add(path, f"Must be a number above {kind[1]} and at most {kind[2]}.")
 
 
+def check_order(errors, chain):
+    """Refuse a categorical_imputer after the encoder: it fills text columns, which are numbers by then."""
+    encoded = False
+    for path, step in chain:
+        if step["name"] in catalog.ENCODERS:
+            encoded = True
+        elif step["name"] in catalog.CATEGORICAL_IMPUTERS and encoded:
+            errors.add(f"{path}.name", "A categorical_imputer fills text columns before they are encoded: put it "
+                                       "before the one_hot_encoder.")
+
+
 def check_output_size(errors, chain, shape):
     """Refuse a chain whose feature matrix would outgrow catalog.MAX_MATRIX_VALUES (polynomial features).
 

@@ -63,13 +63,27 @@ def dataset_detail(request, dataset_id):
     frame, problem = read_stored_csv(dataset.file)
     if frame is not None:
         rows = profiling.preview(frame)
-    columns = dataset.columns if dataset.columns and "kind" in dataset.columns[0] else (
-        profiling.profile(frame) if frame is not None else dataset.columns)  # not read twice: frame is here
+    columns = dataset.profiled_columns(frame)  # not read twice: frame is here
+    for c in columns:
+        c["notes"] = profiling.flag_notes(c)
+        c["bars"] = _bars((c.get("stats") or {}).get("histogram"))
+    target, task = profiling.suggest(columns, dataset.n_rows) if profiling.is_current(columns) else (None, None)
     return render(request, "datasets/detail.html", {
         "dataset": dataset, "columns": columns, "rows": rows, "problem": problem,
+        "suggested_target": target, "suggested_task": task,
+        "flagged": [c for c in columns if c.get("flags")],
         "runs": _runs_using(request.user, dataset).order_by("-id")[:20],
         "experiments": _experiments_using(request.user, dataset),
     })
+
+
+def _bars(counts, width=100, height=24):
+    """The rectangles of a small histogram: the template only places them."""
+    if not counts:
+        return []
+    step, tallest = width / len(counts), max(max(counts), 1)
+    return [{"x": round(i * step, 2), "width": round(step - 1, 2), "height": round(height * n / tallest, 2),
+             "y": round(height - height * n / tallest, 2), "count": n} for i, n in enumerate(counts)]
 
 
 @login_required

@@ -9,7 +9,8 @@ from .wizard import show_values
 
 CV_LABELS = {"kfold": "K-fold", "stratified_kfold": "Stratified k-fold", "shuffle_split": "Shuffle split"}
 STEP_LABELS = {
-    "simple_imputer": "Fill missing values", "one_hot_encoder": "One-hot encode text columns",
+    "simple_imputer": "Fill missing values", "categorical_imputer": "Fill missing categories",
+    "one_hot_encoder": "One-hot encode text columns",
     "drop_text_columns": "Leave text columns out",
     "standard_scaler": "Standard scaling", "minmax_scaler": "Min-max scaling", "robust_scaler": "Robust scaling",
     "polynomial_features": "Polynomial features", "pca": "PCA", "select_k_best": "Select k best",
@@ -41,6 +42,8 @@ def readable(spec, datasets=None):
     """[(heading, [lines])] describing a normalised spec."""
     rows = [("Dataset", [dataset_label(spec.get("dataset"), datasets)]),
             ("Task", [f"{(spec.get('task') or '').capitalize()}, target column “{spec.get('target')}”"])]
+    if spec.get("drop_columns"):
+        rows.append(("Left out", [", ".join(spec["drop_columns"])]))
     chains = branches(spec)
     rows.append(("Preprocessing", [
         (f"{name}: " if len(chains) > 1 else "") + (" → ".join(step_label(s) for s in steps) or "none")

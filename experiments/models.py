@@ -71,6 +71,20 @@ class Dataset(models.Model):
         self.n_rows, self.n_columns = frame.shape
         self.columns = profiling.profile(frame)
 
+    def profiled_columns(self, frame=None):
+        """The current column profile (experiments.profiling). Datasets uploaded before the statistics, or
+        through the API or the admin, have older or no facts stored, so theirs is computed from the file
+        (`frame`, when the caller has read it already). In memory only: the stored row and the API's answer
+        stay as they were."""
+        from . import profiling
+        from .storage import read_stored_csv
+
+        if profiling.is_current(self.columns) or self.kind != self.Kind.CSV:
+            return self.columns
+        if frame is None:
+            frame, _ = read_stored_csv(self.file)
+        return profiling.profile(frame) if frame is not None else self.columns
+
     def save_with_file(self, upload):
         """Store `upload` as this dataset's file and save the row: neither is kept without the other. The name
         defaults to the file's."""
@@ -159,7 +173,8 @@ class SpecLookups:
         dataset = Dataset.objects.visible_to(self.user).filter(pk=dataset_id, kind=Dataset.Kind.CSV).first()
         if dataset is None:
             return None
-        return {"sha256": dataset.sha256, "n_rows": dataset.n_rows, "n_columns": dataset.n_columns}
+        return {"sha256": dataset.sha256, "n_rows": dataset.n_rows, "n_columns": dataset.n_columns,
+                "columns": [c["name"] for c in dataset.columns or []]}
 
     def evaluable_run(self, run_id):
         if self.user is None:

@@ -21,11 +21,11 @@ from runs.models import Run
 
 from engine import catalog
 from . import describe, profiling, wizard
+from .data_problems import data_problems
 from .dataset_views import _get_dataset
 from .forms import STEP_FORMS
 from .models import Dataset, Experiment, RegisteredModel, validate_spec_for
 from engine.spec import SpecError
-from .storage import read_stored_csv
 
 
 def _int(text, limit=MAX_DB_INT):
@@ -153,6 +153,8 @@ def new(request):
         task = (catalog.BUILTIN_DATASETS.get(ref.get("name")) or catalog.SYNTHETIC_GENERATORS.get(
             ref.get("generator"), ("classification",)))[0]
         draft = wizard.new_draft({**wizard.DEFAULT_SPEC, "dataset": ref, "task": task})
+        if ref["kind"] == "csv":
+            wizard.from_profile(draft, _get_dataset(request, ref["id"]))
         return _start(request, "wizard:new", draft, "dataset")
     return _wizard(request, None)
 
@@ -224,7 +226,7 @@ def _wizard(request, experiment):
     request.session[key] = draft
     if action == "back":
         return redirect(f"{here}?step={wizard.previous_step(step)}")
-    errors = _check(request.user, draft)
+    errors = _check(request.user, draft, data=step == "review")
     if step != "review":
         step_errors = wizard.errors_for_step(errors, step)
         if step_errors:
@@ -236,7 +238,7 @@ def _wizard(request, experiment):
         request.session[key] = draft
         return redirect(f"{here}?step={following}")
     if errors:
-        return _render(request, experiment, draft, step, form, status=400)
+        return _render(request, experiment, draft, step, form, status=400, errors=errors)  # the file is read once
     spec = validate_spec_for(request.user, draft["spec"])
     with transaction.atomic():
         if experiment is None:
@@ -266,7 +268,7 @@ def target_check(request):
     """htmx: what the chosen target column says (its facts, the guessed task, or why it cannot work), as the
     user picks it. The step's own validation says the same on Next, so nothing depends on this."""
     dataset = get_object_or_404(Dataset, pk=_int(request.GET.get("dataset")) or 0, owner=request.user)
-    columns = _profiled_columns(dataset)
+    columns = dataset.profiled_columns()
     column = next((c for c in columns if c["name"] == request.GET.get("target")), None)
     if column is None or "kind" not in column:
         return render(request, "experiments/steps/_target_facts.html", {})
@@ -283,17 +285,8 @@ def _csv_dataset(user, draft):
         return None
     dataset = Dataset.objects.filter(owner=user, pk=ref.get("id"), kind=Dataset.Kind.CSV).first()
     if dataset is not None:
-        dataset.columns = _profiled_columns(dataset)
+        dataset.columns = dataset.profiled_columns()
     return dataset
-
-
-def _profiled_columns(dataset):
-    """The column profile; datasets uploaded through the API or the admin have only names and dtypes, so
-    theirs is computed from the file (in memory only: the API's answer for them stays as it was)."""
-    if not dataset.columns or "kind" in dataset.columns[0]:
-        return dataset.columns
-    frame, _ = read_stored_csv(dataset.file)
-    return profiling.profile(frame) if frame is not None else dataset.columns
 
 
 def _form(step, draft, user, data=None):
@@ -303,16 +296,17 @@ def _form(step, draft, user, data=None):
             query.setlist(name, values)
         data = query
     kwargs = {"draft": draft, "user": user}
-    if step == "target":
+    if step in ("target", "preprocessing"):
         kwargs["dataset"] = _csv_dataset(user, draft)
     return STEP_FORMS[step](data, **kwargs)
 
 
-def _check(user, draft):
-    """Every error in the draft: the validator's, and the target checks only the uploaded columns allow."""
-    errors = {}
+def _check(user, draft, data=False):
+    """Every error in the draft: the validator's, and the target checks only the uploaded columns allow. With
+    `data`, for the Review step: also everything the run's "Validate data" would refuse (it reads the file)."""
+    errors, valid = {}, None
     try:
-        validate_spec_for(user, draft["spec"])
+        valid = validate_spec_for(user, draft["spec"])
     except SpecError as e:
         errors = dict(e.errors)
     dataset = _csv_dataset(user, draft)
@@ -326,10 +320,12 @@ def _check(user, draft):
             problem = profiling.target_problem(column, spec.get("task"), folds, dataset.n_rows)
             if problem:
                 errors["target"] = [problem]
+    if data and valid is not None and dataset is not None and not errors:
+        errors = data_problems(valid, dataset)
     return errors
 
 
-def _render(request, experiment, draft, step, form, status=200):
+def _render(request, experiment, draft, step, form, status=200, errors=None):
     context = {"experiment": experiment, "draft": draft, "step": step, "form": form, "steps": wizard.STEPS,
                "step_label": dict(wizard.STEPS)[step], "first": step == "dataset", "last": step == "review"}
     if step == "target":
@@ -337,7 +333,7 @@ def _render(request, experiment, draft, step, form, status=200):
         if context["dataset"] is not None and "kind" in (context["dataset"].columns or [{}])[0]:
             context["guesses"] = {c["name"]: profiling.guess_task(c) for c in context["dataset"].columns}
     if step == "review":
-        errors = _check(request.user, draft)
+        errors = _check(request.user, draft, data=True) if errors is None else errors
         context["errors"] = [(wizard.step_of(p), dict(wizard.STEPS)[wizard.step_of(p)], p, m)
                              for p, msgs in errors.items() for m in msgs]
         if not errors:

@@ -13,6 +13,8 @@ from functools import cache
 
 from engine import catalog
 
+from . import profiling
+
 STEPS = [
     ("dataset", "Dataset"),
     ("target", "Task and target"),
@@ -65,17 +67,19 @@ SCALERS = {"standard_scaler", "minmax_scaler", "robust_scaler"}
 
 
 def split_preprocessing(spec):
-    """(imputer strategy or "", what to do with text ("encode", "drop" or ""), [branch dicts]) from a spec's
-    preprocessing and branches.
+    """(numeric imputer strategy or "", what to do with text ("encode", "drop" or ""), [branch dicts],
+    categorical imputer strategy or "") from a spec's preprocessing and branches.
 
-    A branch dict has name, scaler, degree, pca and k. Shared steps other than the imputer and the encoder
+    A branch dict has name, scaler, degree, pca and k. Shared steps other than the imputers and the encoder
     join every branch, in the branch's standard order."""
-    strategy, encode, extra = "", "", []
+    strategy, encode, extra, categorical = "", "", [], ""
     for step in spec.get("preprocessing") or []:
         name = step.get("name") if isinstance(step, dict) else step
         params = (step.get("params") or {}) if isinstance(step, dict) else {}
         if name == "simple_imputer":
             strategy = params.get("strategy", "mean")
+        elif name == "categorical_imputer":
+            categorical = params.get("strategy", "most_frequent")
         elif name == "one_hot_encoder":
             encode = "encode"
         elif name == "drop_text_columns":
@@ -84,7 +88,7 @@ def split_preprocessing(spec):
             extra.append(step)
     chains = [(b.get("name", ""), extra + list(b.get("preprocessing") or [])) for b in spec.get("branches") or []]
     branches = [_branch_slots(name, steps) for name, steps in (chains or [("", extra)])]
-    return strategy, encode, branches
+    return strategy, encode, branches, categorical
 
 
 def _branch_slots(name, steps):
@@ -103,11 +107,14 @@ def _branch_slots(name, steps):
     return slots
 
 
-def join_preprocessing(strategy, encode, branches):
-    """(preprocessing, branches) for a spec. One branch becomes the shared chain; two or more stay branches."""
+def join_preprocessing(strategy, encode, branches, categorical=""):
+    """(preprocessing, branches) for a spec. One branch becomes the shared chain; two or more stay branches.
+    The categorical imputer is kept only with the encoder: it fills the gaps of the columns it encodes."""
     shared = []
     if strategy:
         shared.append({"name": "simple_imputer", "params": {"strategy": strategy}})
+    if categorical and encode in (True, "encode"):
+        shared.append({"name": "categorical_imputer", "params": {"strategy": categorical}})
     if encode in (True, "encode"):
         shared.append({"name": "one_hot_encoder", "params": {}})
     elif encode == "drop":
@@ -127,6 +134,50 @@ def join_preprocessing(strategy, encode, branches):
     if len(chains) <= 1:
         return shared + (chains[0]["preprocessing"] if chains else []), []
     return shared, chains
+
+
+# --- Starting from the data profile ---------------------------------------------------------------------
+
+# The model ticked when none is chosen yet: quick, and good on scaled data of any size the wizard proposes.
+DEFAULT_MODELS = {"classification": "LogisticRegression", "regression": "Ridge"}
+
+
+def from_profile(draft, dataset):
+    """Start a draft on an uploaded dataset (a Dataset): the target and task its profile suggests, the
+    preprocessing it proposes (profile_preprocessing), and a name. Without a profile the draft is left as it is."""
+    spec, columns = draft["spec"], dataset.profiled_columns()
+    if not profiling.is_current(columns):
+        return
+    folds = (spec.get("cv") or {}).get("folds") or 5
+    target, task = profiling.suggest(columns, dataset.n_rows, folds)
+    if target is not None:
+        if task != spec.get("task"):
+            spec["models"], spec["metric"] = [], None  # estimators and metrics are per task
+        spec["target"], spec["task"] = target, task
+        draft["name"] = draft.get("name") or f"{target} from {dataset.name}"[:200]
+    profile_preprocessing(spec, columns)
+
+
+def profile_preprocessing(spec, columns):
+    """Propose the preprocessing for the spec's target from the profile: flagged columns left out, median for
+    missing numbers and the most frequent value for missing categories (each only where values are missing),
+    one-hot encoding when text columns remain, and standard scaling of one branch."""
+    if not profiling.is_current(columns):
+        return
+    features = [c for c in columns if c["name"] != spec.get("target")]
+    dropped = [c["name"] for c in features if c.get("flags")]
+    kept = [c for c in features if not c.get("flags")]
+    numeric = [c for c in kept if c["kind"] in ("numeric", "empty")]
+    text = [c for c in kept if c["kind"] not in ("numeric", "empty")]
+    spec["preprocessing"], spec["branches"] = join_preprocessing(
+        "median" if any(c["missing"] for c in numeric) else "",
+        "encode" if text else "",
+        [{"scaler": "standard_scaler"}] if numeric or text else [],
+        "most_frequent" if any(c["missing"] for c in text) else "")
+    if dropped:
+        spec["drop_columns"] = dropped
+    else:
+        spec.pop("drop_columns", None)
 
 
 # --- Models: each estimator's parameters as typed fields --------------------------------------------------

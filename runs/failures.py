@@ -14,7 +14,9 @@ FITTING_STEPS = {"cross_validate", "train", "refit_best", "evaluate"}
 HINTS = {
     "load_data": "Check that the dataset still exists and is a readable CSV file.",
     "load_bundle": "Check that the evaluated run's model still exists; re-run that run to export it again.",
-    "validate_data": "Fix the data, or the spec's target column and task, then re-run.",
+    # The data is fixed; what changes is how the experiment reads it, which a re-run of the same spec cannot do.
+    "validate_data": ("Clone and edit: the Preprocessing step fills missing values, encodes text and leaves "
+                      "columns out; or fix the data and upload it again."),
     "cross_validate": "Try other parameter values or another estimator for this variant, then re-run.",
     "train": "Try other parameter values or another estimator for this variant, then re-run.",
     "refit_best": "Try other parameter values for the best variant, then re-run.",

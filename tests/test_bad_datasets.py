@@ -161,7 +161,8 @@ def test_it_fails_the_run_with_its_message_through_a_worker(worker, owner, outsi
     message = "The target column 'y' is constant: every row is 3.0"
     assert run.status == Run.Status.FAILED
     assert run.message == message
-    hint = "Fix the data, or the spec's target column and task, then re-run."
+    hint = ("Clone and edit: the Preprocessing step fills missing values, encodes text and leaves columns out; or "
+            "fix the data and upload it again.")
     assert run.error_message == f"Validate data failed: {message}. {hint}"
     assert "DataError" in run.traceback
     assert run.partial is False

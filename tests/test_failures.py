@@ -42,7 +42,8 @@ def test_it_explains_a_missing_target_column_and_keeps_the_traceback_for_staff(w
     reason = "The target column 'price' is not in the file. Its columns are: 'a', 'b', 'y'"
     assert run.message == reason + "."
     assert run.error_message == (
-        f"Validate data failed: {reason}. Fix the data, or the spec's target column and task, then re-run."
+        f"Validate data failed: {reason}. Clone and edit: the Preprocessing step fills missing values, encodes "
+        "text and leaves columns out; or fix the data and upload it again."
     )
     assert "Traceback (most recent call last)" in run.traceback
     failed = RunEvent.objects.get(run=run, type=events.JOB_FAILED)

@@ -34,6 +34,9 @@ class ModelsStep(StepForm):
                  "open": bool(self[g["use"]].value())} for g in self.groups]
 
     def initial_values(self):
+        if not self.spec.get("models") and self.spec.get("runner", "cv") != "evaluation":
+            # A first model ticked, so a draft can go from the first step to launch with every default.
+            return {f"use_{wizard.DEFAULT_MODELS[self.spec.get('task') or 'classification']}": True}
         initial = {}
         for model in self.spec.get("models") or []:
             name = model.get("estimator") if isinstance(model, dict) else model

@@ -87,10 +87,13 @@ class DatasetStep(StepForm):
                     ref[name] = value
         if ref != self.spec.get("dataset"):
             self.spec["dataset"] = ref
+            self.spec.pop("drop_columns", None)  # columns of the data chosen before
             if kind != "csv":
                 self.spec["target"] = "target"
             self.spec["task"] = task
             self.spec["metric"] = None  # the task may have changed; the validator picks its default
+            if kind == "csv":
+                wizard.from_profile(self.draft, Dataset.objects.get(owner=self.user, pk=ref["id"]))  # owner's only
 
 
 class TargetStep(StepForm):
@@ -125,8 +128,10 @@ class TargetStep(StepForm):
         return data
 
     def apply(self):
-        if self.dataset is not None:
+        if self.dataset is not None and self.cleaned_data["target"] != self.spec.get("target"):
             self.spec["target"] = self.cleaned_data["target"]
+            # Which columns are features changed: propose their preprocessing again.
+            wizard.profile_preprocessing(self.spec, self.dataset.columns)
         if self.cleaned_data["task"] != self.spec.get("task"):
             self.spec["task"] = self.cleaned_data["task"]
             self.spec["metric"] = None
@@ -138,17 +143,32 @@ SCALER_CHOICES = [("", "No scaling"), ("standard_scaler", "Standard (mean 0, var
 
 
 class PreprocessingStep(StepForm):
-    imputer = forms.ChoiceField(label="Fill missing values with", required=False, choices=[
+    imputer = forms.ChoiceField(label="Fill missing numbers with", required=False, choices=[
         ("", "Nothing (rows must be complete)"), ("mean", "Column mean"), ("median", "Column median"),
         ("most_frequent", "Most frequent value")])
+    cat_imputer = forms.ChoiceField(label="Fill missing categories with", required=False, choices=[
+        ("", "Nothing (a missing value is a category of its own)"), ("most_frequent", "Most frequent value"),
+        ("constant", "A category named “missing_value”")],
+        help_text="Used with one-hot encoding.")
     encode = forms.ChoiceField(label="Text and categorical columns", widget=forms.RadioSelect, initial="encode",
                                choices=[("encode", "One-hot encode them"),
                                         ("drop", "Leave text columns out (numeric columns only)"),
                                         ("none", "None in my data (no encoding step)")])
+    drop_columns = forms.MultipleChoiceField(label="Leave out these columns", required=False,
+                                             widget=forms.CheckboxSelectMultiple)
     n_branches = forms.IntegerField(widget=forms.HiddenInput, min_value=1, max_value=20)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, dataset=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.dataset = dataset
+        if dataset is not None:
+            self.fields["drop_columns"].choices = [
+                (c["name"], c["name"] + "".join(f" — {note}" for note in profiling.flag_notes(c)))
+                for c in dataset.columns if c["name"] != self.spec.get("target")]
+            self.proposed = [c for c in dataset.columns if c.get("flags") and c["name"] != self.spec.get("target")]
+        else:
+            del self.fields["drop_columns"]
+            self.proposed = []
         count = self.initial.get("n_branches", 1)
         if self.is_bound:
             try:
@@ -167,8 +187,9 @@ class PreprocessingStep(StepForm):
         return [[self[f"b{i}_{f}"] for f in ("name", "scaler", "degree", "pca", "k")] for i in range(self.n)]
 
     def initial_values(self):
-        strategy, encode, branches = wizard.split_preprocessing(self.spec)
-        initial = {"imputer": strategy, "encode": encode or "none", "n_branches": max(len(branches), 1)}
+        strategy, encode, branches, categorical = wizard.split_preprocessing(self.spec)
+        initial = {"imputer": strategy, "cat_imputer": categorical, "encode": encode or "none",
+                   "n_branches": max(len(branches), 1), "drop_columns": self.spec.get("drop_columns") or []}
         for i, b in enumerate(branches):
             for key in ("name", "scaler", "degree", "pca", "k"):
                 initial[f"b{i}_{key}"] = b[key]
@@ -183,6 +204,8 @@ class PreprocessingStep(StepForm):
                 field = f"b{parts[1]}_{fields.get(parts[-1], 'scaler')}"
             elif parts[0] == "preprocessing" and parts[-1] in fields:
                 field = f"b0_{fields[parts[-1]]}"
+            elif parts[0] == "drop_columns":
+                field = "drop_columns"
             for message in messages:
                 self.add_error(field if field in self.fields else None, message)
 
@@ -199,4 +222,9 @@ class PreprocessingStep(StepForm):
     def apply(self):
         encode = self.cleaned_data["encode"] if self.cleaned_data["encode"] != "none" else ""
         self.spec["preprocessing"], self.spec["branches"] = wizard.join_preprocessing(
-            self.cleaned_data["imputer"], encode, self.branches())
+            self.cleaned_data["imputer"], encode, self.branches(), self.cleaned_data["cat_imputer"])
+        if self.dataset is not None:
+            if self.cleaned_data["drop_columns"]:
+                self.spec["drop_columns"] = self.cleaned_data["drop_columns"]
+            else:
+                self.spec.pop("drop_columns", None)

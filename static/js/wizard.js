@@ -24,6 +24,8 @@
     toggle("source", "", [[".synthetic-settings", function (v) { return v.indexOf("synthetic:") === 0; }]]);
     toggle("runner", "", [[".runner-training", function (v) { return v === "training"; }],
                           [".runner-evaluation", function (v) { return v === "evaluation"; }]]);
+    // Missing categories are filled only for the columns one-hot encoding keeps.
+    toggle("encode", "", [[".cat-imputer", function (v) { return v === "encode"; }]]);
     // Choosing a target column picks its guessed task (the user can still change it).
     var target = document.querySelector("select[name=target]");
     if (target) {

@@ -32,7 +32,9 @@ def test_it_uploads_a_csv(api, owner, media):
     assert (body["n_rows"], body["n_columns"]) == (4, 3)
     # The same column profile the upload page records (the wizard reads it to suggest a target).
     assert body["columns"][1] == {"name": "b", "dtype": "float64", "kind": "numeric", "missing": 0, "distinct": 4,
-                                  "min_class": 1, "whole": False}
+                                  "min_class": 1, "whole": False, "flags": [], "stats": {
+                                      "min": 2.5, "mean": 5.5, "max": 8.5, "edges": [2.5, 8.5],
+                                      "histogram": [1, 0, 0, 1, 0, 0, 1, 0, 0, 1]}}
     assert body["sha256"] == hashlib.sha256(CSV).hexdigest()
     assert body["spec_ref"] == {"kind": "csv", "id": body["id"]}
     dataset = Dataset.objects.get(pk=body["id"])

@@ -94,6 +94,21 @@ def test_it_validates_a_csv_dataset_against_the_experiment_owner(api, outsider_a
     assert response.status_code == 400 and "dataset.id" in response.json()["spec"]
 
 
+def test_it_leaves_out_named_columns_and_refuses_unknown_ones(api, media):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile("d.csv", b"id,x,target\n1,5,a\n2,3,b\n3,8,a\n4,1,b\n", "text/csv")
+    dataset_id = api.post("/api/v1/datasets/", {"file": upload}, format="multipart").json()["id"]
+    spec = {"dataset": {"kind": "csv", "id": dataset_id}, "task": "classification", "drop_columns": ["id"],
+            "models": ["LogisticRegression"], "cv": {"folds": 2}}
+    response = api.post(URL, {"name": "no id", "spec": spec}, format="json")
+    assert response.status_code == 201 and response.json()["spec"]["drop_columns"] == ["id"]
+    response = api.post(URL, {"name": "bad", "spec": {**spec, "drop_columns": ["id", "ID", "target"]}}, format="json")
+    assert response.status_code == 400
+    assert response.json()["spec"] == {"drop_columns.1": ["The dataset has no column 'ID'."],
+                                       "drop_columns.2": ["'target' is the target column; it cannot also be left out."]}
+
+
 def test_it_deletes_an_experiment(api, outsider_api, experiment):
     assert outsider_api.delete(f"{URL}{experiment.pk}/").status_code == 404
     assert api.delete(f"{URL}{experiment.pk}/").status_code == 204
