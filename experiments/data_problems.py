@@ -5,7 +5,6 @@ uploaded file once, asks for every problem at once, and turns each into the step
 that fixes it, so the Review step can list them all rather than the run failing on the first.
 """
 
-from engine import datasets, pipeline
 from engine.spec import branches, variants
 
 from . import profiling
@@ -18,6 +17,10 @@ FILL = "choose how to “Fill missing numbers with”"
 def data_problems(spec, dataset):
     """{pseudo-path: [message]} for an uploaded dataset and a spec the validator accepted; the first part of
     each path is the wizard step that fixes it ("preprocessing.text.Name")."""
+    # Here, not at the top: the engine's data modules load pandas and scikit-learn, which the web processes
+    # load only when a page needs them (tests/test_light_setup.py).
+    from engine import datasets, pipeline
+
     frame, problem = read_stored_csv(dataset.file)
     data = datasets.Data(dataset.name, dataset.sha256, spec["target"], frame=frame, problem=problem)
     runner = spec.get("runner", "cv")
