@@ -96,7 +96,7 @@ def confusion_plot(confusion, normalised=False):
             "cells": cells, "labels": labels, "normalised": normalised,
             "col_labels": [{"x": left + j * cell + cell / 2, "label": l} for j, l in enumerate(labels)],
             "row_labels": [{"y": top + i * cell + cell / 2, "label": l} for i, l in enumerate(labels)],
-            "x_label_x": left + n * cell / 2, "bottom": top + n * cell}
+            "x_label_x": left + n * cell / 2, "y_label_y": top + n * cell / 2, "bottom": top + n * cell}
 
 
 def scatter_plot(folds, residuals=False):

@@ -14,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 
 from runs.control import launch_run
 from runs.models import Run
+from tests.browser.conftest import screenshot
 from tests.browser.test_results_flow import completed, open_page, stack  # noqa: F401 - stack is a fixture
 from tests.helpers import wait_for
 
@@ -91,6 +92,8 @@ def test_it_draws_each_folds_roc_curve_as_scikit_learn_computes_it(chromium, sta
     assert page.locator("#plot-roc polyline[data-fold]").count() == FOLDS
     expect(page.locator("#plot-roc polygon.band")).to_have_count(1)
     expect(page.locator("#plot-roc polyline.mean-line")).to_have_count(1)
+    page.locator("#diagnostics").scroll_into_view_if_needed()
+    page.locator("#diagnostics").screenshot(path=str(screenshot(page, "results-diagnostics").with_name("diag.png")))
 
 
 def test_it_draws_each_folds_precision_recall_curve_as_scikit_learn_computes_it(chromium, stack, owner):
