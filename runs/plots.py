@@ -162,3 +162,26 @@ def page_plots(diagnosed):
             "pr": curve_plot(pr, "Recall", "Precision", base),
             "calibration": calibration_plot(diagnosed.get("calibration")),
             "importance": importance_plot(diagnosed["importance"])}
+
+
+def overlay_plot(found, name, x_label, y_label):
+    """Compare: each run's mean `name` curve ("roc" or "pr") over its folds, one colour per run, with its
+    band. `found`: [(label, runs.diagnostics.for_variant(...) or None)]; None when no run has the curve."""
+    frame, px, py = _frame(x_label, y_label)
+    series = []
+    for label, diagnosed in found:
+        curves = (diagnosed or {}).get(name)
+        mean = curves and curves["mean"]
+        if not mean:
+            continue
+        upper = [f"{px(x)},{py(y)}" for x, y in zip(mean["x"], mean["high"])]
+        lower = [f"{px(x)},{py(y)}" for x, y in reversed(list(zip(mean["x"], mean["low"])))]
+        series.append({"label": label, "color": len(series) % 4, "line": _line(mean["x"], mean["mean"], px, py),
+                       "values": _values(mean["x"], mean["mean"]), "band": " ".join(upper + lower),
+                       "score_name": curves["score"], "score_mean": curves["score_mean"],
+                       "score_std": curves["score_std"]})
+    if not series:
+        return None
+    reference = {"x1": px(0), "y1": py(0), "x2": px(1), "y2": py(1)} if name == "roc" else None
+    return {**frame, "kind": name, "series": series, "reference": reference,
+            "title": "ROC curves" if name == "roc" else "Precision-recall curves"}

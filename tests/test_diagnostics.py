@@ -189,3 +189,25 @@ def test_it_plots_a_regression_run(client, transactional_db, owner):
     assert 'id="plot-predicted"' in page and 'id="plot-residuals"' in page and 'id="plot-importance"' in page
     data = client.get(f"/api/v1/runs/{run.pk}/diagnostics/").json()
     assert data["kind"] == "regression" and sum(f["rows"] for f in data["folds"]) == 442
+
+
+def test_it_overlays_two_runs_mean_curves_on_compare(client, binary_run, owner):
+    other = executed(owner, {**BINARY_SPEC, "cv": {**BINARY_SPEC["cv"], "seed": 2}}, name="Other split")
+    client.force_login(owner)
+
+    page = client.get(reverse("results:compare"), {"runs": f"{binary_run.pk},{other.pk}"}).content.decode()
+
+    roc = page.split('id="overlay-roc"')[1].split("</figure>")[0]
+    assert roc.count("<polyline") == 2 and 'id="overlay-pr"' in page
+    for run in (binary_run, other):
+        mean = client.get(f"/api/v1/runs/{run.pk}/diagnostics/").json()["roc"]["mean"]
+        assert " ".join(f"{x!r},{y!r}" for x, y in zip(mean["x"], mean["mean"])) in roc
+
+
+def test_it_hides_the_overlay_of_someone_elses_run(client, binary_run, outsider):
+    own = launch_run(outsider, spec=validate_spec(BINARY_SPEC), name="Mallory's")
+    client.force_login(outsider)
+
+    response = client.get(reverse("results:compare"), {"runs": f"{own.pk},{binary_run.pk}"})
+
+    assert response.status_code == 404 and 'id="overlay-roc"' not in response.content.decode()
