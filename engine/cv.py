@@ -5,7 +5,7 @@ import time
 
 from .spec import branches, describe_variant, variants
 
-from . import dask_fits, export, parallel, pipeline, scoring
+from . import dask_fits, diagnostics, export, parallel, pipeline, scoring
 from .common import FitWarnings, build_for, library_versions, load_and_validate, step
 from .errors import Cancelled, RunError
 from .reporting import Clock
@@ -112,7 +112,7 @@ def _reuse(table, folds, book, reused):
         for number in range(1, len(folds) + 1):
             fold = reused.get((entry["branch"], entry["variant"], number))
             if fold is not None:
-                book.done(entry, number, fold["metrics"], fold["fit_time"], None)
+                book.done(entry, number, fold["metrics"], fold["fit_time"], None, fold.get("diagnostics"))
 
 
 def _sequential(spec, data, table, folds, book):
@@ -140,15 +140,18 @@ def _sequential(spec, data, table, folds, book):
                 with book.warnings.capture(**context):
                     model.fit(pipeline.take(data.X, train), data.y[train])
                     fit_time = time.perf_counter() - started
-                    scores = pipeline.score(model, pipeline.take(data.X, test), data.y[test], spec["task"])
+                    X_test = pipeline.take(data.X, test)
+                    scores = pipeline.score(model, X_test, data.y[test], spec["task"])
+                    diagnosed = diagnostics.fold(model, X_test, data.y[test], spec["task"], **_look(data, number))
+                    seconds = time.perf_counter() - started
             except Exception as e:
                 raise RunError(f"Fitting {entry['description']} on fold {number} failed: {e}", "cross_validate") from e
-            book.done(entry, number, scores, fit_time, time.perf_counter() - started)
+            book.done(entry, number, scores, fit_time, seconds, diagnosed)
 
 
 def _parallel(spec, data, table, folds, book, jobs, scheduler=""):
     templates = [build_for(data, e["steps"], e["spec_variant"], spec) for e in table]
-    tasks = [((i, number), templates[i], data.X, data.y, train, test, spec["task"])
+    tasks = [((i, number), templates[i], data.X, data.y, train, test, spec["task"], _look(data, number))
              for i in range(len(table)) for number, (train, test) in enumerate(folds, 1)
              if number not in table[i]["by_fold"]]  # not the reused folds
     where = f"the Dask cluster at {scheduler}" if scheduler else f"{jobs} processes"
@@ -180,7 +183,8 @@ def _parallel(spec, data, table, folds, book, jobs, scheduler=""):
                 book.reporter.variant(entry["variant"], book.n_variants, entry["description"], entry["branch"])
             book.reporter.fold(number, len(folds), branch=entry["branch"], variant=entry["variant"])
             book.warnings.report(payload["warnings"], fold=number, branch=entry["branch"], variant=entry["variant"])
-            book.done(entry, number, payload["scores"], payload["fit_time"], payload["seconds"])
+            book.done(entry, number, payload["scores"], payload["fit_time"], payload["seconds"],
+                      payload.get("diagnostics"))
             book.reporter.in_flight(_in_flight(table, running))
             book.reporter.progress(
                 f"Fitted {book.clock.finished} of {book.clock.total} models on {where} - last: fold "
@@ -198,6 +202,12 @@ def _parallel(spec, data, table, folds, book, jobs, scheduler=""):
                        "have run out of memory or crashed in native code: lower n_jobs or the size of the data, "
                        "then run again.", "cross_validate") from e
     book.reporter.in_flight([])
+
+
+def _look(data, number):
+    """What engine.diagnostics needs beyond the fold: its sample seed (the fold number, so the same points
+    are drawn every way a run is fitted) and the feature names."""
+    return {"seed": number, "feature_names": tuple(data.feature_names)}
 
 
 def _in_flight(table, running):
@@ -220,7 +230,7 @@ class Book:
         # any variant has finished, the running mean of the one in progress.
         self.best_finished = None
 
-    def done(self, entry, number, scores, fit_time, seconds):
+    def done(self, entry, number, scores, fit_time, seconds, diagnosed=None):
         """`seconds` None: a reused fold, which this run did not fit and its clock does not count."""
         if seconds is not None:
             self.clock.add(seconds)
@@ -239,7 +249,7 @@ class Book:
             branch=entry["branch"], variant=entry["variant"], description=entry["description"], fold=number,
             metrics=scores, fit_time=round(fit_time, 4), primary_metric=self.metric, primary=scores[self.metric],
             running_mean=running, finished=self.clock.finished, total=self.clock.total, eta_seconds=self.clock.eta(),
-            best_score=best_score, reused=seconds is None,
+            best_score=best_score, diagnostics=diagnosed or None, reused=seconds is None,
         )
         if complete:
             summarise(entry, self.task, self.metric)

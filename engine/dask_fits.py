@@ -67,9 +67,9 @@ def run_tasks(tasks, address, should_stop, n_jobs=-1, label="runwatch"):
         pending = collections.deque(zip(keys, tasks))
 
         def submit():
-            name, (_key, template, X, y, train, test, task) = pending.popleft()
+            name, (_key, template, X, y, train, test, task, look) = pending.popleft()
             future = client.submit(_fit, name, topic, shares, template, scattered[id(X)], scattered[id(y)], train,
-                                   test, task, key=name, pure=False)
+                                   test, task, look, key=name, pure=False)
             futures.append(future)
             return future
 
@@ -149,14 +149,14 @@ def thread_shares(client):
     return {address: per_host[info["host"]] for address, info in workers.items()}
 
 
-def _fit(name, topic, shares, template, X, y, train, test, task):
+def _fit(name, topic, shares, template, X, y, train, test, task, look):
     """On a Dask worker: say where this fit runs, then fit and score it (parallel.fit_task)."""
     worker = distributed.get_worker()
     where = worker_name(worker)
     worker.log_event(topic, {"key": name, "worker": where})
     # A worker that joined after the run began is not in `shares`: it counts its own threads only.
     threads = max(parallel.usable_cores() // shares.get(worker.address, worker.state.nthreads), 1)
-    result = parallel.fit_task(template, X, y, train, test, task, threads)
+    result = parallel.fit_task(template, X, y, train, test, task, look, threads)
     result["worker"] = where
     return result
 

@@ -27,7 +27,7 @@ import joblib
 import psutil
 from threadpoolctl import threadpool_limits
 
-from . import pipeline
+from . import diagnostics, pipeline
 from .errors import Cancelled
 
 WAIT_SECONDS = 0.2  # how often the parent looks at the stop flag while every child is busy
@@ -48,8 +48,10 @@ def effective_jobs(n_jobs, tasks):
     return max(1, min(wanted, cores, tasks))
 
 
-def fit_task(template, X, y, train, test, task, threads):
-    """In a child: fit a fresh copy of the pipeline on the training rows and score it on the test rows.
+def fit_task(template, X, y, train, test, task, look, threads):
+    """In a child: fit a fresh copy of the pipeline on the training rows and score it on the test rows, and
+    make the fold's out-of-fold diagnostics there too (engine.diagnostics; `look` holds the fold's sample
+    seed and the feature names), so the work horse only stores them.
 
     Native thread pools (BLAS, OpenMP) are capped so that children x threads stays within the cores the work
     horse may use: without it each child's HistGradientBoosting or BLAS call would start a thread per core."""
@@ -59,11 +61,15 @@ def fit_task(template, X, y, train, test, task, threads):
         started = time.perf_counter()
         model.fit(pipeline.take(X, train), y[train])
         fit_time = time.perf_counter() - started
-        scores = pipeline.score(model, pipeline.take(X, test), y[test], task)
+        X_test = pipeline.take(X, test)
+        scores = pipeline.score(model, X_test, y[test], task)
+        diagnosed = diagnostics.fold(model, X_test, y[test], task, **look)
+        seconds = time.perf_counter() - started  # the diagnostics too: the ETA counts what a fit costs
     return {
         "scores": scores,
+        "diagnostics": diagnosed,
         "fit_time": fit_time,
-        "seconds": time.perf_counter() - started,
+        "seconds": seconds,
         "warnings": [f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught],
         "worker": worker_name(),
     }
@@ -79,7 +85,7 @@ def run_tasks(tasks, n_jobs, should_stop):
     as it ends, in whatever order that happens; a task's "started" always comes before its "finished".
     `running` maps the key of every task in flight after this event to its worker.
 
-    `tasks` is a list of (key, template, X, y, train, test, task). Raises Cancelled when `should_stop()` says
+    `tasks` is a list of (key, template, X, y, train, test, task, look) (fit_task's arguments). Raises Cancelled when `should_stop()` says
     so (after killing the children), FitFailed with the task's key when a fit raises, and ChildDied with the
     keys that were in flight when a child died."""
     jobs = effective_jobs(n_jobs, len(tasks))

@@ -40,12 +40,13 @@ class Reporter:
         "label", "fold", "worker"}], in spec order; [] once none is. Only runs that fit in parallel send it."""
 
     def fold_done(self, *, branch, variant, description, fold, metrics, fit_time, primary_metric, primary,
-                  running_mean, finished, total, eta_seconds, best_score, reused=False):
+                  running_mean, finished, total, eta_seconds, best_score, diagnostics=None, reused=False):
         """A fold was fitted and scored: `metrics` maps metric name to value (None where not applicable).
         `reused`: not fitted by this run but taken from the run it resumes (finished/total count only fits).
 
         `running_mean` is the variant's primary-metric mean so far; `best_score` the best such mean of any
-        variant so far; `finished`/`total` count fits.
+        variant so far; `finished`/`total` count fits. `diagnostics`: the fold's out-of-fold diagnostics
+        (engine.diagnostics.fold), or None.
         """
 
     def epoch_done(self, *, branch, variant, description, epoch, total_epochs, metrics, fit_time, primary_metric,

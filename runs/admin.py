@@ -21,7 +21,7 @@ from engine.spec import SpecError
 
 from . import control, formatting
 from . import resume as resuming
-from .models import FoldMetric, LogEntry, Run, RunEvent, RunStep
+from .models import FoldDiagnostic, FoldMetric, LogEntry, Run, RunEvent, RunStep
 
 # Rows shown inline on a run's page. A run can hold 100,000 log lines; the rest are one link away, in the
 # paginated changelist filtered to the run.
@@ -230,7 +230,7 @@ class RunAdmin(admin.ModelAdmin):
         protected = [f"{run} is {run.get_status_display().lower()}; cancel it first" for run in runs if run.is_active]
         ids = [run.pk for run in runs]
         model_count = {Run._meta.verbose_name_plural: len(runs)}
-        for model in (RunStep, FoldMetric, LogEntry, RunEvent):
+        for model in (RunStep, FoldMetric, FoldDiagnostic, LogEntry, RunEvent):
             model_count[model._meta.verbose_name_plural] = model.objects.filter(run_id__in=ids).count()
         to_delete = [format_html("{}: {}", capfirst(Run._meta.verbose_name), run) for run in runs]
         return to_delete, model_count, set(), protected

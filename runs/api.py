@@ -31,11 +31,13 @@ from experiments.api import FILE_RESPONSE
 from experiments.serializers import RegisteredModelSerializer
 from engine.spec import SpecError
 
-from . import control, events, promotion, results
+from . import control, diagnostics, events, promotion, results
 from . import resume as resuming
 from .downloads import serve_verified
 from .models import Run, events_after
 from .serializers import (
+    DiagnosticsQuerySerializer,
+    DiagnosticsSerializer,
     EventQuerySerializer,
     EventSerializer,
     LogFilterSerializer,
@@ -191,6 +193,26 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @action(detail=True, methods=["get"])
     def results(self, request, pk=None):
         return Response(ResultsSerializer(results.leaderboard(self.get_object())).data)
+
+    @extend_schema(parameters=[DiagnosticsQuerySerializer], responses={200: DiagnosticsSerializer, "404": DETAIL["404"]},
+                   summary="A variant's out-of-fold diagnostics")
+    @action(detail=True, methods=["get"])
+    def diagnostics(self, request, pk=None):
+        """The numbers the results page plots: the best variant's unless `branch` and `variant` name another."""
+        run = self.get_object()
+        params = query(DiagnosticsQuerySerializer, request)
+        if "variant" in params:
+            branch, variant = params.get("branch", "default"), params["variant"]
+        else:
+            board = results.leaderboard(run)
+            row = results.best_or_first(board)
+            if row is None:
+                raise Http404("This run has no scored variant yet.")
+            branch, variant = row["branch"], row["variant"]
+        found = diagnostics.for_variant(run, branch, variant)
+        if found is None:
+            raise Http404("No diagnostics for this variant.")
+        return Response(DiagnosticsSerializer(found).data)
 
     @extend_schema(responses={(200, "application/octet-stream"): FILE_RESPONSE}, summary="Download the model bundle")
     @action(detail=True, methods=["get"])

@@ -18,7 +18,7 @@ def _finite(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _nice_range(low, high):
+def nice_range(low, high):
     """A padded [low, high] so flat or single-point series still get a readable axis."""
     if high - low < 1e-12:
         pad = abs(low) * 0.05 or 0.05
@@ -36,7 +36,7 @@ def fold_chart(series, y_label, x_label="Fold"):
     xs = sorted({x for s in series for x, v in s["points"] if _finite(v)})
     if not values:
         return None
-    low, high = _nice_range(min(values), max(values))
+    low, high = nice_range(min(values), max(values))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     x_min, x_max = xs[0], xs[-1]
 

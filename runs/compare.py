@@ -8,7 +8,7 @@ run's results page.
 from config.query_params import MAX_DB_INT
 from experiments.describe import flatten_spec
 
-from . import charts, results
+from . import charts, diagnostics, plots, results
 
 MIN_RUNS, MAX_RUNS = 2, 4
 
@@ -80,4 +80,11 @@ def compare(runs):
         ctx["chart"] = charts.fold_chart(series, results.metric_label(chart_metric),
                                          x_label="Epoch" if by_epoch else "Fold")
     ctx["chart_metric_label"] = results.metric_label(chart_metric) if chart_metric else ""
+    if runs[0].task == "classification":
+        # Each run's best variant: its mean ROC and PR curves over folds, overlaid (runs.diagnostics).
+        found = [(f"#{run.pk} {board['best']['label']}", diagnostics.for_variant(run, board["best"]["branch"],
+                                                                                 board["best"]["variant"]))
+                 for run, board in zip(runs, boards) if board["best"]]
+        ctx["overlays"] = [plots.overlay_plot(found, name, *labels) for name, labels in (
+            ("roc", ("False positive rate", "True positive rate")), ("pr", ("Recall", "Precision")))]
     return ctx

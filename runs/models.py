@@ -359,6 +359,29 @@ class FoldMetric(models.Model):
         return f"{self.metric}={self.value}"
 
 
+class FoldDiagnostic(models.Model):
+    """One fold's out-of-fold diagnostics (engine.diagnostics: confusion matrix, ROC and PR curves,
+    calibration, or predicted against actual; the model's feature importance), as the fit child made them.
+
+    One row per fold, not a field on FoldMetric (a row per metric); written by the reporter in the same batch
+    and with the same seq as the fold's JOB_METRICS event, which does not carry them: a watcher needs the
+    scores live, and only the results page, compare and the API read these (runs.diagnostics)."""
+
+    run = appended_to_run("fold_diagnostics")
+    seq = models.PositiveBigIntegerField(default=0)
+    branch = models.CharField(max_length=100, default="default")
+    variant = models.PositiveIntegerField()
+    fold = models.PositiveIntegerField()
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["run", "seq"]
+        indexes = [models.Index(fields=["run", "branch", "variant"])]
+
+    def __str__(self):
+        return f"run {self.run_id} {self.branch}/{self.variant} fold {self.fold}"
+
+
 class LogEntry(models.Model):
     class Level(models.TextChoices):
         DEBUG = "debug", "Debug"

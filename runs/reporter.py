@@ -36,7 +36,7 @@ from django.utils import timezone
 from . import events, rows
 from engine import Reporter
 from engine.steps import STEPS
-from .models import FoldMetric, LogEntry, Run, RunEvent, RunStep
+from .models import FoldDiagnostic, FoldMetric, LogEntry, Run, RunEvent, RunStep
 
 # The most items one write takes: bounds a transaction and a channel-layer message during a burst.
 MAX_BATCH = 2000
@@ -50,18 +50,20 @@ EVENT_FIELDS = ("run", "seq", "type", "data", "created")
 LOG_FIELDS = ("run", "seq", "created", "level", "message", "step", "fold", "branch", "variant")
 METRIC_FIELDS = ("run", "seq", "branch", "variant", "variant_description", "fold", "epoch", "metric", "value",
                  "fit_time", "reused")
+DIAGNOSTIC_FIELDS = ("run", "seq", "branch", "variant", "fold", "data")
 RECORD_FIELDS = {"data_hash", "library_versions", "early_stopped", "stopped_epoch", "latest_score"}
 
 
 class _Item:
-    __slots__ = ("kind", "type", "data", "metrics", "step")
+    __slots__ = ("kind", "type", "data", "metrics", "step", "diagnostics")
 
-    def __init__(self, kind, type, data, metrics=None, step=None):
+    def __init__(self, kind, type, data, metrics=None, step=None, diagnostics=None):
         self.kind = kind  # "event", "log" (its data is also its LogEntry row) or "progress"
         self.type = type
         self.data = data
         self.metrics = metrics
         self.step = step
+        self.diagnostics = diagnostics  # a fold's FoldDiagnostic data, stored with its event's seq
 
 
 class DbReporter(Reporter):
@@ -154,14 +156,15 @@ class DbReporter(Reporter):
         self._emit(_Item("event", *events.in_flight(fits)), {"in_flight": fits})
 
     def fold_done(self, *, branch, variant, description, fold, metrics, fit_time, primary_metric, primary,
-                  running_mean, finished, total, eta_seconds, best_score, reused=False):
+                  running_mean, finished, total, eta_seconds, best_score, diagnostics=None, reused=False):
         event = events.metrics(
             branch=branch, variant=variant, variant_description=description, fold=fold, fit_time=fit_time,
             metrics=metrics, primary_metric=primary_metric, primary=primary, running_mean=running_mean,
             finished_fits=finished, total_fits=total, eta_seconds=eta_seconds, best_score=best_score,
             elapsed_seconds=self._elapsed(), message=self._message, **({"reused": True} if reused else {}),
         )
-        self._metrics_done(event, metrics, {"fold": fold}, finished, total, eta_seconds, best_score, {})
+        self._metrics_done(event, metrics, {"fold": fold}, finished, total, eta_seconds, best_score, {},
+                           diagnostics)
 
     def epoch_done(self, *, branch, variant, description, epoch, total_epochs, metrics, fit_time, primary_metric,
                    primary, best, finished, total, eta_seconds, best_score):
@@ -177,7 +180,8 @@ class DbReporter(Reporter):
     def _elapsed(self):
         return None if self._started is None else round(time.monotonic() - self._started, 3)
 
-    def _metrics_done(self, event, metrics, unit, finished, total, eta_seconds, best_score, fields):
+    def _metrics_done(self, event, metrics, unit, finished, total, eta_seconds, best_score, fields,
+                      diagnostics=None):
         data = event[1]
         # FoldMetric rows as the writer inserts them: METRIC_FIELDS order, values the driver takes as they are.
         fold, epoch = unit.get("fold"), unit.get("epoch")
@@ -188,7 +192,8 @@ class DbReporter(Reporter):
                 for name, value in metrics.items()]
         fields = {"finished_fits": finished, "eta_seconds": eta_seconds, "best_score": best_score,
                   "progress": finished / total if total else 0.0, **fields}
-        self._emit(_Item("event", *event, metrics=rows), fields)
+        diagnosed = (data["branch"], data["variant"], fold, diagnostics) if diagnostics and fold else None
+        self._emit(_Item("event", *event, metrics=rows, diagnostics=diagnosed), fields)
 
     def record(self, **facts):
         unknown = set(facts) - RECORD_FIELDS
@@ -369,10 +374,10 @@ class DbReporter(Reporter):
 
     def _rows(self, items, first, created, adapt_json):
         """What runs.models.append_events stores, for a whole write batch at a time: [(model, fields, rows)]
-        for the events (seqs from `first`) and their LogEntry and FoldMetric rows. Each value is adapted once,
-        as the statement takes it (runs.rows); the batch shares one `created` (the write's)."""
+        for the events (seqs from `first`) and their LogEntry, FoldMetric and FoldDiagnostic rows. Each value
+        is adapted once, as the statement takes it (runs.rows); the batch shares one `created` (the write's)."""
         run_id = self.run_id
-        stored, logs, metrics = [], [], []
+        stored, logs, metrics, diagnosed = [], [], [], []
         for seq, item in enumerate(items, first):
             data = item.data
             stored.append((run_id, seq, item.type, adapt_json(data), created))
@@ -381,7 +386,11 @@ class DbReporter(Reporter):
                              data["branch"], data["variant"]))
             elif item.metrics:
                 metrics.extend((run_id, seq, *row) for row in item.metrics)
-        return [(RunEvent, EVENT_FIELDS, stored), (LogEntry, LOG_FIELDS, logs), (FoldMetric, METRIC_FIELDS, metrics)]
+                if item.diagnostics:
+                    branch, variant, fold, values = item.diagnostics
+                    diagnosed.append((run_id, seq, branch, variant, fold, adapt_json(values)))
+        return [(RunEvent, EVENT_FIELDS, stored), (LogEntry, LOG_FIELDS, logs), (FoldMetric, METRIC_FIELDS, metrics),
+                (FoldDiagnostic, DIAGNOSTIC_FIELDS, diagnosed)]
 
     def _messages(self, items, first, now):
         ts, run_id = now.isoformat(), self.run_id

@@ -13,7 +13,8 @@ from experiments.describe import flatten_spec
 from experiments.models import RegisteredModel
 from engine.spec import SpecError
 
-from . import charts, control, promotion, resume as resuming
+from . import charts, control, diagnostics, plots, promotion, results
+from . import resume as resuming
 from .forms import NAME_MAX, PromoteForm
 from .fragments import can_resume
 from .models import Run
@@ -39,20 +40,22 @@ def selected_row(board, wanted):
         for v in board["leaderboard"]:
             if v["branch"] == branch and str(v["variant"]) == variant:
                 return v
-    return board["best"] or (board["leaderboard"][0] if board["leaderboard"] else None)
+    return results.best_or_first(board)
 
 
 def results_extras(request, run, board):
     """The results page's context beyond the leaderboard (runs.views.results)."""
     row = selected_row(board, request.GET.get("row"))
-    chart = None
+    chart = plotted = None
     if row is not None:
+        plotted = plots.page_plots(diagnostics.for_variant(run, row["branch"], row["variant"]))
         chart = charts.fold_chart([{"label": row["label"], "points": charts.variant_points(board, row)}],
                                   board["metric_label"], x_label="Epoch" if board["by_epoch"] else "Fold")
     return {
         "selected": row,
         "selected_key": f"{row['branch']}/{row['variant']}" if row else "",
         "chart": chart,
+        "plots": plotted,
         "spec_items": flatten_spec(run.spec),
         "library_versions": sorted((run.library_versions or {}).items()),
         "promotions": RegisteredModel.objects.visible_to(request.user).filter(run=run).order_by("created"),

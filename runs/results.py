@@ -110,6 +110,11 @@ def leaderboard(run, rows=None):
     }
 
 
+def best_or_first(board):
+    """The row a page or the API shows when none is asked for: the best, else the first on the leaderboard."""
+    return board["best"] or (board["leaderboard"][0] if board["leaderboard"] else None)
+
+
 def best_score(run):
     """The best variant's mean (what `Run.best_score` stores once the run has ended)."""
     return leaderboard(run)["best_score"]

@@ -11,7 +11,7 @@ from engine.spec import SpecError
 from experiments.models import validate_spec_for
 
 from . import control
-from .models import FoldMetric, Run
+from .models import FoldDiagnostic, FoldMetric, Run
 
 
 class CannotResume(Exception):
@@ -51,7 +51,7 @@ def resume(run, owner=None, spec=None):
 
 
 def reusable_folds(run):
-    """{(branch, variant, fold): {"metrics", "fit_time"}} of every fold `run` finished (its own and those it
+    """{(branch, variant, fold): {"metrics", "fit_time", "diagnostics"}} of every fold `run` finished (its own and those it
     reused in turn, so a resume of a resume reuses both)."""
     folds = {}
     rows = (FoldMetric.objects.filter(run=run, fold__isnull=False)
@@ -59,6 +59,11 @@ def reusable_folds(run):
     for branch, variant, fold, metric, value, fit_time in rows:
         entry = folds.setdefault((branch, variant, fold), {"metrics": {}, "fit_time": fit_time})
         entry["metrics"][metric] = value
+    # Their plots' data too, so the resumed run's diagnostics cover every fold.
+    looks = FoldDiagnostic.objects.filter(run=run).values_list("branch", "variant", "fold", "data")
+    for branch, variant, fold, data in looks:
+        if (branch, variant, fold) in folds:
+            folds[branch, variant, fold]["diagnostics"] = data
     return folds
 
 

@@ -211,6 +211,30 @@ class ResultsSerializer(serializers.Serializer):
     )
 
 
+class DiagnosticsQuerySerializer(serializers.Serializer):
+    branch = serializers.CharField(max_length=100, required=False, help_text="Default: the best variant's.")
+    variant = serializers.IntegerField(min_value=1, max_value=MAX_BIGINT, required=False,
+                                      help_text="Default: the best variant (else the first on the leaderboard).")
+
+
+class DiagnosticsSerializer(serializers.Serializer):
+    """runs.diagnostics.for_variant: every fold's stored diagnostics and what the pages draw from them."""
+
+    branch = serializers.CharField()
+    variant = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=["classification", "regression"])
+    folds = serializers.ListField(child=serializers.DictField(), help_text=(
+        "Per fold, in fold order: classification has labels, confusion (counts, rows true, columns predicted), "
+        "roc {fpr, tpr, auc}, pr {recall, precision, ap, base_rate}, calibration {predicted, observed, counts}; "
+        "regression has rows, actual and predicted (a sample of at most 200 rows). Both may have importance."))
+    importance = serializers.DictField(allow_null=True, help_text="Mean and std over folds per feature.")
+    confusion = serializers.DictField(required=False, allow_null=True, help_text="Summed over folds, and normalised.")
+    curve_of = serializers.CharField(required=False)
+    roc = serializers.DictField(required=False, allow_null=True, help_text="Per fold, and the mean ± std band.")
+    pr = serializers.DictField(required=False, allow_null=True)
+    calibration = serializers.JSONField(required=False, allow_null=True)
+
+
 class WaitQuerySerializer(serializers.Serializer):
     timeout = serializers.FloatField(
         min_value=0, max_value=60, default=30, help_text="Seconds to wait at most (0 to 60)."

@@ -71,7 +71,9 @@ def test_it_conforms_to_its_schema_for_a_whole_session(live_api, live_worker, ow
     assert api.call("GET", f"{base}/metrics/?metric=accuracy", 200).json()["count"] == 6
     api.call("GET", f"{base}/logs/?level=info", 200)
     results = api.call("GET", f"{base}/results/", 200).json()
+    diagnosed = api.call("GET", f"{base}/diagnostics/", 200).json()
     assert len(results["leaderboard"]) == 2 and results["leaderboard"][0]["rank"] == 1
+    assert diagnosed["kind"] == "classification" and len(diagnosed["folds"]) == 3
     download = api.call("GET", f"{base}/model/", 200)
     assert hashlib.sha256(download.content).hexdigest() == download.headers["X-Model-SHA256"] == run["model_sha256"]
     api.call("POST", f"{base}/cancel/", 409)

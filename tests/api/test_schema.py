@@ -15,7 +15,7 @@ OPERATIONS = {
     ("get", "/api/v1/models/"), ("get", "/api/v1/models/{id}/"), ("get", "/api/v1/models/{id}/download/"),
     ("get", "/api/v1/runs/"), ("post", "/api/v1/runs/"), ("get", "/api/v1/runs/{id}/"),
     *(("get", f"/api/v1/runs/{{id}}/{a}/") for a in
-      ("events", "progress", "steps", "metrics", "logs", "results", "model", "wait")),
+      ("events", "progress", "steps", "metrics", "logs", "results", "diagnostics", "model", "wait")),
     *(("post", f"/api/v1/runs/{{id}}/{a}/") for a in ("cancel", "rerun", "resume", "promote")),
 }
 
