@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "accounts",
     "experiments",
     "runs",
+    "sharing",
 ]
 
 MIDDLEWARE = [
