@@ -32,8 +32,11 @@ class ShareLinkCreateSerializer(serializers.Serializer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # Someone else's run is "does not exist", as a missing one: ids cannot be probed.
-        self.fields["run"].queryset = access.visible(self.context["request"].user, Run.objects.all())
+        # Someone else's run is "does not exist", as a missing one: ids cannot be probed. (No request: the
+        # schema generator, which needs only the field.)
+        request = self.context.get("request")
+        if request is not None:
+            self.fields["run"].queryset = access.visible(request.user, Run.objects.all())
 
     def validate_expires_at(self, value):
         try:
