@@ -12,11 +12,11 @@ from config.drf import AutoSchema, JSONParser
 from runs.models import Run
 
 from .forms import check_expiry
-from .models import ShareLink
+from .models import STATUSES, ShareLink
 
 
 class ShareLinkSerializer(serializers.ModelSerializer):
-    status = serializers.ChoiceField(choices=["active", "expired", "revoked"], read_only=True,
+    status = serializers.ChoiceField(choices=STATUSES, read_only=True,
                                      help_text="active until revoked or past its expiry")
 
     class Meta:

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from accounts.access import ShareGrant
 
+STATUSES = ["active", "expired", "revoked"]  # ShareLink.status (and its enum in the OpenAPI schema)
 REVOKED = "share.revoked"  # the group message that closes a link's sockets (sharing.consumers)
 
 

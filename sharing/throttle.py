@@ -21,7 +21,8 @@ class ShareMissThrottle(SimpleRateThrottle):
         return settings.RUNWATCH.get("SHARE_MISS_RATE", "30/min")
 
     def get_cache_key(self, request, view=None):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        # REMOTE_ADDR is the client's already (ClientAddressMiddleware; scope_request for a socket).
+        return self.cache_format % {"scope": self.scope, "ident": request.META.get("REMOTE_ADDR", "")}
 
     def _history(self, request):
         self.key = self.get_cache_key(request)

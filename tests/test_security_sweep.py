@@ -206,7 +206,7 @@ def problems_for(who, client, routes, world, relogin=None):
                 # DRF answers OPTIONS with the route's description (its name, parsers, renderers) and leaves out
                 # the actions for an object the user cannot get, so a missing and a foreign object look alike.
                 continue
-            refused = (401, 403, 404, 405)
+            refused = (401, 403, 404, 405, 429)  # 429: the share links' miss throttle (sharing.throttle)
             if not (status in refused or login_redirect(response)):
                 problems.append(f"{where}: it should refuse")
     return problems
