@@ -32,6 +32,7 @@ from channels.security.websocket import AllowedHostsOriginValidator, OriginValid
 
 import config.http_server  # noqa: E402,F401 (malformed uploads reach Django; see the module)
 from runs.routing import websocket_urlpatterns  # noqa: E402
+from sharing.routing import websocket_urlpatterns as share_urlpatterns  # noqa: E402
 from runs.ws_auth import WebsocketAuthMiddleware  # noqa: E402
 
 
@@ -58,7 +59,7 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # Session cookie or token, in one database call off the shared thread (runs/ws_auth.py).
-        "websocket": origin_checked(WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns))),
+        "websocket": origin_checked(WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns + share_urlpatterns))),
     }
 )
 

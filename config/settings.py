@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "accounts",
     "experiments",
     "runs",
+    "sharing",
 ]
 
 MIDDLEWARE = [
@@ -335,6 +336,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "runs.models.Run.Status",
         "StepStatusEnum": "runs.models.RunStep.Status",
+        "ShareLinkStatusEnum": "sharing.models.STATUSES",
     },
 }
 

@@ -12,10 +12,12 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/v1/", include("sharing.api_urls")),  # before runs': its catch-all answers 404 for the rest
     path("api/v1/", include("runs.api_urls")),
     path("experiments/", include("experiments.urls")),
     path("datasets/", include((dataset_urlpatterns, "datasets"))),
     path("", include(account_urlpatterns)),
+    path("", include("sharing.urls")),
     path("", include("runs.urls")),
     path("", include("runs.results_urls")),
     path("models/", include("experiments.registry_urls")),

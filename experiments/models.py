@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
+from accounts import access
 from accounts.quotas import spec_ceilings_for
 
 from engine import catalog
@@ -14,10 +15,8 @@ from engine.spec import Ceilings, SpecError, validate_spec
 
 class OwnedQuerySet(models.QuerySet):
     def visible_to(self, user):
-        """What `user` may see and use: their own objects, or everything for staff."""
-        if user is None:
-            return self.none()
-        return self if user.is_staff else self.filter(owner_id=user.pk)
+        """What `user` may see and use: their own objects, or everything for staff (accounts.access)."""
+        return access.visible(user, self)
 
 
 class Dataset(models.Model):

@@ -24,6 +24,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from accounts import access
 from accounts.quotas import QuotaExceeded
 from config import login_throttle
 from config.drf import DETAIL, AutoSchema, JSONParser, spec_errors
@@ -106,7 +107,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     parser_classes = [JSONParser]  # a spec is a JSON document; forms could not carry it
 
     def get_queryset(self):
-        return Run.objects.visible_to(self.request.user).select_related("owner")
+        return access.visible(self.request.user, Run.objects.select_related("owner"))
 
     def filter_queryset(self, runs):
         if self.action != "list":
@@ -287,7 +288,7 @@ def _authorize(request, pk):
         return None, json_response(
             {"detail": "Authentication credentials were not provided."}, 401, **{"WWW-Authenticate": "Token"}
         )
-    run = Run.objects.visible_to(user).filter(pk=pk).first()
+    run = access.visible(user, Run.objects.filter(pk=pk)).first()
     if run is None:
         return None, json_response({"detail": "No Run matches the given query."}, 404)
     return run, None

@@ -26,6 +26,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.utils import await_many_dispatch
 from django.utils import timezone
 
+from accounts import access
 from config.query_params import whole_number
 
 from . import events, fanout, fragments, wire, wsdb
@@ -58,7 +59,7 @@ class RunEventsConsumer(AsyncWebsocketConsumer):
         self.backlog = []
         self._catch_up = None
         try:
-            await await_many_dispatch([receive], self.dispatch)
+            await await_many_dispatch([receive, *await self.more_sources()], self.dispatch)
         except StopConsumer:
             pass
         finally:
@@ -75,17 +76,28 @@ class RunEventsConsumer(AsyncWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
-    async def connect(self):
+    async def more_sources(self):
+        """Receivers to dispatch besides the client's: none here; a share link's socket (sharing.consumers)
+        also listens on a channel-layer channel, for its revocation."""
+        return []
+
+    def watcher(self):
+        """Who watches (checked by accounts.access once the run is loaded), or None for 4401: the signed-in
+        user. sharing.consumers: a share link's grant."""
         self.run_id = self.scope["url_route"]["kwargs"]["run_id"]
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        return user if user is not None and user.is_authenticated else None
+
+    async def connect(self):
+        user = self.watcher()
+        if user is None:
             return await self.refuse(CLOSE_UNAUTHENTICATED)
         await fanout.join(self)
         after = self.after_param()
         # One read for every watcher of the run connecting with the same cursor meanwhile (a crowd
         # connecting at once); the access check is per watcher, on the run that read loaded.
         run, first = await wsdb.shared((type(self), self.run_id, after), self.load_initial, after)
-        if run is None or not run.visible_to(user):
+        if run is None or not access.can_view(user, run):
             fanout.leave(self)
             return await self.refuse(CLOSE_NOT_FOUND)
         await self.accept(subprotocol=self.scope.get("runwatch_subprotocol"))

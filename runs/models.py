@@ -12,6 +12,7 @@ from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import access
 from engine import catalog
 
 from experiments import storage
@@ -25,10 +26,8 @@ class IllegalTransition(Exception):
 
 class RunQuerySet(models.QuerySet):
     def visible_to(self, user):
-        """The runs `user` may see: their own; staff see all; nobody else sees any."""
-        if not user.is_authenticated:
-            return self.none()
-        return self if user.is_staff else self.filter(owner_id=user.pk)
+        """The runs `user` may see (accounts.access: their own; staff see all; a share link its one run)."""
+        return access.visible(user, self)
 
 
 class Run(models.Model):
@@ -162,7 +161,7 @@ class Run(models.Model):
 
     def visible_to(self, user):
         """The same rule as Run.objects.visible_to, for a run already loaded (the stream's access check)."""
-        return user.is_authenticated and (user.is_staff or user.pk == self.owner_id)
+        return access.can_view(user, self)
 
     @property
     def percent(self):

@@ -4,10 +4,11 @@ the export and the actions on a run's results (re-run, resume, promote). Clone a
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
+from accounts import access
 from accounts.quotas import QuotaExceeded
 from experiments.describe import flatten_spec
 from experiments.models import RegisteredModel
@@ -21,7 +22,7 @@ from .models import Run
 
 
 def _get_run_for_user(request, run_id):
-    return get_object_or_404(Run.objects.visible_to(request.user), pk=run_id)
+    return access.get_visible_or_404(request.user, Run.objects.all(), pk=run_id)
 
 
 def _wizard_url(query):

@@ -5,11 +5,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from accounts import access
 from accounts.quotas import QuotaExceeded
 from config.query_params import whole_number
 from experiments.models import Experiment
@@ -29,7 +30,7 @@ POLL_BATCH = 1000
 
 
 def _get_run_for_user(request, run_id):
-    return get_object_or_404(Run.objects.visible_to(request.user).select_related("experiment", "owner"), pk=run_id)
+    return access.get_visible_or_404(request.user, Run.objects.select_related("experiment", "owner"), pk=run_id)
 
 
 @login_required
@@ -117,7 +118,9 @@ def launch(request):
 def detail(request, run_id):
     run = _get_run_for_user(request, run_id)
     waiting = queue.waiting_reason(run, queue.snapshot(request)) if run.status == Run.Status.QUEUED else None
-    return render(request, "runs/detail.html", fragments.page_context(run, waiting))
+    ctx = fragments.page_context(run, waiting)
+    ctx["can_share"] = access.can_act(request.user, run)
+    return render(request, "runs/detail.html", ctx)
 
 
 @login_required
@@ -164,7 +167,11 @@ def live(request, run_id):
     """The polling fallback: the same fragments the socket sends, for the events after `after`.
 
     Answers 286 (htmx: stop polling) once the client has everything up to a terminal state."""
-    run = _get_run_for_user(request, run_id)
+    return live_response(request, _get_run_for_user(request, run_id))
+
+
+def live_response(request, run):
+    """`live` for a run already checked (also a share link's, sharing.views)."""
     try:
         after = whole_number(request.GET.get("after", ""))
     except ValueError:
@@ -186,7 +193,12 @@ def live(request, run_id):
 @never_cache
 def results(request, run_id):
     """The leaderboard (runs.results), sortable by any metric without JavaScript, and the per-fold rows."""
-    run = _get_run_for_user(request, run_id)
+    return results_page(request, _get_run_for_user(request, run_id))
+
+
+def results_page(request, run, share=None):
+    """`results` for a run already checked. With `share` (a share link's page, sharing.views) the same template
+    renders read-only: no actions, no export, no links to the owner's other objects."""
     board = results_module.leaderboard(run)
     sort = request.GET.get("sort")
     if sort not in board["metrics"]:
@@ -201,6 +213,8 @@ def results(request, run_id):
         "headers": _sort_headers(board, sort, better_first),
         **result_views.results_extras(request, run, board),
     }
+    if share is not None:
+        ctx.update(share=share, promotions=[], can_promote=False)
     # htmx asks for the fold chart of another row only; the same template renders it for the full page.
     template = "runs/results.html#fold-chart" if request.htmx else "runs/results.html"
     return render(request, template, ctx)

@@ -19,6 +19,7 @@ from experiments.forms import DatasetUploadForm
 from experiments.models import Dataset, Experiment, RegisteredModel
 from runs import promotion
 from runs.models import FoldMetric, LogEntry, Run, RunEvent, RunStep
+from sharing.models import ShareLink
 from tests.helpers import reporter_for
 from tests.test_results_page import completed_run
 
@@ -49,6 +50,7 @@ def build_world(owner, media, spec):
         log=LogEntry.objects.filter(run=run).first(), event=RunEvent.objects.filter(run=run).first(),
         token=Token.objects.create(user=owner), group=Group.objects.create(name=f"{MARK} group"),
         run_content_type=ContentType.objects.get_for_model(Run),
+        share_link=ShareLink.create_for(run, owner)[0],
         # The login throttle's records of the owner's logins: staff-only admin screens.
         **login_records(owner),
     )

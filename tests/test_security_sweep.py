@@ -30,6 +30,8 @@ from tests.security_world import MARK, build_world, changes, leaked, snapshot
 
 pytestmark = pytest.mark.django_db
 
+GUESSED_TOKEN = "x" * 43  # the shape of secrets.token_urlsafe(32), the value of none
+
 METHODS = ("get", "head", "options", "post", "put", "patch", "delete")
 
 # Path parameter → the owner's object whose pk fills it. Where a name means different things on different
@@ -40,7 +42,9 @@ PARAMS = {
     "experiment_id": "experiment",
     "dataset_id": "dataset",
     "model_id": "model",
+    "link_id": "share_link",
     "pk": {
+        "api/v1/shares": "share_link",
         "api/v1/runs": "run", "api/v1/experiments": "experiment", "api/v1/datasets": "dataset",
         "api/v1/models": "model",
     },
@@ -52,6 +56,7 @@ PARAMS = {
         "admin/authtoken/tokenproxy/": "owner",  # the proxy's pk is its user's
         "admin/axes/accessattempt/": "access_attempt", "admin/axes/accesslog/": "access_log",
         "admin/axes/accessfailurelog/": "access_failure",
+        "admin/sharing/sharelink/": "share_link",
         "admin/r/": "run",  # view_on_site
     },
     "content_type_id": {"admin/r/": "run_content_type"},
@@ -64,7 +69,9 @@ PARAMS = {
     # django-rq's screens (staff only): queue 0, the run's RQ job id, and made-up names for the rest.
     "queue_index": "=0", "scheduler_index": "=0", "connection_index": "=0",
     "job_id": "rq_job_id", "result_id": "=r1", "key": "=w1", "scheduler_name": "=s1", "cron_job_name": "=c1",
-    "token": "=t1",
+    # A share link's token is a bearer secret: anyone holding the owner's would be served by design
+    # (tests/test_sharing.py), so the sweep tries a guessed one, which everybody must be refused.
+    "token": {"admin/rq/": "=t1", "s/": f"={GUESSED_TOKEN}", "ws/share/": f"={GUESSED_TOKEN}"},
 }
 
 # Routes anybody may open, each with why. They are still swept: no owner's data, no 5xx, no state change.
@@ -83,6 +90,10 @@ PUBLIC = {
 
 # Routes that 404 for the owner too, by design, so the owner's check does not apply.
 CATCH_ALLS = {"api/v1/(?P<path>.*)"}
+# The share links' bearer routes, swept with a guessed token (PARAMS): the owner is refused it too.
+BEARER = {"s/<str:token>/", "s/<str:token>/results/", "s/<str:token>/live/", "ws/share/<str:token>/",
+          "ws/share/<str:token>/fragments/"}
+CATCH_ALLS |= BEARER
 
 LOGIN_URLS = ("/login/", "/admin/login/")
 
@@ -195,7 +206,7 @@ def problems_for(who, client, routes, world, relogin=None):
                 # DRF answers OPTIONS with the route's description (its name, parsers, renderers) and leaves out
                 # the actions for an object the user cannot get, so a missing and a foreign object look alike.
                 continue
-            refused = (401, 403, 404, 405)
+            refused = (401, 403, 404, 405, 429)  # 429: the share links' miss throttle (sharing.throttle)
             if not (status in refused or login_redirect(response)):
                 problems.append(f"{where}: it should refuse")
     return problems
@@ -327,7 +338,7 @@ def test_it_refuses_every_websocket_route_to_anonymous_and_outsiders(daphne_serv
     for route in routes:
         url = base + concrete_url(route, lookup(world))
         named = bool(parameters(route))
-        if named:
+        if named and route.route not in BEARER:
             # The owner is served on the same URL: the ids reach the run, so the refusals below mean something.
             code, received = ws_attempt(url, additional_headers=owner_cookie)
             assert code == 1000 and any(MARK in m for m in received), (

@@ -86,6 +86,13 @@ def test_it_conforms_to_its_schema_for_a_whole_session(live_api, live_worker, ow
     api.call("GET", f"/api/v1/models/{model['id']}/", 200)
     assert api.call("GET", f"/api/v1/models/{model['id']}/download/", 200).content == download.content
 
+    # Share links (sharing/api.py): make one, list it, refuse a past expiry, revoke it.
+    share = api.call("POST", "/api/v1/shares/", 201, json={"run": run["id"]}).json()
+    api.call("POST", "/api/v1/shares/", 400, json={"run": run["id"], "expires_at": "2000-01-01T00:00:00Z"})
+    api.call("GET", "/api/v1/shares/", 200)
+    api.call("GET", f"/api/v1/shares/{share['id']}/", 200)
+    assert api.call("POST", f"/api/v1/shares/{share['id']}/revoke/", 200).json()["status"] == "revoked"
+
     # Re-run and stop it; promote a run that did not complete.
     again = api.call("POST", f"{base}/rerun/", 201).json()
     api.call("POST", f"/api/v1/runs/{again['id']}/promote/", 409, json={"name": "too-soon"})

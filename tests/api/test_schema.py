@@ -17,6 +17,8 @@ OPERATIONS = {
     *(("get", f"/api/v1/runs/{{id}}/{a}/") for a in
       ("events", "progress", "steps", "metrics", "logs", "results", "diagnostics", "model", "wait")),
     *(("post", f"/api/v1/runs/{{id}}/{a}/") for a in ("cancel", "rerun", "resume", "promote")),
+    ("get", "/api/v1/shares/"), ("post", "/api/v1/shares/"), ("get", "/api/v1/shares/{id}/"),
+    ("post", "/api/v1/shares/{id}/revoke/"),
 }
 
 
