@@ -18,13 +18,27 @@ from rest_framework.authtoken.models import Token
 from experiments.forms import DatasetUploadForm
 from experiments.models import Dataset, Experiment, RegisteredModel
 from runs import promotion
-from runs.models import FoldMetric, LogEntry, Run, RunEvent, RunStep
+from runs.models import FoldDiagnostic, FoldMetric, LogEntry, Run, RunEvent, RunStep
 from sharing.models import ShareLink
 from tests.helpers import reporter_for
 from tests.test_results_page import completed_run
 
 MARK = "Zq7ownerSecret"
 CSV = f"{MARK}_city,size,label\nParis{MARK},1.5,yes\nRome,2.5,no\nOslo,3.5,yes\nLima,4.5,no\n"
+
+
+def diagnosed_folds(run):
+    """The out-of-fold plots' data of every fold the run scored, as a fit child makes it (engine.diagnostics)."""
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    from engine import diagnostics
+
+    X, y = make_classification(n_samples=60, n_features=4, random_state=0)
+    model = LogisticRegression().fit(X[:40], y[:40])
+    for branch, variant, fold in FoldMetric.objects.filter(run=run).values_list("branch", "variant", "fold").distinct():
+        FoldDiagnostic.objects.create(run=run, branch=branch, variant=variant, fold=fold,
+                                      data=diagnostics.fold(model, X[40:], y[40:], "classification", seed=fold))
 
 
 def build_world(owner, media, spec):
@@ -43,6 +57,7 @@ def build_world(owner, media, spec):
     reporter.step(step.name, RunStep.Status.COMPLETED, f"{MARK} step detail")
     Run.objects.filter(pk=run.pk).update(status=Run.Status.COMPLETED)
     run.refresh_from_db()
+    diagnosed_folds(run)
     model = promotion.promote(run, owner, f"{MARK}-model")
     world = SimpleNamespace(
         owner=owner, dataset=dataset, experiment=experiment, run=run, model=model,
