@@ -71,10 +71,18 @@ def under(horse):
 
 def fitting(worker, count=2):
     """The horse's pid and its fit processes' and trackers' once `count` fit processes are running."""
-    horse = horse_of(worker)
-    found = wait_for(lambda: (lambda f, t: (f, t) if len(f) >= count and t else None)(*under(horse)), timeout=60,
-                     message=f"{count} fit processes under the work horse")
-    return horse, *found
+
+    def found():
+        # The worker's child is asked for again each time: on a busy machine the first child seen can be a
+        # short-lived helper process of the worker's own imports, gone before the horse forks its fits.
+        try:
+            horse = horse_of(worker)
+            fits, trackers = under(horse)
+        except psutil.NoSuchProcess:
+            return None
+        return (horse, fits, trackers) if len(fits) >= count and trackers else None
+
+    return wait_for(found, timeout=60, message=f"{count} fit processes under the work horse")
 
 
 def leftovers(horse):
