@@ -24,7 +24,7 @@ def refusal(run, spec=None):
         return f"Only a stopped or failed run can be resumed; run #{run.pk} is {run.get_status_display().lower()}."
     if run.runner != "cv":
         return "Only a cross-validation run can be resumed: its folds are independent. Re-run this one instead."
-    if not reusable_folds(run):
+    if not _finished(run).exists():
         return f"Run #{run.pk} finished no fold, so there is nothing to reuse. Re-run it instead."
     if spec is not None and not _same_spec(run, spec):
         return ("A resume fits the run's own spec, and this one was edited. Launch the edited spec as a fresh run "
@@ -45,7 +45,8 @@ def resume(run, owner=None, spec=None):
     why = refusal(run, spec)
     if why:
         raise CannotResume(why)
-    reused = len(reusable_folds(run))
+    # A count, not reusable_folds(): the worker loads the folds (and their diagnostics) when it runs the resume.
+    reused = _finished(run).values("branch", "variant", "fold").distinct().count()
     return control.launch_run(owner or run.owner, experiment=run.experiment, spec=run.spec, name=run.name,
                               resumed_from=run, reused_fits=reused)
 
@@ -54,8 +55,7 @@ def reusable_folds(run):
     """{(branch, variant, fold): {"metrics", "fit_time", "diagnostics"}} of every fold `run` finished (its own and those it
     reused in turn, so a resume of a resume reuses both)."""
     folds = {}
-    rows = (FoldMetric.objects.filter(run=run, fold__isnull=False)
-            .values_list("branch", "variant", "fold", "metric", "value", "fit_time"))
+    rows = _finished(run).values_list("branch", "variant", "fold", "metric", "value", "fit_time")
     for branch, variant, fold, metric, value, fit_time in rows:
         entry = folds.setdefault((branch, variant, fold), {"metrics": {}, "fit_time": fit_time})
         entry["metrics"][metric] = value
@@ -78,6 +78,11 @@ def engine_resume(run):
                        "load_data")
     return {"folds": reusable_folds(source), "data_sha256": source.data_hash,
             "library_versions": source.library_versions}
+
+
+def _finished(run):
+    """The run's fold scores (an epoch-trained run's rows have no fold)."""
+    return FoldMetric.objects.filter(run=run, fold__isnull=False)
 
 
 def _same_spec(run, spec):
