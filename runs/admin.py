@@ -19,7 +19,7 @@ from django_rq.settings import get_queues_map
 from accounts.quotas import QuotaExceeded
 from engine.spec import SpecError
 
-from . import control, formatting
+from . import control, formatting, scheduling
 from . import resume as resuming
 from .models import FoldDiagnostic, FoldMetric, LogEntry, Run, RunEvent, RunStep
 
@@ -218,7 +218,7 @@ class RunAdmin(admin.ModelAdmin):
     def rq_job(self, run):
         if not run.rq_job_id:
             return "—"
-        queue_index = get_queues_map()[control.get_queue().name]
+        queue_index = get_queues_map()[scheduling.get_queue().name]
         url = reverse("django_rq:job_detail", args=[queue_index, run.rq_job_id])
         return format_html('<a href="{}">{}</a>', url, run.rq_job_id)
 

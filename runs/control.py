@@ -7,11 +7,9 @@ the same way whoever asks.
 import logging
 import uuid
 
-import django_rq
 from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
-from rq import Callback
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
@@ -19,7 +17,7 @@ from rq.job import Job, JobStatus
 from experiments.models import validate_spec_for
 from engine.spec import total_fits
 
-from . import events, limits, scheduling
+from . import events, scheduling
 from engine.steps import steps_for
 from .models import Run, RunStep, append_event
 
@@ -28,12 +26,6 @@ log = logging.getLogger(__name__)
 
 class CannotCancel(Exception):
     """Raised with a message a user can read, such as "This run already completed"."""
-
-
-def get_queue():
-    # launch_run already enqueues from transaction.on_commit, so django-rq's own deferral would only add a
-    # second, surprising one (a job enqueued inside an outer atomic block would silently wait for it).
-    return django_rq.get_queue("default", commit_mode="auto")
 
 
 def launch_run(owner, *, experiment=None, spec=None, name=None, rerun_of=None, resumed_from=None, reused_fits=0):
@@ -74,21 +66,6 @@ def launch_run(owner, *, experiment=None, spec=None, name=None, rerun_of=None, r
         run.refresh_from_db(fields=["waiting_for_slot", "released_at", "message"])
         append_event(run, *events.status_event(Run.Status.QUEUED, None))
     return run
-
-
-def enqueue(run):
-    get_queue().enqueue(
-        "runs.jobs.execute_run",
-        run.pk,
-        job_id=run.rq_job_id,
-        # The work horse ends a run at its time limit (runs.limits); RQ's timeout is only the backstop.
-        job_timeout=limits.job_timeout(run.spec),
-        result_ttl=24 * 3600,
-        failure_ttl=7 * 24 * 3600,
-        # RQ calls this in the worker after it killed the work horse on our stop-job command.
-        on_stopped=Callback("runs.jobs.job_stopped"),
-        description=f"Run {run.pk}: {run.name}",
-    )
 
 
 def rerun(run, owner=None):
@@ -133,7 +110,7 @@ def _remove_job(job_id):
     """Take a cancelled run's job out of the queue. Best effort: the run is already Stopped, so even a job
     left behind (Redis down) would be refused by the worker."""
     try:
-        job = Job.fetch(job_id, connection=get_queue().connection)
+        job = Job.fetch(job_id, connection=scheduling.get_queue().connection)
         if job.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED):
             job.cancel()
     except (NoSuchJobError, InvalidJobOperation):
@@ -149,7 +126,7 @@ def force_stop(run):
     runs.jobs.job_stopped, which marks the run Stopped. Returns False when no worker is executing the job,
     so there is nothing to kill.
     """
-    connection = get_queue().connection
+    connection = scheduling.get_queue().connection
     try:
         job = Job.fetch(run.rq_job_id, connection=connection)
     except NoSuchJobError:

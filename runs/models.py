@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.db.models import F
 from django.db.models.signals import post_delete, pre_delete
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 from django.urls import reverse
 from django.utils import timezone
 
@@ -18,6 +18,10 @@ from engine import catalog
 from experiments import storage
 
 from . import events, formatting
+
+# Sent after the commit that ends a run, with its owner_id: runs/scheduling.py hands the owner's next waiting
+# run to the queue. A signal, so that the model does not import the scheduler that imports it.
+slot_freed = Signal()
 
 
 class IllegalTransition(Exception):
@@ -228,7 +232,7 @@ class Run(models.Model):
                 # next waiting run goes to the queue. After the commit, so no run row is locked while the owner
                 # is (the order runs/scheduling.py takes them in); robust, so a failure there never undoes or
                 # hides this end (the monitor releases it on its next round instead).
-                transaction.on_commit(lambda: _free_slot(owner_id), robust=True)
+                transaction.on_commit(lambda: slot_freed.send(Run, owner_id=owner_id), robust=True)
         return self
 
     def log(self, level, message):
@@ -285,12 +289,6 @@ class Run(models.Model):
         return self.transition(
             self.Status.CANCELLING, cancel_requested_at=timezone.now(), message="Stopping after the current fit…"
         )
-
-
-def _free_slot(owner_id):
-    from .scheduling import release_waiting  # scheduling enqueues through runs.control, which imports this module
-
-    release_waiting(owner_id)
 
 
 class RunStep(models.Model):

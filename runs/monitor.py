@@ -17,7 +17,8 @@ from rq.job import Job, JobStatus
 from rq.utils import str_to_date
 
 from . import scheduling
-from .control import force_stop, get_queue
+from .control import force_stop
+from .scheduling import get_queue
 from .models import IllegalTransition, Run
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
 from . import scheduling
-from .control import get_queue
+from .scheduling import get_queue
 from .models import Run
 
 log = logging.getLogger(__name__)

@@ -19,13 +19,17 @@ place. Runs are locked after their owner, never before (a run's end releases onl
 
 import logging
 
+import django_rq
 from django.db import transaction
 from django.db.models import Q
+from django.dispatch import receiver
 from django.utils import timezone
+from rq import Callback
 
 from accounts.quotas import ASK_STAFF, QuotaExceeded, lock_user, quota_for
 
-from .models import Run
+from . import limits
+from .models import Run, slot_freed
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +63,16 @@ def admit(owner):
             f"some to start or stop some you no longer need, or {ASK_STAFF}.")
 
 
+@receiver(slot_freed)
+def _on_slot_freed(sender, owner_id, **kwargs):
+    release_waiting(owner_id)
+
+
 def release_waiting(owner_id, *, quiet=()):
     """Release the owner's oldest waiting runs into RQ, as many as they have free slots; returns them.
 
     Each released run gets a log line saying so (its event re-renders its row and page), except the runs in
     `quiet`: a run released by its own launch has nothing to announce yet."""
-    from .control import enqueue  # control launches through this module
-
     with transaction.atomic():
         lock_user(owner_id)
         free = quota_for(owner_id).running - slots_in_use(owner_id)
@@ -106,3 +113,24 @@ def slot_reason(owner_id, cache=None):
     if cache is not None:
         cache[owner_id] = reason
     return reason
+
+
+def get_queue():
+    # launch_run already enqueues from transaction.on_commit, so django-rq's own deferral would only add a
+    # second, surprising one (a job enqueued inside an outer atomic block would silently wait for it).
+    return django_rq.get_queue("default", commit_mode="auto")
+
+
+def enqueue(run):
+    get_queue().enqueue(
+        "runs.jobs.execute_run",
+        run.pk,
+        job_id=run.rq_job_id,
+        # The work horse ends a run at its time limit (runs.limits); RQ's timeout is only the backstop.
+        job_timeout=limits.job_timeout(run.spec),
+        result_ttl=24 * 3600,
+        failure_ttl=7 * 24 * 3600,
+        # RQ calls this in the worker after it killed the work horse on our stop-job command.
+        on_stopped=Callback("runs.jobs.job_stopped"),
+        description=f"Run {run.pk}: {run.name}",
+    )

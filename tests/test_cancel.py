@@ -17,7 +17,8 @@ from rq.job import Job
 from accounts.models import Quota
 from engine.spec import validate_spec
 from runs import jobs
-from runs.control import CannotCancel, cancel_run, get_queue, launch_run
+from runs.control import CannotCancel, cancel_run, launch_run
+from runs.scheduling import get_queue
 from runs.models import FoldMetric, IllegalTransition, Run, RunEvent
 from tests.helpers import start_worker, wait_for
 from tests.runwork import (

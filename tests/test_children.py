@@ -16,7 +16,8 @@ import pytest
 from rq.command import send_stop_job_command
 
 from runs import limits
-from runs.control import get_queue, launch_run
+from runs.control import launch_run
+from runs.scheduling import get_queue
 from runs.execution import remove_scratch
 from runs.models import Run
 from tests.helpers import start_worker, wait_for

@@ -16,7 +16,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
 from engine.spec import validate_spec
-from runs.control import get_queue, launch_run
+from runs.control import launch_run
+from runs.scheduling import get_queue
 from runs.models import Run
 from runs.worker import describe_exit
 from tests.cluster import RedisServer, launch, restart_daphne, token_for, ws_url

@@ -12,7 +12,7 @@ from rq.job import Job, JobStatus
 
 from engine.spec import validate_spec
 from runs import monitor
-from runs.control import enqueue, get_queue
+from runs.scheduling import enqueue, get_queue
 from runs.models import Run, RunEvent
 from tests.helpers import start_monitor, wait_for
 

@@ -18,7 +18,8 @@ from accounts.models import Quota
 from accounts.quotas import check_storage, quota_for
 from experiments.models import Dataset
 from runs import monitor, promotion, queue
-from runs.control import cancel_run, get_queue, launch_run
+from runs.control import cancel_run, launch_run
+from runs.scheduling import get_queue
 from runs.models import Run
 from tests.api.conftest import client_for
 from tests.helpers import wait_for

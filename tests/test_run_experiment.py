@@ -12,7 +12,8 @@ import time
 import pytest
 from django.core.management import CommandError, call_command
 
-from runs.control import cancel_run, get_queue, launch_run
+from runs.control import cancel_run, launch_run
+from runs.scheduling import get_queue
 from runs.models import Run
 from tests.helpers import ROOT, child_env, manage, wait_for
 from tests.runwork import MANY_FITS_SPEC, status_of, wait_for_fitting, wait_for_status
