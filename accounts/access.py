@@ -6,8 +6,8 @@ registered model) and the stream of a run.
     can_act(viewer, obj)        stop, re-run, promote, download, share: a signed-in viewer who may see it
 
 The rule: an owner sees and acts on their own objects, staff on everyone's, nobody else on any. A share link's
-bearer (ShareGrant) sees the one object the link names, read-only: it never acts, and nothing else is visible
-through it. Every door (pages, API, WebSocket, downloads) asks here, so the rule is written once.
+bearer (ShareGrant) sees the objects the link names (one run, or the runs of a shared comparison), read-only: it
+never acts, and nothing else is visible through it. Every door (pages, API, WebSocket, downloads) asks here, so the rule is written once.
 
 This app sits below every other (runs, experiments and sharing import it), so it names models by their label
 ("runs.run"), never by import.
@@ -20,25 +20,25 @@ from django.http import Http404
 
 @dataclass(frozen=True)
 class ShareGrant:
-    """The bearer of a share link: may see the object `label`/`pk` and nothing else, and may not act on it."""
+    """The bearer of a share link: may see the objects `label`/`pks` and nothing else, and may act on none."""
 
     link_id: int
     label: str  # the model's label_lower, e.g. "runs.run"
-    pk: int
+    pks: tuple  # one run's id, or the runs of a shared comparison
 
     # Enough of a user's face that code asking `viewer.is_authenticated` / `is_staff` gets a safe answer.
     is_authenticated = False
     is_staff = False
 
     def grants(self, obj):
-        return obj._meta.label_lower == self.label and obj.pk == self.pk
+        return obj._meta.label_lower == self.label and obj.pk in self.pks
 
 
 def visible(viewer, queryset):
     if isinstance(viewer, ShareGrant):
         if queryset.model._meta.label_lower != viewer.label:
             return queryset.none()
-        return queryset.filter(pk=viewer.pk)
+        return queryset.filter(pk__in=viewer.pks)
     if viewer is None or not viewer.is_authenticated:
         return queryset.none()
     return queryset if viewer.is_staff else queryset.filter(owner_id=viewer.pk)

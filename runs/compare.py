@@ -1,16 +1,22 @@
-"""Comparing runs side by side: their specs (differences marked), best rows, per-metric mean ± std and the
-best variants' fold scores on one chart (specs are flattened by experiments.describe.flatten_spec).
+"""Comparing runs side by side: their specs (differences marked, or only the differences shown), best rows,
+per-metric mean ± std, their leaderboards aligned by variant, and the best variants' fold scores on one chart
+(specs are flattened by experiments.describe.flatten_spec).
 
 Everything here is plain data built from runs.results, so the compare page shows the same numbers as each
 run's results page.
 """
 
+from collections import OrderedDict
+
 from config.query_params import MAX_DB_INT
+from engine import scoring
 from experiments.describe import flatten_spec
 
-from . import charts, diagnostics, plots, results
+from . import charts, diagnostics, formatting, plots, results
 
 MIN_RUNS, MAX_RUNS = 2, 4
+# ?settings=: the spec table shows every setting, or only those that differ between the runs.
+ALL, DIFFERENCES = "all", "differences"
 
 
 class BadSelection(ValueError):
@@ -44,16 +50,71 @@ def spec_table(runs):
     return rows
 
 
-def compare(runs):
-    """Everything the compare page shows, for `runs` (already checked visible to the viewer)."""
+def settings_shown(values, differences):
+    """ALL or DIFFERENCES, from the ?settings= values. The page's checkbox follows a hidden "all", so the last
+    value wins (ticked: "differences"). Without one: only the differences, when there are any."""
+    if not differences:
+        return ALL
+    if values:
+        return DIFFERENCES if values[-1] == DIFFERENCES else ALL
+    return DIFFERENCES
+
+
+def side_by_side(runs, boards):
+    """Every run's leaderboard (runs.results, as ranked there) on one table: a row per variant, the same
+    variant (branch and parameters, which its description spells) on the same row whatever its number in
+    each run. Rows come in the first run's order, then those the others alone have, in theirs. Each cell is
+    the run's leaderboard row or None; the runs after the first get the difference of the compared metric
+    from the first run's, and the row's best score is marked.
+
+    The compared metric is the first run's primary one; when the runs rank by different metrics, each
+    still ranks by its own (the rank shown), and the scores compared are of the first run's metric."""
+    metric, task = runs[0].metric, runs[0].task
+    greater = scoring.greater_is_better(task, metric)
+    grouped = OrderedDict()
+    for i, board in enumerate(boards):
+        for v in board["leaderboard"]:
+            row = grouped.setdefault((v["branch"], v["description"]), {"label": v["label"], "found": [None] * len(boards)})
+            row["found"][i] = v
+    rows = []
+    for row in grouped.values():
+        scores = [(v["scores"].get(metric) if v else None) for v in row["found"]]
+        means = [(s or {}).get("mean") for s in scores]
+        finite = [m for m in means if scoring.finite(m)]
+        best = (max if greater else min)(finite) if len(finite) > 1 else None
+        base = means[0] if scoring.finite(means[0]) else None
+        cells = []
+        for i, (v, summary, mean) in enumerate(zip(row["found"], scores, means)):
+            delta = mean - base if i and base is not None and scoring.finite(mean) else None
+            cells.append({
+                "variant": v, "score": summary, "run_best": v is not None and v is boards[i]["best"],
+                "row_best": best is not None and mean == best,
+                "delta": delta, "delta_text": formatting.signed(delta) if delta is not None else "",
+                "better": delta is not None and delta != 0 and (delta > 0) == greater,
+                "worse": delta is not None and delta != 0 and (delta > 0) != greater,
+            })
+        rows.append({"label": row["label"], "cells": cells, "only_in": sum(v is not None for v in row["found"])})
+    return {"metric": metric, "metric_label": results.metric_label(metric), "greater_is_better": greater,
+            "same_metric": len({run.metric for run in runs}) == 1, "rows": rows,
+            "by_epoch": any(board["by_epoch"] for board in boards)}
+
+
+def compare(runs, settings=()):
+    """Everything the compare page shows, for `runs` (already checked visible to the viewer); `settings`: the
+    ?settings= values (settings_shown)."""
     boards = [results.leaderboard(run) for run in runs]
     tasks = {run.task for run in runs}
     same_task = len(tasks) == 1
     table = spec_table(runs)
+    differences = sum(row["differs"] for row in table)
+    shown = settings_shown(list(settings), differences)
     ctx = {
         "runs": runs,
-        "spec_rows": table,
-        "differences": sum(row["differs"] for row in table),
+        "spec_rows": [row for row in table if row["differs"]] if shown == DIFFERENCES else table,
+        "spec_total": len(table),
+        "equal": len(table) - differences,
+        "settings_shown": shown,
+        "differences": differences,
         "same_task": same_task,
         "tasks": sorted(tasks),
         "any_active": any(run.is_active for run in runs),
@@ -65,6 +126,7 @@ def compare(runs):
     seen = {name for board in boards for name in board["metrics"]}
     names = results.metric_names(runs[0].task, seen)
     names = [n for n in names if n in seen]
+    ctx["boards"] = side_by_side(runs, boards)
     ctx["metric_rows"] = [
         {"name": n, "label": results.metric_label(n),
          "values": [(b["best"] or {}).get("scores", {}).get(n) for b in boards]}

@@ -136,3 +136,13 @@ def compact(value, missing=MISSING):
 def text(value):
     """A number as an attribute holds it: as str() prints it, empty for None (the unlocalize filter's text)."""
     return "" if value is None else str(value)
+
+
+def signed(value, digits=4, missing=MISSING):
+    """A difference with its sign always written: "+0.0123", "−0.0123" (a true minus), "0.0000"."""
+    text = number(value, digits, missing)
+    if text == missing or text.startswith(("−", "∞")):
+        return text
+    if text.startswith("-"):
+        return "−" + text[1:]
+    return text if float(value) == 0 or text.strip("0.") == "" else "+" + text

@@ -46,6 +46,8 @@ class ShareMixin:
         link, throttled = await wsdb.run(throttle.lookup, request, token)
         if link is None:
             return await self.refuse(CLOSE_TOO_MANY if throttled else consumers.CLOSE_NOT_FOUND)
+        if link.is_comparison:  # no stream: a shared comparison's page polls (runs.compare_views)
+            return await self.refuse(consumers.CLOSE_NOT_FOUND)
         await wsdb.run(link.touch)
         self.grant, self.run_id = link.grant(), link.run_id
         await super().connect()

@@ -33,7 +33,7 @@ def test_it_hides_everything_from_outsiders_and_anonymous(outsider, run):
 
 def test_it_lets_a_share_grant_see_its_one_run_and_act_on_nothing(owner, experiment, run):
     other = launch_run(owner, experiment=experiment)
-    grant = access.ShareGrant(link_id=1, label="runs.run", pk=run.pk)
+    grant = access.ShareGrant(link_id=1, label="runs.run", pks=(run.pk,))
     assert list(access.visible(grant, Run.objects.all())) == [run]
     assert access.can_view(grant, run) and not access.can_view(grant, other)
     assert not access.can_act(grant, run)

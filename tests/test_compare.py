@@ -1,4 +1,5 @@
-"""/compare/: two to four runs side by side; specs with differences marked, best rows, metrics, one chart."""
+"""/compare/: two to four runs side by side; specs with differences marked (or only those), best rows, metrics,
+the leaderboards aligned by variant, one chart."""
 
 import pytest
 from django.urls import reverse
@@ -59,7 +60,7 @@ def test_it_compares_runs_side_by_side(owner_client, two_runs):
     first, second = two_runs
     html = owner_client.get(compare_url(first, second)).content.decode()
     assert f'<a href="/runs/{first.pk}/results/">First</a>' in html and "Second" in html
-    assert '<tr class="differs"><th scope="row">cv.folds' in html and "1 difference," in html
+    assert '<tr class="differs"><th scope="row">cv.folds' in html and "1 of 17 settings differs" in html
     # Each run's best row and its metrics as mean ± std.
     assert '<span class="variant-desc">B</span>' in html and '<span class="variant-desc">C</span>' in html
     assert "0.9700 ± 0.0082" in html and "0.8400 ± 0.0283" in html
@@ -76,7 +77,7 @@ def test_it_updates_running_runs_live(owner_client, two_runs):
     assert partial.lstrip().startswith('<div id="compare-body"') and "<h1>" not in partial
     second.mark_completed({})
     html = owner_client.get(compare_url(first, second)).content.decode()
-    assert "hx-trigger" not in html  # nothing left to update: polling stops
+    assert "hx-trigger=\"every" not in html  # nothing left to update: polling stops
 
 
 def test_it_takes_the_runs_lists_checkboxes(owner_client, two_runs):
@@ -136,3 +137,85 @@ def test_it_is_404_when_any_run_is_not_yours(client, owner_client, outsider, med
 def test_it_requires_login(client, two_runs):
     response = client.get(compare_url(*two_runs))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+def spec_paths(html):
+    """The settings the spec table shows, by their row headers."""
+    import re
+
+    table = html[html.index('id="spec-table"'):]
+    return re.findall(r'<tr(?: class="differs")?><th scope="row">([^<]+)<', table)
+
+
+def test_it_shows_only_the_differing_settings_by_default(owner_client, two_runs):
+    first, second = two_runs
+    html = owner_client.get(compare_url(first, second)).content.decode()
+    assert "1 of 17 settings differs, marked ≠." in html
+    assert spec_paths(html) == ["cv.folds"] and "16 equal settings hidden." in html
+    assert 'name="settings" value="differences" aria-controls="spec-table" checked' in html
+    assert '<noscript><button class="btn btn-small" type="submit">Show</button></noscript>' in html
+    # Unticked, the form sends only the hidden "all": every setting, the equal ones too.
+    every = owner_client.get(compare_url(first, second) + "&settings=all").content.decode()
+    assert len(spec_paths(every)) == 17 and {"cv.folds", "task"} <= set(spec_paths(every))
+    assert 'aria-controls="spec-table" checked' not in every and "equal settings hidden" not in every
+    ticked = owner_client.get(compare_url(first, second) + "&settings=all&settings=differences").content.decode()
+    assert spec_paths(ticked) == ["cv.folds"]
+
+
+def test_it_swaps_only_the_spec_table_for_htmx(owner_client, two_runs):
+    first, second = two_runs
+    response = owner_client.get(compare_url(first, second) + "&settings=all",
+                                headers={"HX-Request": "true", "HX-Target": "spec-table"})
+    fragment = response.content.decode()
+    assert fragment.lstrip().startswith('<div class="table-wrap" id="spec-table"') and "<h1>" not in fragment
+    assert len(spec_paths(fragment)) == 17 and 'id="compare-body"' not in fragment
+    assert "HX-Target" in response["Vary"]
+
+
+def test_it_shows_every_setting_when_none_differ(owner_client, owner, media, iris_spec):
+    a, b = (completed_run(owner, media, iris_spec, name=n) for n in ("One", "Two"))
+    html = owner_client.get(compare_url(a, b)).content.decode()
+    assert "All 17 settings are the same." in html and 'id="differences-only"' not in html
+    assert len(spec_paths(html)) == 17
+
+
+def board_rows(html):
+    """The side-by-side leaderboard, row by row: the variant and each cell's text, tags stripped."""
+    import re
+
+    table = html[html.index('class="metrics-table boards-compare"'):]
+    table = table[:table.index("</table>")]
+    rows = []
+    for row in re.findall(r'<tr class="board-row[^"]*">(.*?)</tr>', table, re.S):
+        cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
+        rows.append([" ".join(re.sub(r"<[^>]+>", " ", c).split()) for c in cells])
+    return rows
+
+
+def test_it_lines_up_both_leaderboards_by_variant(owner_client, two_runs):
+    first, second = two_runs
+    scores(second, 2, "B", [0.95] * 5)  # the same model as the first run's B, as variant 2 here too
+    scores(second, 3, "A", [0.93] * 5)  # and its A, under another number: still one row
+    html = owner_client.get(compare_url(first, second)).content.decode()
+    assert f"Δ: the difference from run #{first.pk}" in html
+    # First run's order (B, A), then what only the second has (C); "—" where a run has no such variant.
+    assert board_rows(html) == [
+        ["B", "★ 0.9700 ± 0.0082 (best of the row) rank 1 best", "0.9500 ± 0.0000 rank 1 best", "−0.0200 worse"],
+        ["A", "0.9200 ± 0.0163 rank 2", "★ 0.9300 ± 0.0000 (best of the row) rank 2", "+0.0100 better"],
+        ["C", "— not in this run", "0.8400 ± 0.0283 rank 3", "—"],
+    ]
+    assert html.count('class="num delta delta-worse"') == 1 and html.count('class="num delta delta-better"') == 1
+
+
+def test_it_reads_the_side_by_side_scores_from_each_runs_leaderboard(two_runs):
+    from runs import results
+
+    first, second = two_runs
+    ctx = compare.compare([first, second])
+    for i, run in enumerate((first, second)):
+        board = results.leaderboard(run)
+        for row in ctx["boards"]["rows"]:
+            cell = row["cells"][i]
+            if cell["variant"] is not None:
+                mine = next(v for v in board["leaderboard"] if v["label"] == row["label"])
+                assert cell["score"] == mine["primary"] and cell["variant"]["rank"] == mine["rank"]

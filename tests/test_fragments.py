@@ -49,7 +49,8 @@ def test_it_links_the_rows_the_table_no_longer_shows_to_the_results(django_asser
     with django_assert_num_queries(0):
         html = fragments.render_messages(RUN, [fold_done(90, 2, 0.9, finished=40, total=50)])
 
-    assert f'10 earlier rows in <a href="/runs/{RUN}/results/#folds">the results</a>' in html
+    # Page-relative: the same bytes serve the owner's /runs/<id>/ and a share link's /s/<token>/.
+    assert '10 earlier rows in <a href="results/#folds">the results</a>' in html
     assert "earlier rows" not in fragments.render_messages(RUN, [fold_done(91, 2, 0.9, finished=30, total=50)])
 
 
@@ -65,7 +66,8 @@ def test_it_renders_a_terminal_batch_from_its_events(django_assert_num_queries):
         html = fragments.render_messages(RUN, batch)
 
     assert 'id="run-badge" hx-swap-oob="true" class="badge badge-stopped"' in html
-    assert 'id="stop-form"' not in html and f'href="/runs/{RUN}/results/"' in html  # partial results: a way in
+    assert 'id="stop-form"' not in html and 'href="results/"' in html  # partial results: a way in (page-relative)
+    assert f"/runs/{RUN}/results/" not in html  # which a share link's page could not follow
     assert "Finished folds are kept" in html
     assert re.search(r'id="step-cross_validate" class="step step-completed".*?1 min 02 s', html, re.S)
     assert re.search(r'id="step-refit_best" class="step step-interrupted"', html)
