@@ -97,7 +97,7 @@ def cross_validate(spec, data, reporter, n_jobs=1, scheduler="", reused=None):
     spread = bool(to_fit) and ((scheduler and n_jobs != 1 and to_fit > 1) or jobs > 1)
     book = Book(spec, reporter, clock, table, len(all_variants), len(folds), rule, announce_on_store=spread)
     if rule.kind:
-        reporter.log("info", f"Stop rule: {describe_rule(spec['stop_rule'])}")
+        reporter.log("info", f"Stop rule: {stop_rules.describe(spec['stop_rule'])}")
     if reused:
         _reuse(table, folds, book, reused)
     if not to_fit:
@@ -116,14 +116,6 @@ def cross_validate(spec, data, reporter, n_jobs=1, scheduler="", reused=None):
         entry["pruned"] = i in rule.pruned
         del entry["by_fold"], entry["label"]
     return {"variants": [_public(e) for e in table], "entries": table, "clock": clock, "stop": book.summary()}
-
-
-def describe_rule(rule):
-    if rule["kind"] == "median":
-        return f"median, from fold {rule['after_folds']}: a variant below the median of the others is pruned"
-    if rule["kind"] == "successive_halving":
-        return f"successive halving by {rule['factor']}: the best 1/{rule['factor']} of the variants get more folds"
-    return f"target {rule['value']:g}: the run ends once a variant's mean over every fold reaches it"
 
 
 def _reuse(table, folds, book, reused):

@@ -38,6 +38,17 @@ def make(rule, n_rows, n_folds, greater):
     return Target(n_rows, n_folds, greater, rule["value"])
 
 
+def describe(rule):
+    """The rule in words, for the log and the spec's review."""
+    if rule["kind"] == "median":
+        return (f"median from fold {rule.get('after_folds')}: a variant whose running mean is below the median of the "
+                "variants before it at the same fold is pruned")
+    if rule["kind"] == "successive_halving":
+        return (f"successive halving by {rule.get('factor')}: every variant gets one fold, the best 1/{rule.get('factor')} "
+                "get more, until the survivors have every fold")
+    return f"target {rule.get('value')}: the run ends once a variant's mean over every fold reaches it"
+
+
 class Rule:
     """No rule: one wave of every fit, each stored as it lands, nothing pruned."""
 
