@@ -78,6 +78,8 @@ def execute(spec, reporter, workdir, *, dataset_path=None, bundle_path=None, bun
         "rows": data.n_rows,
         "features": data.n_features,
     }
+    if result.get("stop"):  # what the stop rule pruned and saved (engine/stop_rules.py)
+        summary.update(result["stop"])
     outcome = {
         "best_score": best["primary"],
         "best_variant": {k: best[k] for k in ("branch", "variant", "description", "estimator", "params")},

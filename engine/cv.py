@@ -5,7 +5,8 @@ import time
 
 from .spec import branches, describe_variant, variants
 
-from . import dask_fits, diagnostics, export, parallel, pipeline, scoring
+from . import dask_fits, diagnostics, export, parallel, pipeline, scoring, stop_rules
+from .book import Book, summarise
 from .common import FitWarnings, build_for, library_versions, load_and_validate, step
 from .errors import Cancelled, RunError
 from .reporting import Clock
@@ -22,6 +23,8 @@ def run(spec, reporter, workdir, *, dataset_path=None, timings, n_jobs=1, schedu
         best = rank(table, task, metric)[0]
         if best["primary"] is None:
             raise RunError(f"No variant could be scored by {metric}; choose another metric.")
+        if not best["complete"]:  # cannot happen: every rule lets at least one variant finish every fold
+            raise RunError("No variant finished every fold, so none can be refitted.")
 
     with step(reporter, "refit_best", timings):
         if reporter.should_stop():
@@ -45,6 +48,7 @@ def run(spec, reporter, workdir, *, dataset_path=None, timings, n_jobs=1, schedu
         "best": best,
         "variants": table["variants"],
         "models_trained": table["clock"].finished + 1,
+        "stop": table["stop"],
         "data": data,
         "bundle": bundle,
     }
@@ -67,10 +71,11 @@ def _not_resumable(why):
 
 
 def cross_validate(spec, data, reporter, n_jobs=1, scheduler="", reused=None):
-    """Every (branch, variant, fold) fit, in this process (n_jobs 1), spread over children, or over the Dask
-    cluster whose scheduler is at `scheduler` (engine/dask_fits.py); the table and the events are the same
-    every way: the folds are split once, here, and each result is stored in spec order. `reused`: the
-    {(branch, variant, fold): {"metrics", "fit_time"}} of a resumed run, reported first and not fitted."""
+    """Every (branch, variant, fold) fit the stop rule lets run (engine/stop_rules.py; without one, all), in this
+    process (n_jobs 1), spread over children, or over the Dask cluster whose scheduler is at `scheduler`
+    (engine/dask_fits.py); the table and the events are the same every way: the folds are split once, here,
+    and the rule sees each result in spec order. `reused`: the {(branch, variant, fold): {"metrics",
+    "fit_time"}} of a resumed run, offered first (they feed the rule) and not fitted."""
     task, metric = spec["task"], spec["metric"]
     chains, all_variants = branches(spec), variants(spec)
     folds = list(pipeline.splitter(spec["cv"], task).split(data.X, data.y))
@@ -86,11 +91,15 @@ def cross_validate(spec, data, reporter, n_jobs=1, scheduler="", reused=None):
                 "estimator": variant["estimator"], "params": variant["params"], "spec_variant": variant,
                 "folds": [], "by_fold": {},
             })
-    book = Book(spec, reporter, clock, len(all_variants), len(folds))
-    if reused:
-        _reuse(table, folds, book, reused)
+    rule = stop_rules.make(spec.get("stop_rule"), len(table), len(folds), scoring.greater_is_better(task, metric))
     to_fit = len(table) * len(folds) - len(reused)
     jobs = parallel.effective_jobs(n_jobs, to_fit)
+    spread = bool(to_fit) and ((scheduler and n_jobs != 1 and to_fit > 1) or jobs > 1)
+    book = Book(spec, reporter, clock, table, len(all_variants), len(folds), rule, announce_on_store=spread)
+    if rule.kind:
+        reporter.log("info", f"Stop rule: {stop_rules.describe(spec['stop_rule'])}")
+    if reused:
+        _reuse(table, folds, book, reused)
     if not to_fit:
         pass  # every fold was reused: straight on to the refit
     elif scheduler and n_jobs != 1 and to_fit > 1:
@@ -100,31 +109,38 @@ def cross_validate(spec, data, reporter, n_jobs=1, scheduler="", reused=None):
         _sequential(spec, data, table, folds, book)
     else:
         _parallel(spec, data, table, folds, book, jobs)
-    for entry in table:
+    for i, entry in enumerate(table):
+        if "means" not in entry:  # pruned, or stopped by the target: its partial mean, ranked after the complete
+            summarise(entry, task, metric)
+        entry["complete"] = len(entry["folds"]) == len(folds)
+        entry["pruned"] = i in rule.pruned
         del entry["by_fold"], entry["label"]
-    return {"variants": [_public(e) for e in table], "entries": table, "clock": clock}
+    return {"variants": [_public(e) for e in table], "entries": table, "clock": clock, "stop": book.summary()}
 
 
 def _reuse(table, folds, book, reused):
     book.reporter.log("info", f"Reusing {len(reused)} of {len(table) * len(folds)} fits from the run this one "
                               f"resumes; fitting the other {len(table) * len(folds) - len(reused)}")
-    for entry in table:
+    for i, entry in enumerate(table):
         for number in range(1, len(folds) + 1):
             fold = reused.get((entry["branch"], entry["variant"], number))
             if fold is not None:
-                book.done(entry, number, fold["metrics"], fold["fit_time"], None, fold.get("diagnostics"))
+                book.land(i, number, {"scores": fold["metrics"], "fit_time": fold["fit_time"], "seconds": None,
+                                      "diagnostics": fold.get("diagnostics")}, reused=True)
 
 
 def _sequential(spec, data, table, folds, book):
     """Today's loop, in the work horse: no process start-up or data transfer, which small runs would feel."""
-    for entry in table:
-        if len(entry["by_fold"]) == len(folds):
-            continue  # every fold reused
-        template = build_for(data, entry["steps"], entry["spec_variant"], spec)
-        book.reporter.variant(entry["variant"], book.n_variants, entry["description"], entry["branch"])
-        for number, (train, test) in enumerate(folds, 1):
-            if number in entry["by_fold"]:
-                continue  # reused
+    templates = {}
+    for wave in book.rule.waves():
+        for i, number in wave:
+            if (i, number) not in book.todo([(i, number)]):
+                continue  # reused, or its variant was pruned
+            entry = table[i]
+            if i not in templates:
+                templates[i] = build_for(data, entry["steps"], entry["spec_variant"], spec)
+                book.reporter.variant(entry["variant"], book.n_variants, entry["description"], entry["branch"])
+            train, test = folds[number - 1]
             if book.reporter.should_stop():
                 raise Cancelled()
             book.reporter.fold(number, len(folds), branch=entry["branch"], variant=entry["variant"])
@@ -133,7 +149,7 @@ def _sequential(spec, data, table, folds, book):
                 progress=book.clock.fraction, finished=book.clock.finished, total=book.clock.total,
                 eta_seconds=book.clock.eta(), elapsed_seconds=book.clock.elapsed(),
             )
-            model = pipeline.fresh(template)
+            model = pipeline.fresh(templates[i])
             context = {"fold": number, "branch": entry["branch"], "variant": entry["variant"]}
             started = time.perf_counter()
             try:
@@ -146,26 +162,45 @@ def _sequential(spec, data, table, folds, book):
                     seconds = time.perf_counter() - started
             except Exception as e:
                 raise RunError(f"Fitting {entry['description']} on fold {number} failed: {e}", "cross_validate") from e
-            book.done(entry, number, scores, fit_time, seconds, diagnosed)
+            book.land(i, number, {"scores": scores, "fit_time": fit_time, "seconds": seconds, "diagnostics": diagnosed})
+            if book.rule.ended:
+                return
+        book.end_wave()
 
 
 def _parallel(spec, data, table, folds, book, jobs, scheduler=""):
-    templates = [build_for(data, e["steps"], e["spec_variant"], spec) for e in table]
-    tasks = [((i, number), templates[i], data.X, data.y, train, test, spec["task"], _look(data, number))
-             for i in range(len(table)) for number, (train, test) in enumerate(folds, 1)
-             if number not in table[i]["by_fold"]]  # not the reused folds
+    """The fits spread, wave by wave: one wave for most rules, one per rung for successive halving, whose
+    next rung depends on the whole last one."""
+    templates = {}
+    for wave in book.rule.waves():
+        keys = book.todo(wave)
+        if keys:
+            for i in {i for i, _ in keys} - set(templates):
+                templates[i] = build_for(data, table[i]["steps"], table[i]["spec_variant"], spec)
+            _fit_wave(spec, data, table, folds, book, jobs, scheduler, keys, templates)
+        if book.rule.ended:
+            return
+        book.end_wave()
+
+
+def _fit_wave(spec, data, table, folds, book, jobs, scheduler, keys, templates):
+    tasks = [((i, number), templates[i], data.X, data.y, *folds[number - 1], spec["task"], _look(data, number))
+             for i, number in keys]
     where = f"the Dask cluster at {scheduler}" if scheduler else f"{jobs} processes"
     book.reporter.log("info", f"Fitting {len(tasks)} models on {where}" + ("" if scheduler else " at once"))
     book.reporter.progress(
-        f"Fitting {len(tasks)} models on {where}", progress=0.0, finished=0, total=book.clock.total,
-        elapsed_seconds=book.clock.elapsed(),
+        f"Fitting {len(tasks)} models on {where}", progress=book.clock.fraction, finished=book.clock.finished,
+        total=book.clock.total, elapsed_seconds=book.clock.elapsed(),
     )
     book.clock.parallel = 1 if scheduler else jobs  # the time left is spread over the processes
+
+    def skip(key):  # a fit of a variant pruned meanwhile never starts
+        return not book.rule.wanted(*key)
+
     if scheduler:
-        fits = dask_fits.run_tasks(tasks, scheduler, book.reporter.should_stop, jobs)
+        fits = dask_fits.run_tasks(tasks, scheduler, book.reporter.should_stop, jobs, skip=skip)
     else:
-        fits = parallel.run_tasks(tasks, jobs, book.reporter.should_stop)
-    announced = set()
+        fits = parallel.run_tasks(tasks, jobs, book.reporter.should_stop, skip=skip)
     try:
         for kind, key, payload, running in fits:
             if kind == "log":  # from the Dask backend: a worker was lost, and Dask runs its fits again
@@ -176,15 +211,10 @@ def _parallel(spec, data, table, folds, book, jobs, scheduler=""):
             # On a cluster, how many run at once is what is seen running.
             book.clock.parallel = max(book.clock.parallel, len(running))
             if kind == "started":
+                book.started.add(key)
                 book.reporter.in_flight(_in_flight(table, running))
                 continue
-            if i not in announced:
-                announced.add(i)
-                book.reporter.variant(entry["variant"], book.n_variants, entry["description"], entry["branch"])
-            book.reporter.fold(number, len(folds), branch=entry["branch"], variant=entry["variant"])
-            book.warnings.report(payload["warnings"], fold=number, branch=entry["branch"], variant=entry["variant"])
-            book.done(entry, number, payload["scores"], payload["fit_time"], payload["seconds"],
-                      payload.get("diagnostics"))
+            book.land(i, number, payload)  # stored now, held for an earlier decision, or discarded if pruned
             book.reporter.in_flight(_in_flight(table, running))
             book.reporter.progress(
                 f"Fitted {book.clock.finished} of {book.clock.total} models on {where} - last: fold "
@@ -192,6 +222,8 @@ def _parallel(spec, data, table, folds, book, jobs, scheduler=""):
                 progress=book.clock.fraction, finished=book.clock.finished, total=book.clock.total,
                 eta_seconds=book.clock.eta(), elapsed_seconds=book.clock.elapsed(),
             )
+            if book.rule.ended:
+                break  # the target is reached: closing the fits ends the children (or cancels the futures)
     except parallel.FitFailed as e:
         i, number = e.key
         raise RunError(f"Fitting {table[i]['description']} on fold {number} failed: {e}", "cross_validate") from e
@@ -201,6 +233,9 @@ def _parallel(spec, data, table, folds, book, jobs, scheduler=""):
         raise RunError(f"A fit process died while fitting {fits or 'a model'} (one of these was on it). It may "
                        "have run out of memory or crashed in native code: lower n_jobs or the size of the data, "
                        "then run again.", "cross_validate") from e
+    finally:
+        if hasattr(fits, "close"):
+            fits.close()
     book.reporter.in_flight([])
 
 
@@ -217,59 +252,9 @@ def _in_flight(table, running):
              "fold": number, "worker": worker} for (i, number), worker in sorted(running.items())]
 
 
-class Book:
-    """The parent's account of finished fits: each fold's scores stored in fold order whatever order they
-    finished in, the variant summarised once its last fold is in, and one fold_done event per fit."""
-
-    def __init__(self, spec, reporter, clock, n_variants, n_folds):
-        self.task, self.metric, self.reporter, self.clock = spec["task"], spec["metric"], reporter, clock
-        self.n_variants, self.n_folds = n_variants, n_folds
-        self.greater = scoring.greater_is_better(self.task, self.metric)
-        self.warnings = FitWarnings(reporter)
-        # The live "best so far" follows the leaderboard's rule: the best finished variant's mean; only before
-        # any variant has finished, the running mean of the one in progress.
-        self.best_finished = None
-
-    def done(self, entry, number, scores, fit_time, seconds, diagnosed=None):
-        """`seconds` None: a reused fold, which this run did not fit and its clock does not count."""
-        if seconds is not None:
-            self.clock.add(seconds)
-        entry["by_fold"][number] = scores
-        entry["folds"] = [entry["by_fold"][n] for n in sorted(entry["by_fold"])]
-        running = scoring.mean(f[self.metric] for f in entry["folds"])
-        complete = len(entry["folds"]) == self.n_folds
-        # The variant's last fold finishes it: its mean counts as finished now, so a stop right after this
-        # fold leaves the run's best score where the leaderboard puts it.
-        best_score = self.best_finished
-        if complete and scoring.better(running, best_score, self.greater):
-            best_score = running
-        if best_score is None:
-            best_score = running
-        self.reporter.fold_done(
-            branch=entry["branch"], variant=entry["variant"], description=entry["description"], fold=number,
-            metrics=scores, fit_time=round(fit_time, 4), primary_metric=self.metric, primary=scores[self.metric],
-            running_mean=running, finished=self.clock.finished, total=self.clock.total, eta_seconds=self.clock.eta(),
-            best_score=best_score, diagnostics=diagnosed or None, reused=seconds is None,
-        )
-        if complete:
-            summarise(entry, self.task, self.metric)
-            if scoring.better(entry["primary"], self.best_finished, self.greater):
-                self.best_finished = entry["primary"]
-            self.reporter.log(
-                "info", f"{entry['description']}: mean {self.metric} {_fmt(entry['primary'])} over {self.n_folds} folds",
-                branch=entry["branch"], variant=entry["variant"],
-            )
-
-
-def summarise(entry, task, metric):
-    names = entry["folds"][0].keys() if entry["folds"] else []
-    entry["means"] = {name: scoring.mean(f[name] for f in entry["folds"]) for name in names}
-    entry["primary"] = entry["means"].get(metric)
-
-
 def rank(table, task, metric):
     """Variants from best to worst, by the rule every page uses (engine.scoring)."""
-    return scoring.rank(table["entries"], scoring.greater_is_better(task, metric))
+    return scoring.rank(table["entries"], scoring.greater_is_better(task, metric), complete=lambda e: e["complete"])
 
 
 def _described(entry):
@@ -280,8 +265,6 @@ def _public(entry):
     return {
         "branch": entry["branch"], "variant": entry["variant"], "description": entry["description"],
         "estimator": entry["estimator"], "params": entry["params"], "means": entry.get("means", {}),
+        "complete": entry["complete"], "pruned": entry["pruned"],
     }
 
-
-def _fmt(value):
-    return "n/a" if value is None else f"{value:.4f}"

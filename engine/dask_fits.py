@@ -45,10 +45,12 @@ def connect(address):
                        "(or start the scheduler).", "cross_validate") from e
 
 
-def run_tasks(tasks, address, should_stop, n_jobs=-1, label="runwatch"):
+def run_tasks(tasks, address, should_stop, n_jobs=-1, label="runwatch", skip=None):
     """Yields ("started", key, worker, running), ("finished", key, result, running) and ("log", None, message,
     running), as parallel.run_tasks does, with the fits on the Dask cluster at `address`. At most `n_jobs`
-    fits are submitted at once (-1: all of them; the cluster's threads then decide how many run)."""
+    fits are submitted at once (-1: all of them; the cluster's threads then decide how many run). `skip(key)`
+    True (a stop rule pruned its variant): a task not yet submitted never is, and a submitted one is cancelled
+    (the scheduler forgets it; one already in a worker's thread runs on, and its result is dropped)."""
     client = connect(address)
     token = uuid.uuid4().hex[:8]
     topic = f"{label}-{token}-starts"
@@ -66,15 +68,24 @@ def run_tasks(tasks, address, should_stop, n_jobs=-1, label="runwatch"):
         keys = {f"{label}-{token}-fit-{n}": task[0] for n, task in enumerate(tasks)}  # Dask key -> our key
         pending = collections.deque(zip(keys, tasks))
 
+        skipped, cancelled = set(), set()  # never submitted (filled by the consuming thread); cancelled here
+        skipping = threading.Lock()
+
         def submit():
-            name, (_key, template, X, y, train, test, task, look) = pending.popleft()
-            future = client.submit(_fit, name, topic, shares, template, scattered[id(X)], scattered[id(y)], train,
-                                   test, task, look, key=name, pure=False)
-            futures.append(future)
-            return future
+            while pending:
+                name, (key, template, X, y, train, test, task, look) = pending.popleft()
+                if skip is not None and skip(key):
+                    with skipping:
+                        skipped.add(key)
+                    continue
+                future = client.submit(_fit, name, topic, shares, template, scattered[id(X)], scattered[id(y)],
+                                       train, test, task, look, key=name, pure=False)
+                futures.append(future)
+                return future
+            return None
 
         window = len(tasks) if n_jobs is None or n_jobs < 1 else min(n_jobs, len(tasks))
-        first = [submit() for _ in range(window)]
+        first = [f for f in (submit() for _ in range(window)) if f is not None]
 
         def consume():
             # as_completed blocks; it runs in this thread so that the parent's own thread stays free to look at
@@ -85,8 +96,9 @@ def run_tasks(tasks, address, should_stop, n_jobs=-1, label="runwatch"):
                     if stopping.is_set():
                         return
                     results.put((future, result))
-                    if pending:
-                        done.add(submit())
+                    following = submit()
+                    if following is not None:
+                        done.add(following)
             except BaseException as e:  # noqa: BLE001 - handed to the parent, which decides
                 results.put((None, e))
 
@@ -107,7 +119,19 @@ def run_tasks(tasks, address, should_stop, n_jobs=-1, label="runwatch"):
                 elif kind == "removed":
                     yield from _removed(message, keys, scattered, flight)
 
-        while len(finished) < len(tasks):
+        def cancel_skipped():
+            for future in futures:
+                key = keys[future.key]
+                if key not in finished and key not in cancelled and skip(key):
+                    cancelled.add(key)
+                    flight.finish(key)
+                    future.cancel()
+
+        def unsettled():
+            with skipping:
+                return len(finished | skipped | cancelled) < len(tasks)
+
+        while unsettled():
             try:
                 future, result = results.get(timeout=WAIT_SECONDS)
             except queue.Empty:
@@ -119,12 +143,16 @@ def run_tasks(tasks, address, should_stop, n_jobs=-1, label="runwatch"):
             if future is None:
                 raise lost_scheduler(address, result) from result
             key = keys[future.key]
+            if key in cancelled:
+                continue  # pruned meanwhile: whatever it came to, it is not stored
             if future.status != "finished":
                 raise _failure(key, future, result, address)
             if key not in started:  # its start event is late (or was lost): the result says where it ran
                 yield "started", key, result["worker"], flight.start(key, result["worker"])
             finished.add(key)
             yield "finished", key, result, flight.finish(key)
+            if skip is not None:
+                cancel_skipped()
             if should_stop():
                 raise Cancelled()
     finally:

@@ -80,21 +80,26 @@ def worker_name():
     return f"{socket.gethostname()} pid {os.getpid()}"
 
 
-def run_tasks(tasks, n_jobs, should_stop):
+def run_tasks(tasks, n_jobs, should_stop, skip=None):
     """Yields ("started", key, worker, running) as a child takes a task and ("finished", key, result, running)
     as it ends, in whatever order that happens; a task's "started" always comes before its "finished".
     `running` maps the key of every task in flight after this event to its worker.
 
     `tasks` is a list of (key, template, X, y, train, test, task, look) (fit_task's arguments). Raises Cancelled when `should_stop()` says
     so (after killing the children), FitFailed with the task's key when a fit raises, and ChildDied with the
-    keys that were in flight when a child died."""
+    keys that were in flight when a child died. `skip(key)`, asked as each task is about to be handed to a
+    child: True leaves it out (a stop rule pruned its variant meanwhile); it then never starts. A task that
+    has started cannot be taken back from its child without ending every child, so it finishes and the
+    caller discards its result."""
     jobs = effective_jobs(n_jobs, len(tasks))
     threads = max(usable_cores() // jobs, 1)
     # fork: the server is up in milliseconds (a spawned one imports this program again: 0.5 s).
     manager = multiprocessing.get_context("fork").Manager()
     _MANAGERS.add(manager._process.pid)
     starts = manager.Queue()
-    calls = (joblib.delayed(_keyed)(t[0], starts, fit_task, *t[1:], threads) for t in tasks)
+    # A generator joblib pulls from only as a child frees up (pre_dispatch="n_jobs"), so `skip` is asked late.
+    calls = (joblib.delayed(_keyed)(t[0], starts, fit_task, *t[1:], threads) for t in tasks
+             if skip is None or not skip(t[0]))
     results = queue.SimpleQueue()
     flight = InFlight()
 

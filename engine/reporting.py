@@ -56,6 +56,14 @@ class Reporter:
         `best` is this variant's best primary score so far; `best_score` the best of any variant.
         """
 
+    def stop_decision(self, *, decision, rule, branch, variant, description, folds, total_folds, metric, mean,
+                      threshold, message, pruned, pruned_variants, variants, finished, total):
+        """The stop rule decided (engine/stop_rules.py): `decision` "pruned" (this variant stops after `folds`
+        of `total_folds`: its `mean` is worse than `threshold`) or "target_reached" (this variant's mean reached
+        `threshold`; the run ends). `pruned`: the rows this decision stops, [{"branch", "variant", "rule",
+        "folds", "mean", "threshold", "message"}]; `pruned_variants` of `variants` rows are pruned so far;
+        `finished`/`total` count the fits that will run, after the decision."""
+
     def record(self, **facts):
         """Facts for the run's record: data_hash, library_versions, early_stopped, stopped_epoch, latest_score."""
 
@@ -83,6 +91,11 @@ class Clock:
         """Units that will never run (epochs after an early stop): done, without taking time."""
         self.finished += units
         self.skipped += units
+
+    def drop(self, units):
+        """Units that will never run (fits a stop rule pruned): out of the total, so progress and the ETA count
+        only the work that will be done."""
+        self.total = max(self.total - units, self.finished, 1)
 
     @property
     def fraction(self):

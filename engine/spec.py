@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from . import catalog
 from .spec_checks import Errors, as_int, as_text, show, unknown_keys
-from .spec_models import check_models, check_order, check_output_size, check_steps
+from .spec_models import check_models, check_order, check_output_size, check_steps, check_stop_rule
 
 MAX_VARIANTS = 500
 MAX_FOLDS = 50
@@ -34,7 +34,7 @@ MIN_MEMORY_MB = 256  # Python with scikit-learn loaded needs about this much bef
 
 # The fields of each level of a spec, in the order the messages list them: anything else is refused.
 SPEC_FIELDS = ("runner", "task", "dataset", "target", "drop_columns", "preprocessing", "branches", "models", "cv",
-               "metric", "seed", "n_jobs", "training", "evaluation", "limits")
+               "metric", "seed", "n_jobs", "training", "evaluation", "limits", "stop_rule")
 DATASET_FIELDS = {
     "builtin": ("kind", "name"),
     "synthetic": ("kind", "generator", "n_samples", "n_features", "noise", "seed", "n_classes"),
@@ -122,6 +122,9 @@ def validate_spec(data, *, lookups=None, ceilings=Ceilings()):
     spec["metric"] = _metric(errors, data.get("metric"), task)
     if runner == "training":
         spec["training"] = _training(errors, data.get("training"), spec["models"])
+    if data.get("stop_rule") is not None:  # absent or null: every fit runs
+        spec["stop_rule"] = check_stop_rule(errors, data["stop_rule"], runner, spec["cv"]["folds"], task,
+                                            spec["metric"])
     limits = _limits(errors, data.get("limits"), ceilings)
     if limits is not None:
         spec["limits"] = limits

@@ -251,3 +251,55 @@ def _hidden_layers(errors, path, layers):
         errors.add(path, f"{sum(layers):,} units in all; at most {catalog.MAX_HIDDEN_UNITS} are allowed.")
         return None
     return list(layers)
+
+
+# --- Stop rule ------------------------------------------------------------------------------------------
+
+STOP_RULE_FIELDS = {"median": ("kind", "after_folds"), "successive_halving": ("kind", "factor"),
+                    "target": ("kind", "value")}
+MAX_HALVING_FACTOR = 100
+# The values a metric can take, for a target it could ever reach: (low, high), None for no bound. A metric not
+# listed (a new one) is bounded by its direction only: an error (lower is better) is never negative.
+METRIC_RANGES = {"accuracy": (0, 1), "f1_macro": (0, 1), "roc_auc": (0, 1), "r2": (None, 1), "rmse": (0, None),
+                 "mae": (0, None)}
+
+
+def check_stop_rule(errors, rule, runner, folds, task, metric):
+    """The optional stop rule (engine/stop_rules.py says what each does); returns the clean rule or None."""
+    if rule is None:
+        return None
+    kinds = ", ".join(f'"{k}"' for k in STOP_RULE_FIELDS)
+    if not isinstance(rule, dict):
+        errors.add("stop_rule", f'Must be an object such as {{"kind": "median", "after_folds": 2}}; kind is one of {kinds}.')
+        return None
+    kind = rule.get("kind")
+    if not isinstance(kind, str) or kind not in STOP_RULE_FIELDS:
+        errors.add("stop_rule.kind", f"Unknown stop rule {show(kind)}. Choose one of: {kinds}.")
+        return None
+    unknown_keys(errors, "stop_rule", rule, STOP_RULE_FIELDS[kind])
+    if runner not in (None, "cv"):
+        errors.add("stop_rule", "A stop rule prunes the variants of a cross-validation run by their folds; a "
+                                f"{runner} run has none. Leave it out.")
+        return None
+    if kind == "median":
+        top = folds if isinstance(folds, int) else 50
+        after = as_int(errors, "stop_rule.after_folds", rule.get("after_folds", 1), 1, top,
+                       f"Must be a whole number of folds from 1 to {top}, the run's folds.")
+        if after is not None and after == folds:
+            errors.add("stop_rule.after_folds", f"After {after} of {folds} folds nothing is left to save: choose "
+                                                "fewer folds, or more folds in cv.")
+        return {"kind": kind, "after_folds": after}
+    if kind == "successive_halving":
+        factor = as_int(errors, "stop_rule.factor", rule.get("factor", 3), 2, MAX_HALVING_FACTOR,
+                        f"Must be a whole number from 2 (keep the best half at each rung) to {MAX_HALVING_FACTOR}.")
+        return {"kind": kind, "factor": factor}
+    value = rule.get("value")
+    if not is_number(value):
+        errors.add("stop_rule.value", "Give the score that ends the run once a variant's mean over every fold reaches it.")
+        return {"kind": kind, "value": None}
+    low, high = METRIC_RANGES.get(metric) or ((None, None) if catalog.greater_is_better(task, metric) else (0, None))
+    if (low is not None and value < low) or (high is not None and value > high):
+        span = f"from {number(low)}" if low is not None else "up"
+        span += f" to {number(high)}" if high is not None else " (no upper bound)"
+        errors.add("stop_rule.value", f"{metric or 'The metric'} runs {span}; no variant could reach {number(value)}.")
+    return {"kind": kind, "value": value}

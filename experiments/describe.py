@@ -3,7 +3,7 @@
 import json
 import statistics
 
-from engine import catalog
+from engine import catalog, stop_rules
 from engine.spec import branches, total_fits, variants
 from .wizard import show_values
 
@@ -56,6 +56,8 @@ def readable(spec, datasets=None):
     cv = spec.get("cv") or {}
     shuffle = f", shuffled with seed {cv.get('seed')}" if cv.get("shuffle") else ", not shuffled"
     rows.append(("Validation", [f"{CV_LABELS.get(cv.get('kind'), cv.get('kind'))}, {cv.get('folds')} folds{shuffle}"]))
+    if spec.get("stop_rule"):
+        rows.append(("Stop rule", [stop_rules.describe(spec["stop_rule"]).capitalize()]))
     metric = spec.get("metric")
     higher = catalog.greater_is_better(spec.get("task"), metric)
     others = [catalog.METRIC_LABELS[m] for m in catalog.METRICS.get(spec.get("task"), {}) if m != metric]

@@ -41,7 +41,10 @@ class DatasetUploadSerializer(serializers.Serializer):
 
 class ExperimentSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
-    spec = JSONObjectField(help_text="The run spec, validated like the wizard's; see engine/spec.py.")
+    spec = JSONObjectField(help_text=(
+        "The run spec, validated like the wizard's; see engine/spec.py. Its optional `stop_rule` prunes "
+        'variants that cannot win: {"kind": "median", "after_folds": 2}, {"kind": "successive_halving", '
+        '"factor": 3} or {"kind": "target", "value": 0.95} (docs/results.md).'))
 
     class Meta:
         model = Experiment

@@ -29,7 +29,7 @@ STEP_NAMES = [name for name, _ in STEPS]
 OWNER_STEP = {
     "dataset": "dataset", "task": "target", "target": "target", "preprocessing": "preprocessing",
     "branches": "preprocessing", "models": "models", "cv": "cv", "metric": "cv", "runner": "runner",
-    "training": "runner", "evaluation": "runner",
+    "training": "runner", "evaluation": "runner", "stop_rule": "cv",
 }
 DEFAULT_SPEC = {
     "runner": "cv", "dataset": {"kind": "builtin", "name": "iris"}, "task": "classification", "target": "target",

@@ -35,6 +35,7 @@ FOLD_PROGRESS = "FOLD_PROGRESS"
 STEP_PROGRESS = "STEP_PROGRESS"
 VARIANT_PROGRESS = "VARIANT_PROGRESS"
 FITS_IN_FLIGHT = "FITS_IN_FLIGHT"  # the fits running at once, when a run fits in parallel
+STOP_RULE = "STOP_RULE"  # the spec's stop rule pruned a variant, or ended the run at its target
 STREAM_END = "STREAM_END"  # sent by the consumer after a terminal event; never stored
 
 STORED_TYPES = (
@@ -48,6 +49,7 @@ STORED_TYPES = (
     STEP_PROGRESS,
     VARIANT_PROGRESS,
     FITS_IN_FLIGHT,
+    STOP_RULE,
 )
 TERMINAL_TYPES = {JOB_COMPLETED, JOB_FAILED}
 STATUS_TYPES = {JOB_STATUS, JOB_COMPLETED, JOB_FAILED}  # the events that change a run's status
@@ -149,10 +151,41 @@ class InFlightData(TypedDict):
     fits: list[InFlightFit]  # the whole set, in spec order; it replaces the last one ([]: none running)
 
 
+class PrunedRow(TypedDict):
+    branch: str
+    variant: int
+    rule: str  # median, successive_halving or target
+    folds: int  # the folds it had when it stopped (its partial mean is over these)
+    mean: float | None
+    threshold: float | None
+    message: str
+
+
+class StopRuleData(TypedDict):
+    """One decision of the spec's stop rule (engine/stop_rules.py), as the log and the step panel say it."""
+
+    decision: str  # "pruned": this variant stops; "target_reached": its full mean reached the target, the run ends
+    rule: str
+    branch: str
+    variant: int
+    description: str
+    folds: int  # after how many of its folds the decision was taken
+    total_folds: int
+    metric: str
+    mean: float | None  # its running mean (over `folds`)
+    threshold: float | None  # the median, the rung's cut-off, or the target it is compared with
+    message: str  # "RF(max_depth=4) pruned after fold 2/5: mean accuracy 0.7100 < median 0.7800"
+    pruned: list[PrunedRow]  # the variants this decision stops (one, or every unfinished one at the target)
+    pruned_variants: int  # pruned so far, of `variants` (branch x variant rows)
+    variants: int
+    finished_fits: int  # fits done, and fits that will run now that these are pruned
+    total_fits: int
+
+
 PAYLOADS = {
     JOB_STATUS: StatusData, JOB_COMPLETED: StatusData, JOB_FAILED: StatusData, JOB_PROGRESS: ProgressData,
     JOB_LOG: LogData, JOB_METRICS: MetricsData, FOLD_PROGRESS: FoldData, STEP_PROGRESS: StepData,
-    VARIANT_PROGRESS: VariantData, FITS_IN_FLIGHT: InFlightData,
+    VARIANT_PROGRESS: VariantData, FITS_IN_FLIGHT: InFlightData, STOP_RULE: StopRuleData,
 }
 
 
@@ -189,6 +222,10 @@ def fold(fold, total, *, branch, variant):
 def in_flight(fits):
     return FITS_IN_FLIGHT, InFlightData(fits=[InFlightFit(branch=f["branch"], variant=f["variant"], label=f["label"],
                                                            fold=f["fold"], worker=f["worker"]) for f in fits])
+
+
+def stop_rule(*, finished, total, **data):
+    return STOP_RULE, StopRuleData(finished_fits=finished, total_fits=total, **data)
 
 
 def step(name, label, status, detail="", elapsed_seconds=None):

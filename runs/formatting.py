@@ -146,3 +146,28 @@ def signed(value, digits=4, missing=MISSING):
     if text.startswith("-"):
         return "−" + text[1:]
     return text if float(value) == 0 or text.strip("0.") == "" else "+" + text
+
+
+def stop_rule_summary(summary):
+    """What a run's stop rule saved, from its summary: "pruned 14 of 30 variants; 52 of 150 fits saved"
+    (engine/stop_rules.py). "" for a run without a rule."""
+    if not isinstance(summary, dict) or not summary.get("stop_rule"):
+        return ""
+    variants, total = summary.get("variants") or 0, summary.get("fits_total") or 0
+    head = "target reached; " if summary.get("target_reached") else ""
+    verb = "stopped" if summary.get("target_reached") else "pruned"
+    return (f"{head}{verb} {summary.get('pruned_variants', 0)} of {variants} variant{'s' if variants != 1 else ''}; "
+            f"{summary.get('fits_saved', 0)} of {total} fits saved")
+
+
+def stop_rule_label(rule):
+    """A spec's stop rule in words: "median after 2 folds", "successive halving by 3", "target 0.95"."""
+    if not isinstance(rule, dict):
+        return ""
+    if rule.get("kind") == "median":
+        return f"median after {rule.get('after_folds')} folds"
+    if rule.get("kind") == "successive_halving":
+        return f"successive halving by {rule.get('factor')}"
+    if rule.get("kind") == "target":
+        return f"target {number(rule.get('value'))}"
+    return ""

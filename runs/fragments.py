@@ -19,6 +19,7 @@ from django.utils.dateparse import parse_datetime
 
 from . import events, formatting, results
 from .formatting import text
+from .panel_text import in_flight_text, pruned_from_event, pruned_from_run
 from .metrics_panel import CHART_POINTS, METRIC_ROWS, columns_for, metrics_from_event, metrics_from_run, metrics_stats
 from .models import LogEntry, Run, RunStep
 
@@ -72,6 +73,7 @@ def outcome_from_run(run):
         "best_variant": best_variant or summary.get("best_variant"),
         "has_model": bool(run.model_file),
         "can_resume": can_resume(run.status, run.runner, run.partial),
+        "stop_summary": formatting.stop_rule_summary(summary),
     }
 
 
@@ -98,6 +100,7 @@ def outcome_from_event(run_id, data):
         "best_variant": summary.get("best_variant"),
         "has_model": bool(data.get("has_model")),
         "can_resume": can_resume(data["status"], runner, data.get("partial")),
+        "stop_summary": formatting.stop_rule_summary(summary),
     }
 
 
@@ -144,33 +147,6 @@ def position_from_run(run):
                     "description": run.variant_description, "branch": run.current_branch},
         "in_flight": in_flight_text(run.in_flight or []),
     }
-
-
-IN_FLIGHT_SUMMARY = 4  # variants named in the one-line summary; the list below names them all
-
-
-def in_flight_text(fits):
-    """FITS_IN_FLIGHT's fits as the page says them: "4 fits running: RF depth 8 folds 2–3, ..." and one line
-    per variant with where its fits run. None when nothing runs."""
-    if not fits:
-        return None
-    groups = []
-    for fit in fits:  # in spec order, so one variant's fits are next to each other
-        if not groups or (groups[-1]["branch"], groups[-1]["variant"]) != (fit["branch"], fit["variant"]):
-            groups.append({"branch": fit["branch"], "variant": fit["variant"], "label": fit["label"],
-                           "folds": [], "workers": []})
-        groups[-1]["folds"].append(fit["fold"])
-        if fit["worker"] not in groups[-1]["workers"]:
-            groups[-1]["workers"].append(fit["worker"])
-    for group in groups:
-        group["folds"] = formatting.numbers(group["folds"], "fold")
-        group["workers"] = ", ".join(group["workers"])
-    named = [f"{g['label']} {g['folds']}" for g in groups[:IN_FLIGHT_SUMMARY]]
-    if len(groups) > IN_FLIGHT_SUMMARY:
-        named.append(f"{len(groups) - IN_FLIGHT_SUMMARY} more")
-    count = len(fits)
-    return {"count": count, "head": f"{count} fit{'s' if count != 1 else ''} running", "summary": ", ".join(named),
-            "groups": groups}
 
 
 STEP_LABELS = dict(RunStep.Status.choices)
@@ -279,6 +255,7 @@ def page_context(run, waiting=None):
         "progress": progress_from_run(run),
         "position": position_from_run(run),
         "training": training_from_run(run),
+        "pruned": pruned_from_run(run),
         "steps": [step_from_run(step) for step in run.steps.all()],
         "metrics": metrics_from_run(run),
         "logs": logs,
@@ -295,7 +272,7 @@ def full_state(run):
     """Every live region of the page, for a client that has nothing yet (a reconnect without a cursor)."""
     ctx = page_context(run)
     ctx["oob"] = True
-    names = ["state", "outcome", "progress", "position", "training", "steps", "metrics", "stale"]
+    names = ["state", "outcome", "progress", "position", "training", "pruned", "steps", "metrics", "stale"]
     parts = [partial(name, **ctx) for name in names]
     parts.append(partial("log_lines", **ctx))
     parts.append(partial("log_older", **ctx))
@@ -354,6 +331,8 @@ def render_messages(run_id, messages):
     if not terminal and events.FITS_IN_FLIGHT in latest:
         parts.append(partial("in_flight", in_flight=in_flight_text(latest[events.FITS_IN_FLIGHT]["data"]["fits"]),
                              oob=True))
+    if events.STOP_RULE in latest:
+        parts.append(partial("pruned", pruned=pruned_from_event(latest[events.STOP_RULE]["data"]), oob=True))
     for step in steps.values():
         parts.append(partial("step_item", step=step, oob=True))
     if metrics:

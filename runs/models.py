@@ -81,6 +81,8 @@ class Run(models.Model):
     current_branch = models.CharField(max_length=100, blank=True)
     # The fits running at once (a parallel run): runs.events.InFlightFit dicts, in spec order.
     in_flight = models.JSONField(default=list, blank=True)
+    # The variants the spec's stop rule stopped before their last fold: runs.events.PrunedRow dicts.
+    pruned = models.JSONField(default=list, blank=True)
     # Units of work: fits (folds x variants x branches) for cross-validation, epochs for training.
     total_fits = models.PositiveIntegerField(default=0)
     finished_fits = models.PositiveIntegerField(default=0)

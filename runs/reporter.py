@@ -77,6 +77,7 @@ class DbReporter(Reporter):
         self.interval = settings.RUNWATCH["PROGRESS_MIN_INTERVAL"] if progress_interval is None else progress_interval
         self._labels = dict(STEPS.get(run.runner, []))
         self._warnings = list(run.warnings or [])
+        self._pruned = list(run.pruned or [])
         self._current_step = ""
         self._step_started = {}
         self._message = ""  # the latest progress message: a metrics event carries it, so it alone can redraw
@@ -154,6 +155,13 @@ class DbReporter(Reporter):
 
     def in_flight(self, fits):
         self._emit(_Item("event", *events.in_flight(fits)), {"in_flight": fits})
+
+    def stop_decision(self, *, finished, total, pruned, **data):
+        # The run's list of pruned rows and its fits to do change with the event, in the same write.
+        self._pruned = self._pruned + list(pruned)
+        fields = {"pruned": list(self._pruned), "total_fits": total, "finished_fits": finished,
+                  "progress": finished / total if total else 0.0}
+        self._emit(_Item("event", *events.stop_rule(finished=finished, total=total, pruned=pruned, **data)), fields)
 
     def fold_done(self, *, branch, variant, description, fold, metrics, fit_time, primary_metric, primary,
                   running_mean, finished, total, eta_seconds, best_score, diagnostics=None, reused=False):

@@ -10,6 +10,7 @@ from collections import OrderedDict
 from engine import catalog
 
 from engine import scoring
+from . import formatting
 from .models import FoldMetric, Run
 
 
@@ -56,6 +57,9 @@ def leaderboard(run, rows=None):
     by_epoch = bool(rows) and rows[0]["fold"] is None and rows[0]["epoch"] is not None
     folds_expected = expected_folds(run)
 
+    # The rows the spec's stop rule stopped early (engine/stop_rules.py): shown with their partial mean, ranked
+    # below every complete row (they are incomplete), and marked.
+    pruned = {(p["branch"], p["variant"]): p for p in (run.pruned or []) if isinstance(p, dict)}
     groups = OrderedDict()
     for row in rows:
         key = (row["branch"], row["variant"])
@@ -83,12 +87,13 @@ def leaderboard(run, rows=None):
             "folds": len(fits), "complete": complete,
             "fit_time": scoring.mean([f["fit_time"] for f in fits]) or 0.0,
             "scores": scores, "primary": scores.get(primary, {"mean": None, "std": None, "count": 0}),
+            "pruned": pruned.get(key),
         })
     ranked = scoring.rank(variants, greater, score=lambda v: v["primary"]["mean"], complete=lambda v: v["complete"])
     for number, v in enumerate(ranked, 1):
         v["rank"] = number
     best = ranked[0] if ranked and scoring.finite(ranked[0]["primary"]["mean"]) else None
-    unfinished = [v for v in ranked if not v["complete"]]
+    unfinished = [v for v in ranked if not v["complete"] and not v["pruned"]]
     return {
         "run": run.pk,
         "status": run.status,
@@ -105,6 +110,9 @@ def leaderboard(run, rows=None):
         "best_score": best["primary"]["mean"] if best else None,
         "partial": run.status in (Run.Status.STOPPED, Run.Status.FAILED) and bool(rows),
         "unfinished": unfinished,
+        "pruned": list(pruned.values()),
+        "stop_rule": formatting.stop_rule_label((run.spec or {}).get("stop_rule")),
+        "stop_summary": formatting.stop_rule_summary(run.summary),
         "fits": len(rows),
         "rows": rows,
     }

@@ -43,6 +43,28 @@ class ProgressSerializer(serializers.Serializer):
     warnings = serializers.ListField(child=serializers.CharField())
 
 
+class PrunedRowSerializer(serializers.Serializer):
+    """A variant the spec's stop rule stopped before its last fold (runs.events.PrunedRow)."""
+
+    branch = serializers.CharField()
+    variant = serializers.IntegerField()
+    rule = serializers.ChoiceField(choices=["median", "successive_halving", "target"])
+    folds = serializers.IntegerField(help_text="Folds it had when it stopped; its partial mean is over these.")
+    mean = serializers.FloatField(allow_null=True, help_text="Its running mean of the primary metric then.")
+    threshold = serializers.FloatField(allow_null=True, help_text="The median, the rung's cut-off, or the target.")
+    message = serializers.CharField(help_text="The decision as the log says it.")
+
+
+class StopRuleSerializer(serializers.Serializer):
+    """The spec's optional `stop_rule` (engine/stop_rules.py): one of {"kind": "median", "after_folds": 2},
+    {"kind": "successive_halving", "factor": 3}, {"kind": "target", "value": 0.95}."""
+
+    kind = serializers.ChoiceField(choices=["median", "successive_halving", "target"])
+    after_folds = serializers.IntegerField(required=False, min_value=1, help_text="median: judge from this fold on.")
+    factor = serializers.IntegerField(required=False, min_value=2, help_text="successive_halving: keep the best 1/factor.")
+    value = serializers.FloatField(required=False, help_text="target: end the run once a variant's mean reaches it.")
+
+
 class RunSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
     progress_record = serializers.SerializerMethodField()
@@ -51,6 +73,8 @@ class RunSerializer(serializers.ModelSerializer):
     spec = serializers.JSONField(read_only=True, help_text="The validated spec snapshot the run executes.")
     waiting_reason = serializers.SerializerMethodField(help_text="Why a queued run has not started; else null.")
     queue_position = serializers.SerializerMethodField(help_text="1-based place of a queued run in the queue.")
+    stop_rule = serializers.SerializerMethodField(help_text="The spec's stop rule, or null: every fit runs.")
+    pruned = PrunedRowSerializer(many=True, read_only=True, help_text="The variants its stop rule pruned so far.")
 
     class Meta:
         model = Run
@@ -60,7 +84,8 @@ class RunSerializer(serializers.ModelSerializer):
             "total_variants", "variant_description", "current_branch", "in_flight", "total_fits", "finished_fits",
             "queued_at", "started_at", "finished_at", "updated_at", "cancel_requested_at",
             "best_score", "best_variant", "summary", "error_message", "partial", "has_model", "model_sha256",
-            "seed", "data_hash", "library_versions", "last_seq", "waiting_reason", "queue_position",
+            "seed", "data_hash", "library_versions", "last_seq", "waiting_reason", "queue_position", "stop_rule",
+            "pruned",
         ]
         read_only_fields = fields
         extra_kwargs = {"progress": {"help_text": "Fraction done, 0 to 1."}}
@@ -72,6 +97,10 @@ class RunSerializer(serializers.ModelSerializer):
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_has_model(self, run):
         return bool(run.model_file)
+
+    @extend_schema_field(StopRuleSerializer(allow_null=True))
+    def get_stop_rule(self, run):
+        return (run.spec or {}).get("stop_rule")
 
     @extend_schema_field({"type": "string", "nullable": True})
     def get_waiting_reason(self, run):
@@ -195,6 +224,9 @@ class LeaderboardRowSerializer(serializers.Serializer):
     fit_time = serializers.FloatField(help_text="Mean fit time in seconds.")
     primary = ScoreSerializer(help_text="The primary metric's score.")
     scores = serializers.DictField(child=ScoreSerializer(), help_text="Every recorded metric by name.")
+    pruned = PrunedRowSerializer(allow_null=True, help_text=(
+        "Set when the spec's stop rule stopped this variant early: it ranks below every complete variant, with "
+        "the partial mean of the folds it had."))
 
 
 class ResultsSerializer(serializers.Serializer):
@@ -206,6 +238,9 @@ class ResultsSerializer(serializers.Serializer):
     best_score = serializers.FloatField(allow_null=True, help_text="The best variant's mean of the primary metric.")
     partial = serializers.BooleanField(help_text="The run stopped or failed; these are the folds that finished.")
     fits = serializers.IntegerField(help_text="Fits (or epochs) scored.")
+    stop_rule = serializers.CharField(allow_blank=True, help_text="The spec's stop rule in words; empty without one.")
+    stop_summary = serializers.CharField(allow_blank=True, help_text=(
+        'What the stop rule saved, once the run has completed: "pruned 14 of 30 variants; 52 of 150 fits saved".'))
     leaderboard = LeaderboardRowSerializer(
         many=True, help_text="Best first by the primary metric's mean; unfinished variants, then unscored ones, last."
     )

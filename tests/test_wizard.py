@@ -305,3 +305,26 @@ def test_it_lets_the_user_leave_text_columns_out():
         preprocessing, branches = wizard.join_preprocessing("", choice, [{"scaler": "standard_scaler"}])
         assert [s["name"] for s in preprocessing] == [step, "standard_scaler"] and branches == []
         assert wizard.split_preprocessing({"preprocessing": preprocessing})[1] == choice
+
+
+def test_it_chooses_a_stop_rule_at_the_validation_step(alice, owner):
+    walk(alice, IRIS_STEPS[:4])
+    cv = dict(IRIS_STEPS[4][1])
+    page = alice.get(f"{NEW}?step=cv").content.decode()
+    assert 'name="stop_rule"' in page and "Successive halving" in page
+    for data, field, message in (
+        ({"stop_rule": "median", "stop_after_folds": "4"}, "stop_after_folds", "Must be a whole number of folds from 1 to 3"),
+        ({"stop_rule": "successive_halving", "stop_factor": "1"}, "stop_factor", "Must be a whole number from 2"),
+        ({"stop_rule": "target", "stop_value": "2"}, "stop_value", "accuracy runs from 0 to 1"),
+        ({"stop_rule": "target"}, "stop_value", "Give the score"),
+    ):
+        response = post(alice, "cv", {**cv, **data})
+        assert response.status_code == 400, data
+        assert response.context["form"].errors[field][0].startswith(message), response.context["form"].errors
+    walk(alice, [("cv", {**cv, "stop_rule": "median", "stop_after_folds": "2"}), IRIS_STEPS[5]])
+    review = alice.get(f"{NEW}?step=review").content.decode()
+    assert "Median from fold 2: a variant whose running mean is below the median" in review
+    back = alice.get(f"{NEW}?step=cv").content.decode()  # the choice is kept when going back
+    assert '<option value="median" selected>' in back
+    post(alice, "review", {"name": "Iris pruned", "description": ""}, action="save")
+    assert Experiment.objects.get(owner=owner).spec["stop_rule"] == {"kind": "median", "after_folds": 2}

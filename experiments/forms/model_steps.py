@@ -87,7 +87,23 @@ class CVStep(StepForm):
     shuffle = forms.BooleanField(label="Shuffle rows before splitting", required=False)
     seed = forms.IntegerField(label="Seed", min_value=0, required=False)
     metric = forms.ChoiceField(label="Primary metric")
-    paths = {"cv.kind": "kind", "cv.folds": "folds", "cv.shuffle": "shuffle", "cv.seed": "seed", "metric": "metric"}
+    # The optional stop rule (engine/stop_rules.py): its kind, and the one setting each kind has. The values go to
+    # the spec as typed; the spec validator judges them (against the folds and the metric) like any other field.
+    stop_rule = forms.ChoiceField(label="Stop rule", required=False, choices=[
+        ("", "None: every variant gets every fold"),
+        ("median", "Median: prune a variant below the median of the others"),
+        ("successive_halving", "Successive halving: the best 1/factor get more folds"),
+        ("target", "Target: end the run once a variant reaches a score")])
+    stop_after_folds = forms.IntegerField(label="Median: judge from fold", required=False,
+                                          help_text="A variant is compared after at least this many folds.")
+    stop_factor = forms.IntegerField(label="Halving factor", required=False, help_text="2 keeps the best half.")
+    stop_value = forms.FloatField(label="Target score", required=False,
+                                  help_text="Of the primary metric, as a variant's mean over every fold.")
+    paths = {"cv.kind": "kind", "cv.folds": "folds", "cv.shuffle": "shuffle", "cv.seed": "seed", "metric": "metric",
+             "stop_rule": "stop_rule", "stop_rule.after_folds": "stop_after_folds", "stop_rule.factor": "stop_factor",
+             "stop_rule.value": "stop_value"}
+    STOP_SETTINGS = {"median": ("after_folds", "stop_after_folds", 2), "successive_halving": ("factor", "stop_factor", 3),
+                     "target": ("value", "stop_value", None)}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -103,13 +119,28 @@ class CVStep(StepForm):
         cv, task = self.spec.get("cv") or {}, self.spec.get("task")
         return {"kind": cv.get("kind") or ("stratified_kfold" if task == "classification" else "kfold"),
                 "folds": cv.get("folds", 5), "shuffle": cv.get("shuffle", True), "seed": cv.get("seed", 42),
-                "metric": self.spec.get("metric")}
+                "metric": self.spec.get("metric"), **self._stop_initial()}
+
+    def _stop_initial(self):
+        rule = self.spec.get("stop_rule") if isinstance(self.spec.get("stop_rule"), dict) else {}
+        values = {"stop_rule": rule.get("kind", ""), "stop_after_folds": 2, "stop_factor": 3, "stop_value": None}
+        if rule.get("kind") in self.STOP_SETTINGS:
+            key, field, _ = self.STOP_SETTINGS[rule["kind"]]
+            values[field] = rule.get(key)
+        return values
 
     def apply(self):
         d = self.cleaned_data
         self.spec["cv"] = {"kind": d["kind"], "folds": d["folds"], "shuffle": d["shuffle"],
                            "seed": d["seed"] if d["seed"] is not None else 42}
         self.spec["metric"] = d["metric"]
+        kind = d.get("stop_rule")
+        if not kind:
+            self.spec.pop("stop_rule", None)
+            return
+        key, field, default = self.STOP_SETTINGS[kind]
+        value = d.get(field) if d.get(field) is not None else default
+        self.spec["stop_rule"] = {"kind": kind} if value is None else {"kind": kind, key: value}
 
 
 class RunnerStep(StepForm):
