@@ -5,7 +5,8 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from runs.control import get_queue, launch_run
+from runs.control import launch_run
+from runs.scheduling import get_queue
 from runs.models import Run
 
 pytestmark = pytest.mark.django_db
