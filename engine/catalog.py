@@ -168,17 +168,30 @@ def param_range(estimator, param):
 
 # Metrics recorded for every fold, by task. The first is the default primary metric.
 # name: (greater is better, needs probabilities/decision scores)
+# Precision and recall are macro averages for two classes as for more (scikit-learn's "precision_macro" and
+# "recall_macro" scorers, like f1_macro): one rule whatever the labels, with no positive class to guess.
+# Log loss and average precision need scores, so a model without them records None (engine.pipeline).
 METRICS = {
-    "classification": {"accuracy": (True, False), "f1_macro": (True, False), "roc_auc": (True, True)},
-    "regression": {"r2": (True, False), "rmse": (False, False), "mae": (False, False)},
+    "classification": {
+        "accuracy": (True, False), "balanced_accuracy": (True, False), "f1_macro": (True, False),
+        "precision_macro": (True, False), "recall_macro": (True, False), "roc_auc": (True, True),
+        "average_precision": (True, True), "log_loss": (False, True),
+    },
+    "regression": {"r2": (True, False), "rmse": (False, False), "mae": (False, False), "mape": (False, False)},
 }
 METRIC_LABELS = {
     "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
     "f1_macro": "F1 (macro)",
+    "precision_macro": "Precision (macro)",
+    "recall_macro": "Recall (macro)",
     "roc_auc": "ROC AUC",
+    "average_precision": "Average precision",
+    "log_loss": "Log loss",
     "r2": "R2",
     "rmse": "RMSE",
     "mae": "MAE",
+    "mape": "MAPE",
 }
 
 

@@ -112,24 +112,36 @@ def better(task, metric, a, b):
 
 
 def score(model, X, y, task):
-    """Every metric of the task for a fitted model on (X, y); None where a metric does not apply."""
+    """Every metric of the task for a fitted model on (X, y); None where a metric does not apply.
+
+    Each equals scikit-learn's metric function of the same name on the same predictions (tests/test_metrics.py).
+    """
     if task == "regression":
         pred = model.predict(X)
         return {
             "r2": _finite(skm.r2_score(y, pred)),
             "rmse": _finite(skm.root_mean_squared_error(y, pred)),
             "mae": _finite(skm.mean_absolute_error(y, pred)),
+            "mape": _finite(skm.mean_absolute_percentage_error(y, pred)),
         }
     pred = model.predict(X)
+    ranked = _ranking_scores(model, X, y)
     return {
         "accuracy": _finite(skm.accuracy_score(y, pred)),
+        "balanced_accuracy": _quiet(skm.balanced_accuracy_score, y, pred),
         "f1_macro": _finite(skm.f1_score(y, pred, average="macro")),
-        "roc_auc": _roc_auc(model, X, y),
+        "precision_macro": _quiet(skm.precision_score, y, pred, average="macro", zero_division=0),
+        "recall_macro": _quiet(skm.recall_score, y, pred, average="macro", zero_division=0),
+        "roc_auc": _roc_auc(model, y, ranked),
+        "average_precision": _average_precision(model, y, ranked),
+        "log_loss": _log_loss(model, X, y),
     }
 
 
-def _roc_auc(model, X, y):
-    """As scikit-learn's "roc_auc" scorer for two classes (decision scores first) and "roc_auc_ovr" for more."""
+def _ranking_scores(model, X, y):
+    """What ROC AUC and average precision rank by, as scikit-learn's "roc_auc" and "average_precision" scorers
+    do for two classes (the decision function first, else the positive class's probability), and the class
+    probabilities for more (as "roc_auc_ovr"). None where the model has neither or the fold has one class."""
     classes = getattr(model, "classes_", None)
     if classes is None or len(np.unique(y)) < 2:
         return None
@@ -138,17 +150,57 @@ def _roc_auc(model, X, y):
             warnings.simplefilter("ignore")
             if len(classes) == 2:
                 if hasattr(model, "decision_function"):
-                    scores = model.decision_function(X)
-                elif hasattr(model, "predict_proba"):
-                    scores = model.predict_proba(X)[:, 1]
-                else:
-                    return None
-                return _finite(skm.roc_auc_score(y == classes[1], scores))
-            if not hasattr(model, "predict_proba"):
-                return None
-            return _finite(skm.roc_auc_score(y, model.predict_proba(X), multi_class="ovr", labels=classes))
+                    return model.decision_function(X)
+                return model.predict_proba(X)[:, 1] if hasattr(model, "predict_proba") else None
+            return model.predict_proba(X) if hasattr(model, "predict_proba") else None
     except (ValueError, AttributeError):
-        return None  # e.g. a class missing from this fold, or SVC without probability estimates
+        return None  # e.g. SVC without probability estimates
+
+
+def _roc_auc(model, y, ranked):
+    if ranked is None:
+        return None
+    classes = model.classes_
+    if len(classes) == 2:
+        return _quiet(skm.roc_auc_score, y == classes[1], ranked)
+    return _quiet(skm.roc_auc_score, y, ranked, multi_class="ovr", labels=classes)
+
+
+def _average_precision(model, y, ranked):
+    """Two classes: the positive (second) class's AP. More: the macro mean of each class's one-vs-rest AP."""
+    if ranked is None:
+        return None
+    classes = model.classes_
+    if len(classes) == 2:
+        return _quiet(skm.average_precision_score, y == classes[1], ranked)
+    from sklearn.preprocessing import label_binarize
+
+    return _quiet(skm.average_precision_score, label_binarize(y, classes=classes), ranked, average="macro")
+
+
+def _log_loss(model, X, y):
+    """Lower is better; needs class probabilities (None without them). The model's classes are the labels,
+    so a fold that lacks a class is still scored."""
+    if not hasattr(model, "predict_proba"):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            proba = model.predict_proba(X)
+    except (ValueError, AttributeError):
+        return None
+    return _quiet(skm.log_loss, y, proba, labels=model.classes_)
+
+
+def _quiet(metric, *args, **kwargs):
+    """`metric(*args, **kwargs)` as a finite float, or None where it is undefined (e.g. a class missing from
+    this fold); its warnings are left out, as the value says what they would."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _finite(metric(*args, **kwargs))
+    except (ValueError, AttributeError):
+        return None
 
 
 def _finite(value):

@@ -47,6 +47,7 @@ from .serializers import (
     MetricSerializer,
     ProgressSerializer,
     PromoteSerializer,
+    ResultsQuerySerializer,
     ResultsSerializer,
     ResumeSerializer,
     RunCreateSerializer,
@@ -190,10 +191,16 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         rows = self.get_object().logs.filter(**query(LogFilterSerializer, request)).order_by("seq")
         return self.get_paginated_response(LogSerializer(self.paginate_queryset(rows), many=True).data)
 
-    @extend_schema(responses=ResultsSerializer, summary="The leaderboard")
+    @extend_schema(parameters=[ResultsQuerySerializer], responses=ResultsSerializer, summary="The leaderboard")
     @action(detail=True, methods=["get"])
     def results(self, request, pk=None):
-        return Response(ResultsSerializer(results.leaderboard(self.get_object())).data)
+        run = self.get_object()
+        board = results.leaderboard(run)
+        asked = ResultsQuerySerializer(data=request.query_params, context={"metrics": board["metrics"]})
+        asked.is_valid(raise_exception=True)
+        if asked.validated_data.get("rank_by", board["metric"]) != board["metric"]:
+            board = results.leaderboard(run, board["rows"], rank_by=asked.validated_data["rank_by"])
+        return Response(ResultsSerializer(board).data)
 
     @extend_schema(parameters=[DiagnosticsQuerySerializer], responses={200: DiagnosticsSerializer, "404": DETAIL["404"]},
                    summary="A variant's out-of-fold diagnostics")

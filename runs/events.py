@@ -68,6 +68,9 @@ class StatusData(TypedDict, total=False):
     has_model: bool  # JOB_COMPLETED: a model bundle was exported
     runner: str  # JOB_COMPLETED: cv, training or evaluation
     steps: list  # terminal: the steps that were running and were cut short, [{"step", "label", "status"}]
+    finished_fits: int  # terminal: the fits done and planned when it ended (the progress line says so)
+    total_fits: int
+    elapsed_seconds: float  # terminal, once it had started: its duration
 
 
 class ProgressData(TypedDict, total=False):

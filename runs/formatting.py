@@ -79,12 +79,16 @@ def fixed(value, digits=2, missing=""):
 
 
 def mean_std(summary, digits=4, missing=MISSING):
-    """A {"mean", "std"} summary as "0.9667 ± 0.0236" (just the mean when there is no spread)."""
+    """A {"mean", "std"} summary as "0.9667 ± 0.0236" (just the mean when there is no spread).
+
+    One value has no spread to speak of: its std (0 by the formula) reads "± —", not "± 0.0000", which would
+    claim the folds agreed (an unfinished variant with one fold)."""
     if not summary or summary.get("mean") is None:
         return missing
     text = number(summary["mean"], digits)
     if summary.get("std") is not None:
-        text += f" ± {number(summary['std'], digits)}"
+        one = summary.get("count") is not None and summary["count"] < 2
+        text += f" ± {missing if one else number(summary['std'], digits)}"
     return text
 
 
@@ -104,6 +108,15 @@ def fits(runner, status, count):
     """The fits a run made, saying so when a completed cross-validation refitted its best variant on all the
     data ("50 + refit"): the refit is a model trained, but not one of the fits the progress counts."""
     return f"{count} + refit" if runner == "cv" and status == "completed" else str(count)
+
+
+def ended(status, finished, total):
+    """The progress line of a run that has ended: "Completed", or how far a stopped or failed one got ("Stopped
+    after 7 of 25 fits"), never the last step it was on ("Fitting fold 2/5" would say it still works)."""
+    if status == "completed":
+        return "Completed"
+    word = {"stopped": "Stopped", "failed": "Failed"}.get(status, str(status).capitalize())
+    return f"{word} after {finished or 0} of {total} fit{'s' if total != 1 else ''}" if total else word
 
 
 def numbers(values, noun):

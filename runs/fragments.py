@@ -121,7 +121,8 @@ def progress_text(percent, message, elapsed, eta, finished, total, *, ticking, r
 
 
 def progress_from_run(run):
-    return progress_text(run.percent, run.message, run.duration.total_seconds() if run.duration else None,
+    message = formatting.ended(run.status, run.finished_fits, run.total_fits) if run.is_terminal else run.message
+    return progress_text(run.percent, message, run.duration.total_seconds() if run.duration else None,
                          run.eta_seconds, run.finished_fits, run.total_fits,
                          ticking=run.is_active and run.started_at is not None,
                          running=run.status == Run.Status.RUNNING)
@@ -362,7 +363,12 @@ def _status_parts(run_id, message):
             summary = data.get("summary") or {}
             done = progress_text(100.0, "Completed", summary.get("duration_seconds"), None, None, None,
                                  ticking=False, running=False)
-            parts.append(partial("progress", progress=done, oob=True))
+        else:
+            # Stopped or failed: how far it got, not the step it was on.
+            finished, total = data.get("finished_fits"), data.get("total_fits")
+            done = progress_text(formatting.percent(finished, total), formatting.ended(status, finished, total),
+                                 data.get("elapsed_seconds"), None, finished, total, ticking=False, running=False)
+        parts.append(partial("progress", progress=done, oob=True))
     return parts
 
 

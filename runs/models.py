@@ -204,8 +204,9 @@ class Run(models.Model):
         makes this safe against a worker and a web request changing the same run at once.
         """
         with transaction.atomic():
-            current, owner_id = (Run.objects.select_for_update().filter(pk=self.pk)
-                                 .values_list("status", "owner_id").get())
+            current, owner_id, finished_fits, total_fits, started_at = (
+                Run.objects.select_for_update().filter(pk=self.pk)
+                .values_list("status", "owner_id", "finished_fits", "total_fits", "started_at").get())
             if new_status not in self.TRANSITIONS[current]:
                 raise IllegalTransition(f"Run {self.pk} is {current}; it cannot become {new_status}.")
             now = timezone.now()
@@ -226,6 +227,11 @@ class Run(models.Model):
                 running.update(status=cut_short, finished_at=now)
                 if steps:
                     event_data["steps"] = steps
+                # How far it got, for the progress line a page shows from the event alone (formatting.ended).
+                event_data.setdefault("finished_fits", fields.get("finished_fits", finished_fits))
+                event_data.setdefault("total_fits", fields.get("total_fits", total_fits))
+                if started_at is not None:
+                    event_data.setdefault("elapsed_seconds", (fields["finished_at"] - started_at).total_seconds())
             for key, value in fields.items():
                 setattr(self, key, value)
             append_event(self, *events.status_event(new_status, current, **event_data), check_open=False)

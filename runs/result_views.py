@@ -64,7 +64,8 @@ def results_extras(request, run, board):
         "can_resume": can_resume(run.status, run.runner, run.partial),
         "clone_url": _wizard_url(f"from_run={run.pk}"),
         "name_max": NAME_MAX,
-        "sort_query": {k: request.GET[k] for k in ("sort", "dir") if request.GET.get(k)},
+        "sort_query": {**({"rank_by": board["rank_by"]} if board["rank_by"] != board["metric"] else {}),
+                       **{k: request.GET[k] for k in ("sort", "dir") if request.GET.get(k)}},
     }
 
 

@@ -45,10 +45,13 @@ def expected_folds(run):
     return run.total_folds or (run.spec.get("cv") or {}).get("folds")
 
 
-def leaderboard(run, rows=None):
+def leaderboard(run, rows=None, rank_by=None):
     """Everything the results of `run` say, as plain data (JSON-able but for nothing).
 
     rows (per fit, in the order they were recorded) may be passed in when the caller already has them.
+    `rank_by` (one of the metrics the run recorded: the board's "metrics") ranks the rows by that metric, in
+    its own direction, instead of the primary one; the best variant stays the primary metric's (the refitted
+    one).
     """
     if rows is None:
         rows = fold_rows(FoldMetric.objects.filter(run=run).order_by("seq", "id"))
@@ -93,6 +96,12 @@ def leaderboard(run, rows=None):
     for number, v in enumerate(ranked, 1):
         v["rank"] = number
     best = ranked[0] if ranked and scoring.finite(ranked[0]["primary"]["mean"]) else None
+    rank_by = rank_by if rank_by in names else primary
+    if rank_by != primary:
+        ranked = scoring.rank(ranked, scoring.greater_is_better(run.task, rank_by), complete=lambda v: v["complete"],
+                              score=lambda v: v["scores"].get(rank_by, {}).get("mean"))
+        for number, v in enumerate(ranked, 1):
+            v["rank"] = number
     unfinished = [v for v in ranked if not v["complete"] and not v["pruned"]]
     return {
         "run": run.pk,
@@ -102,6 +111,9 @@ def leaderboard(run, rows=None):
         "metric_label": metric_label(primary),
         "greater_is_better": greater,
         "metrics": names,
+        "rank_by": rank_by,
+        "rank_by_label": metric_label(rank_by),
+        "rank_by_greater": scoring.greater_is_better(run.task, rank_by),
         "columns": [(n, metric_label(n)) for n in names],
         "by_epoch": by_epoch,
         "folds_expected": folds_expected,

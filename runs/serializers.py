@@ -229,11 +229,29 @@ class LeaderboardRowSerializer(serializers.Serializer):
         "the partial mean of the folds it had."))
 
 
+class ResultsQuerySerializer(serializers.Serializer):
+    """`rank_by` must be a metric the run recorded: the view passes them as `metrics` in the context."""
+
+    rank_by = serializers.CharField(max_length=100, required=False, help_text=(
+        "Rank the leaderboard by this metric (one the run recorded, in its own direction: lowest first for "
+        "log_loss, rmse, mae and mape). Default: the primary metric."))
+
+    def validate_rank_by(self, value):
+        metrics = self.context["metrics"]
+        if value not in metrics:
+            raise serializers.ValidationError(
+                f"This run did not record {value!r}; it can be ranked by {', '.join(metrics)}.")
+        return value
+
+
 class ResultsSerializer(serializers.Serializer):
     run = serializers.IntegerField()
     status = serializers.CharField(help_text="The run's status (results of an active run are partial).")
-    metric = serializers.CharField(help_text="The primary metric the leaderboard is sorted by.")
+    metric = serializers.CharField(help_text="The primary metric: it picks the best variant, the one refitted.")
     greater_is_better = serializers.BooleanField()
+    rank_by = serializers.CharField(help_text="The metric the leaderboard is ranked by (the primary one unless "
+                                              "`rank_by` asked for another).")
+    rank_by_greater_is_better = serializers.BooleanField(source="rank_by_greater")
     metrics = serializers.ListField(child=serializers.CharField())
     best_score = serializers.FloatField(allow_null=True, help_text="The best variant's mean of the primary metric.")
     partial = serializers.BooleanField(help_text="The run stopped or failed; these are the folds that finished.")
@@ -242,7 +260,7 @@ class ResultsSerializer(serializers.Serializer):
     stop_summary = serializers.CharField(allow_blank=True, help_text=(
         'What the stop rule saved, once the run has completed: "pruned 14 of 30 variants; 52 of 150 fits saved".'))
     leaderboard = LeaderboardRowSerializer(
-        many=True, help_text="Best first by the primary metric's mean; unfinished variants, then unscored ones, last."
+        many=True, help_text="Best first by the `rank_by` metric's mean; unfinished variants, then unscored ones, last."
     )
 
 

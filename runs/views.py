@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -200,24 +201,33 @@ def results_page(request, run, share=None):
     """`results` for a run already checked. With `share` (a share link's page, sharing.views) the same template
     renders read-only: no actions, no export, no links to the owner's other objects."""
     board = results_module.leaderboard(run)
+    # ?rank_by= re-ranks the leaderboard by another recorded metric (as the API's results endpoint does);
+    # one the run did not record is a form error, answered 400 with the page ranked by the primary metric.
+    rank_by, rank_error = request.GET.get("rank_by"), None
+    if rank_by is not None and rank_by not in board["metrics"]:
+        rank_error = f"This run did not record “{rank_by}”: pick one of the metrics it did."
+    elif rank_by and rank_by != board["metric"]:
+        board = results_module.leaderboard(run, board["rows"], rank_by=rank_by)
     sort = request.GET.get("sort")
     if sort not in board["metrics"]:
-        sort = board["metric"]
+        sort = board["rank_by"]
     better_first = request.GET.get("dir") != "worse"
     ctx = {
         "run": run,
         "board": board,
         # The default order is the leaderboard's own ranking (finished variants before unfinished ones).
-        "ranked": board["leaderboard"] if sort == board["metric"] and better_first
+        "ranked": board["leaderboard"] if sort == board["rank_by"] and better_first
         else results_module.sorted_by(board, sort, better_first=better_first),
         "headers": _sort_headers(board, sort, better_first),
+        "rank_error": rank_error,
+        "rank_query": urlencode({"rank_by": board["rank_by"]}) + "&" if board["rank_by"] != board["metric"] else "",
         **result_views.results_extras(request, run, board),
     }
     if share is not None:
         ctx.update(share=share, promotions=[], can_promote=False)
     # htmx asks for the fold chart of another row only; the same template renders it for the full page.
     template = "runs/results.html#fold-chart" if request.htmx else "runs/results.html"
-    return render(request, template, ctx)
+    return render(request, template, ctx, status=400 if rank_error else 200)
 
 
 def _sort_headers(board, sort, better_first):

@@ -6,6 +6,7 @@ from sklearn.datasets import load_iris
 from sklearn.metrics import accuracy_score, f1_score
 
 import engine
+from engine import catalog
 from runs import events
 from runs.control import launch_run
 from runs.models import FoldMetric, Run, RunEvent
@@ -28,7 +29,7 @@ def test_it_evaluates_an_exported_model(worker, owner, outsider, iris_spec):
     assert run.summary["accuracy"] == pytest.approx(accuracy_score(y, predicted))
     assert run.best_score == pytest.approx(f1_score(y, predicted, average="macro"))
     assert run.summary["evaluated_run"] == source.pk
-    assert FoldMetric.objects.filter(run=run, fold=1).count() == 3
+    assert FoldMetric.objects.filter(run=run, fold=1).count() == len(catalog.METRICS["classification"])
     assert run.model_file == ""  # an evaluation exports nothing
 
     stored = list(RunEvent.objects.filter(run=run).order_by("seq"))

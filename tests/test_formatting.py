@@ -48,6 +48,9 @@ def test_it_formats_mean_and_std():
     assert formatting.mean_std({"mean": 0.97, "std": None}) == "0.9700"
     assert formatting.mean_std({"mean": None, "std": None}) == "—"
     assert formatting.mean_std(None) == "—"
+    # One fold (an unfinished variant) has no spread: not "± 0.0000".
+    assert formatting.mean_std({"mean": 0.9, "std": 0.0, "count": 1}) == "0.9000 ± —"
+    assert formatting.mean_std({"mean": 0.9, "std": 0.0, "count": 2}) == "0.9000 ± 0.0000"
 
 
 @pytest.mark.parametrize("finished, total, progress, expected", [

@@ -151,3 +151,21 @@ def test_it_renders_a_stored_log_line_as_its_event_did(transactional_db, owner, 
     assert first.group(1) == live[0]["ts"] and first.group(2) == live[0]["ts"][11:19]  # UTC, as TIME_ZONE
     # An event without a readable ts prints no time rather than the time of rendering.
     assert [fragments.log_from_event({"seq": 9, "ts": ts, "data": {}})["clock"] for ts in (None, "soon")] == ["", ""]
+
+
+def test_it_says_how_far_a_stopped_run_got_not_the_fold_it_was_on(transactional_db, owner, experiment):
+    """After Stop the progress line reads "Stopped after 7 of 25 fits", live (from the stop event) and on a page
+    load alike; "Fitting fold 2/5" would say the run still works."""
+    from runs.control import launch_run
+    from runs.models import Run, RunEvent
+
+    run = launch_run(owner, experiment=experiment)
+    run.mark_running("w1")
+    Run.objects.filter(pk=run.pk).update(finished_fits=7, total_fits=25, message="Fitting fold 2/5 - LR")
+    run.mark_cancelling()
+    run.mark_stopped()
+    stop = RunEvent.objects.filter(run=run).order_by("-seq").first().to_message()
+    for html in (fragments.render_messages(run.pk, [stop]), fragments.full_state(Run.objects.get(pk=run.pk))):
+        progress = re.search(r'<section id="run-progress".*?</section>', html, re.S).group(0)
+        assert '<span id="progress-message" class="progress-message">Stopped after 7 of 25 fits</span>' in progress
+        assert "Fitting" not in progress and "<dd>7 / 25</dd>" in progress and 'aria-valuenow="28.0"' in progress

@@ -296,4 +296,4 @@ def test_it_gives_each_metric_one_direction_everywhere():
     assert "RMSE is primary (lower is better)" in dict(describe.readable(spec))["Metrics"][0]
     choices = dict(CVStep(draft=wizard.new_draft(spec), user=None).fields["metric"].choices)
     assert choices == {"r2": "R2 (higher is better)", "rmse": "RMSE (lower is better)",
-                       "mae": "MAE (lower is better)"}
+                       "mae": "MAE (lower is better)", "mape": "MAPE (lower is better)"}

@@ -326,6 +326,7 @@ def test_it_marks_partial_results_and_the_unfinished_variants(owner_client, run)
     assert re.search(r"Unfinished: <span class=\"variant-desc\">Halfway</span> \(1 of 3 folds\)", html)
     assert variant_order(html) == ["Finished", "Halfway"]  # one lucky fold does not rank first
     assert "chip-amber\">unfinished" in html
+    assert "1.0000 ± —" in html and "1.0000 ± 0.0000" not in html  # one fold has no spread to show
 
 
 def test_it_says_plainly_that_nothing_finished_before_a_failure(owner_client, run):
