@@ -17,9 +17,13 @@ def test_it_formats_durations(value, text):
     assert formatting.duration(value) == text
 
 
-def test_it_rounds_half_up_like_the_browser():
-    # Python's round(2.5) is 2; JavaScript's Math.round(2.5) is 3. The ticking clock uses the latter.
-    assert round(2.5) == 2 and formatting.duration(2.5) == "3 s"
+@pytest.mark.parametrize("seconds, text", [
+    (0.5, "1 s"), (2.5, "3 s"), (4.5, "5 s"), (2.49, "2 s"), (59.5, "1 min 00 s"), (60.5, "1 min 01 s"),
+])
+def test_it_rounds_half_up_like_the_browser(seconds, text):
+    # Python's round(2.5) is 2 (half to even); JavaScript's Math.round(2.5) is 3. The ticking clock uses the latter,
+    # so the server's text must too: the even halves (0.5, 2.5, 4.5) are where round() would differ.
+    assert formatting.duration(seconds) == text
 
 
 @pytest.mark.parametrize("value, text", [

@@ -19,7 +19,14 @@ def test_it_serves_queue_metrics_to_a_scraper_with_the_token(client, token, db):
 
 def test_it_serves_queue_metrics_to_staff(client, staff):
     client.force_login(staff)
-    assert "rq_workers" in client.get(URL).content.decode()
+    response = client.get(URL)
+
+    assert response.status_code == 200
+    # The series a scraper reads, one per state of the default queue, not just the metric's help line.
+    lines = response.content.decode().splitlines()
+    for status in ("queued", "started", "finished", "failed"):
+        series = f'rq_jobs{{queue="default",status="{status}"}} '
+        assert any(line.startswith(series) for line in lines), (series, lines)
 
 
 def test_it_refuses_anyone_else(client, outsider, token):

@@ -98,10 +98,21 @@ def test_it_bounds_the_size_of_the_data(dataset, steps, path, message):
     assert errors[path][0].startswith(message) or message in errors[path][0], errors
 
 
-def test_it_sizes_polynomial_features_after_the_steps_that_shrink_the_data():
-    steps = [{"name": "pca", "params": {"n_components": 10}}, {"name": "polynomial_features", "params": {"degree": 4}}]
+@pytest.mark.parametrize("shrink", [
+    {"name": "pca", "params": {"n_components": 10}}, {"name": "select_k_best", "params": {"k": 10}},
+])
+def test_it_sizes_polynomial_features_after_the_steps_that_shrink_the_data(shrink):
+    digits = {"kind": "builtin", "name": "digits"}  # 1,797 rows x 64 features: degree 4 alone is refused
+    steps = [shrink, {"name": "polynomial_features", "params": {"degree": 4}}]
 
-    assert validate_spec(iris(dataset={"kind": "builtin", "name": "digits"}, preprocessing=steps))
+    spec = validate_spec(iris(dataset=digits, preprocessing=steps))
+    assert [step["name"] for step in spec["preprocessing"]] == [shrink["name"], "polynomial_features"]
+    # Sized from the columns the step leaves (30 here, not the data's 64): 30 is still too many for degree 4.
+    wider = {**shrink, "params": {key: 30 for key in shrink["params"]}}
+    too_big = [wider, {"name": "polynomial_features", "params": {"degree": 4}}]
+    assert errors_of(iris(dataset=digits, preprocessing=too_big)) == {"preprocessing.1.params.degree": [
+        "Degree 4 turns 30 features into 46,376 columns, 83,337,672 values for 1,797 rows; at most 50,000,000 are "
+        "allowed. Lower the degree, or reduce the features first (pca, select_k_best)."]}
 
 
 def test_it_has_a_range_for_every_numeric_parameter_of_every_estimator():
