@@ -3,6 +3,8 @@
 a resume that could not be exact is refused (409) with the reason."""
 
 import copy
+import os
+import signal
 import tempfile
 from pathlib import Path
 
@@ -14,8 +16,8 @@ from runs import events, results
 from runs.control import cancel_run, launch_run
 from runs.models import FoldMetric, Run, RunEvent
 from runs.resume import CannotResume, resume
-from tests.helpers import wait_for
-from tests.runwork import wait_for_end, wait_for_status
+from tests.helpers import start_worker, wait_for
+from tests.runwork import horse_of, is_running, wait_for_end, wait_for_status
 from tests.test_engine_parallel import Recorder, outcome_of, scores_by_fold
 
 # 12 variants x 5 folds = 60 fits of ~0.1-0.3 s each: long enough to stop about half-way.
@@ -93,6 +95,29 @@ def test_it_resumes_a_resumed_run(worker, owner, uninterrupted):
     reused, fitted = folds_of(third)
     assert len(reused) == FoldMetric.objects.filter(run=second).values("variant", "fold").distinct().count()
     assert {**reused, **fitted} == uninterrupted
+
+
+def test_it_resumes_a_run_whose_worker_was_killed_mid_fit(worker, monitor, owner, uninterrupted):
+    first = launch_run(owner, spec=SPEC, name="killed")
+    wait_for(lambda: Run.objects.get(pk=first.pk).finished_fits >= 15, timeout=120, message="15 fits")
+    horse = horse_of(worker)
+    os.killpg(worker.pid, signal.SIGKILL)  # kill -9 the worker mid-fit; its orphaned horse exits by itself
+    wait_for(lambda: not is_running(horse), timeout=30, message="the orphaned work horse to exit")
+    first = wait_for_status(first, Run.Status.FAILED, timeout=60)  # the monitor: no heartbeat
+    assert first.error_message.startswith("Worker lost")
+    done_before = {(m.branch, m.variant, m.fold) for m in FoldMetric.objects.filter(run=first)}
+    assert 0 < len(done_before) < 60
+
+    replacement = start_worker()
+    try:
+        second = wait_for_end(resume(first, owner=owner))
+    finally:
+        replacement.stop()
+    assert second.status == Run.Status.COMPLETED, second.error_message
+    reused, fitted = folds_of(second)
+    assert set(reused) == done_before  # what the killed run stored is reused, once
+    assert set(fitted) == set(uninterrupted) - done_before
+    assert {**reused, **fitted} == uninterrupted  # the same scores as a run never interrupted
 
 
 def test_it_fails_readably_when_the_data_changed_before_the_worker_loaded_it(worker, owner):

@@ -65,8 +65,8 @@ def test_it_goes_from_results_to_the_registry_and_a_comparison(chromium, stack, 
     assert board.locator("tbody tr").count() == 2
 
     # 2. Sort by two columns: each header link sorts by its metric; the sorted column says so.
-    labels = board.locator("thead th.num a").all_inner_texts()
-    second, third = labels[1].split(" ")[0], labels[2].split(" ")[0]
+    labels = board.locator("thead th.num a").all_text_contents()  # as written, not as CSS cases it
+    second, third = labels[1].split()[0], labels[2].split()[0]
     board.locator("thead th.num a", has_text=second).click()
     expect(page).to_have_url(re.compile(r"sort=\w+&dir=better"))
     expect(board.locator("thead th[aria-sort]")).to_contain_text(second)

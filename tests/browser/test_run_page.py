@@ -70,7 +70,7 @@ def test_it_watches_a_run_from_queued_to_completed(daphne_server, browse, owner)
         expect(page.locator(".step-completed").first).to_be_visible()
         assert page.locator("#log-lines .log-line").count() > 0
         assert page.locator("#run-fold").is_visible() and "Fold" in page.locator("#run-fold").inner_text()
-        expect(page.locator(".metrics-table [role=columnheader]").filter(has_text="Accuracy")).to_be_visible()
+        expect(page.locator(".metrics-table").get_by_role("columnheader", name="Accuracy", exact=True)).to_be_visible()
         # The chart is drawn from the points the stream appended: a dot per scored fold.
         wait_for(lambda: page.locator("#metrics-chart circle.chart-dot").count() >= 2, timeout=30, message="chart dots")
         screenshot(page, "run-running")
