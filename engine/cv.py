@@ -5,20 +5,21 @@ import time
 
 from .spec import branches, describe_variant, variants
 
-from . import dask_fits, diagnostics, export, parallel, pipeline, scoring
+from . import dask_fits, diagnostics, eta, export, parallel, pipeline, scoring
 from .common import FitWarnings, build_for, library_versions, load_and_validate, step
 from .errors import Cancelled, RunError
 from .reporting import Clock
 
 
-def run(spec, reporter, workdir, *, dataset_path=None, timings, n_jobs=1, scheduler="", resume=None):
+def run(spec, reporter, workdir, *, dataset_path=None, timings, n_jobs=1, scheduler="", resume=None, priors=None):
     task, metric = spec["task"], spec["metric"]
     data = load_and_validate(spec, reporter, timings, dataset_path)
     if resume:
         check_resumable(resume, data)
 
     with step(reporter, "cross_validate", timings):
-        table = cross_validate(spec, data, reporter, n_jobs, scheduler, reused=resume and resume["folds"])
+        table = cross_validate(spec, data, reporter, n_jobs, scheduler, reused=resume and resume["folds"],
+                               priors=priors)
         best = rank(table, task, metric)[0]
         if best["primary"] is None:
             raise RunError(f"No variant could be scored by {metric}; choose another metric.")
@@ -26,15 +27,19 @@ def run(spec, reporter, workdir, *, dataset_path=None, timings, n_jobs=1, schedu
     with step(reporter, "refit_best", timings):
         if reporter.should_stop():
             raise Cancelled()
+        clock = table["clock"]
+        clock.plan.refitting((best["branch"], best["variant"]))
+        clock.parallel = 1  # the refit is one fit, in the work horse
         reporter.progress(
             f"Refitting the best variant on all {data.n_rows} rows - {best['description']}",
-            progress=1.0, finished=table["clock"].finished, total=table["clock"].total,
-            eta_seconds=table["clock"].mean_seconds, elapsed_seconds=table["clock"].elapsed(),
+            progress=1.0, finished=clock.finished, total=clock.total, elapsed_seconds=clock.elapsed(),
+            **clock.eta_fields(),
         )
         model = build_for(data, best["steps"], best["spec_variant"], spec)
         started = time.perf_counter()
         with FitWarnings(reporter).capture(branch=best["branch"], variant=best["variant"]):
             model.fit(data.X, data.y)
+        clock.plan.refitted()
         reporter.log("info", f"Refitted {best['description']} on all data in {time.perf_counter() - started:.2f} s")
 
     with step(reporter, "export", timings):
@@ -66,17 +71,16 @@ def _not_resumable(why):
     return error
 
 
-def cross_validate(spec, data, reporter, n_jobs=1, scheduler="", reused=None):
+def cross_validate(spec, data, reporter, n_jobs=1, scheduler="", reused=None, priors=None):
     """Every (branch, variant, fold) fit, in this process (n_jobs 1), spread over children, or over the Dask
     cluster whose scheduler is at `scheduler` (engine/dask_fits.py); the table and the events are the same
     every way: the folds are split once, here, and each result is stored in spec order. `reused`: the
-    {(branch, variant, fold): {"metrics", "fit_time"}} of a resumed run, reported first and not fitted."""
+    {(branch, variant, fold): {"metrics", "fit_time"}} of a resumed run, reported first and not fitted.
+    `priors`: {estimator: seconds per fit} from earlier runs on the same data, for the ETA (engine.eta)."""
     task, metric = spec["task"], spec["metric"]
     chains, all_variants = branches(spec), variants(spec)
     folds = list(pipeline.splitter(spec["cv"], task).split(data.X, data.y))
     reused = {key: fold for key, fold in (reused or {}).items() if 1 <= key[2] <= len(folds)}
-    # The clock counts the fits this run does: its progress and its ETA are about the work left.
-    clock = Clock(len(chains) * len(all_variants) * len(folds) - len(reused))
     table = []
     for branch, steps in chains:
         for variant in all_variants:
@@ -86,6 +90,10 @@ def cross_validate(spec, data, reporter, n_jobs=1, scheduler="", reused=None):
                 "estimator": variant["estimator"], "params": variant["params"], "spec_variant": variant,
                 "folds": [], "by_fold": {},
             })
+    # The clock counts the fits this run does: its progress and its ETA are about the work left, each fit left
+    # at the expected time of its own model (engine.eta).
+    clock = Clock(len(table) * len(folds) - len(reused), eta.for_cv(table, len(folds), reused, priors,
+                                                                       (data.n_rows, data.n_features)))
     book = Book(spec, reporter, clock, len(all_variants), len(folds))
     if reused:
         _reuse(table, folds, book, reused)
@@ -131,7 +139,7 @@ def _sequential(spec, data, table, folds, book):
             book.reporter.progress(
                 f"Fitting fold {number}/{len(folds)} - {entry['label']}",
                 progress=book.clock.fraction, finished=book.clock.finished, total=book.clock.total,
-                eta_seconds=book.clock.eta(), elapsed_seconds=book.clock.elapsed(),
+                elapsed_seconds=book.clock.elapsed(), **book.clock.eta_fields(),
             )
             model = pipeline.fresh(template)
             context = {"fold": number, "branch": entry["branch"], "variant": entry["variant"]}
@@ -156,11 +164,11 @@ def _parallel(spec, data, table, folds, book, jobs, scheduler=""):
              if number not in table[i]["by_fold"]]  # not the reused folds
     where = f"the Dask cluster at {scheduler}" if scheduler else f"{jobs} processes"
     book.reporter.log("info", f"Fitting {len(tasks)} models on {where}" + ("" if scheduler else " at once"))
+    book.clock.parallel = 1 if scheduler else jobs  # the time left is spread over the processes
     book.reporter.progress(
         f"Fitting {len(tasks)} models on {where}", progress=0.0, finished=0, total=book.clock.total,
-        elapsed_seconds=book.clock.elapsed(),
+        elapsed_seconds=book.clock.elapsed(), **book.clock.eta_fields(),
     )
-    book.clock.parallel = 1 if scheduler else jobs  # the time left is spread over the processes
     if scheduler:
         fits = dask_fits.run_tasks(tasks, scheduler, book.reporter.should_stop, jobs)
     else:
@@ -190,7 +198,7 @@ def _parallel(spec, data, table, folds, book, jobs, scheduler=""):
                 f"Fitted {book.clock.finished} of {book.clock.total} models on {where} - last: fold "
                 f"{number}/{len(folds)} of {entry['label']}",
                 progress=book.clock.fraction, finished=book.clock.finished, total=book.clock.total,
-                eta_seconds=book.clock.eta(), elapsed_seconds=book.clock.elapsed(),
+                elapsed_seconds=book.clock.elapsed(), **book.clock.eta_fields(),
             )
     except parallel.FitFailed as e:
         i, number = e.key
@@ -232,8 +240,11 @@ class Book:
 
     def done(self, entry, number, scores, fit_time, seconds, diagnosed=None):
         """`seconds` None: a reused fold, which this run did not fit and its clock does not count."""
+        key = (entry["branch"], entry["variant"])
         if seconds is not None:
-            self.clock.add(seconds)
+            self.clock.add(seconds, key=key)
+        elif fit_time:
+            self.clock.plan.learn(key, fit_time)  # a reused fold still says what this variant costs
         entry["by_fold"][number] = scores
         entry["folds"] = [entry["by_fold"][n] for n in sorted(entry["by_fold"])]
         running = scoring.mean(f[self.metric] for f in entry["folds"])
@@ -248,8 +259,8 @@ class Book:
         self.reporter.fold_done(
             branch=entry["branch"], variant=entry["variant"], description=entry["description"], fold=number,
             metrics=scores, fit_time=round(fit_time, 4), primary_metric=self.metric, primary=scores[self.metric],
-            running_mean=running, finished=self.clock.finished, total=self.clock.total, eta_seconds=self.clock.eta(),
-            best_score=best_score, diagnostics=diagnosed or None, reused=seconds is None,
+            running_mean=running, finished=self.clock.finished, total=self.clock.total, best_score=best_score,
+            **self.clock.eta_fields(), diagnostics=diagnosed or None, reused=seconds is None,
         )
         if complete:
             summarise(entry, self.task, self.metric)
