@@ -58,8 +58,11 @@ class Book:
 
     def done(self, entry, number, scores, fit_time, seconds, diagnosed=None):
         """`seconds` None: a reused fold, which this run did not fit and its clock does not count."""
+        key = (entry["branch"], entry["variant"])
         if seconds is not None:
-            self.clock.add(seconds)
+            self.clock.add(seconds, key=key)
+        elif fit_time and self.clock.plan is not None:
+            self.clock.plan.learn(key, fit_time)  # a reused fold still says what this variant costs
         entry["by_fold"][number] = scores
         entry["folds"] = [entry["by_fold"][n] for n in sorted(entry["by_fold"])]
         running = scoring.mean(f[self.metric] for f in entry["folds"])
@@ -74,7 +77,7 @@ class Book:
         self.reporter.fold_done(
             branch=entry["branch"], variant=entry["variant"], description=entry["description"], fold=number,
             metrics=scores, fit_time=round(fit_time, 4), primary_metric=self.metric, primary=scores[self.metric],
-            running_mean=running, finished=self.clock.finished, total=self.clock.total, eta_seconds=self.clock.eta(),
+            running_mean=running, finished=self.clock.finished, total=self.clock.total, **self.clock.eta_fields(),
             best_score=best_score, diagnostics=diagnosed or None, reused=seconds is None,
         )
         if complete:
@@ -91,8 +94,10 @@ class Book:
     def _decided(self, decision):
         rows = decision.get("stopped", [decision["row"]]) if decision["decision"] == "target_reached" else [decision["row"]]
         # The fits these rows will never store leave the clock: progress and ETA count only what will run.
-        self.clock.drop(sum(1 for row in rows for number in range(1, self.n_folds + 1)
-                            if number not in self.table[row]["by_fold"] and (row, number) not in self.reused))
+        for row in rows:
+            left = sum(1 for number in range(1, self.n_folds + 1)
+                       if number not in self.table[row]["by_fold"] and (row, number) not in self.reused)
+            self.clock.drop(left, key=(self.table[row]["branch"], self.table[row]["variant"]))
         entry = self.table[decision["row"]]
         message = explain(decision, entry, self.metric, self.greater)
         pruned = [self._pruned_row(row, self.rule.pruned[row], message) for row in rows]

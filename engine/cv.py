@@ -5,21 +5,22 @@ import time
 
 from .spec import branches, describe_variant, variants
 
-from . import dask_fits, diagnostics, export, parallel, pipeline, scoring, stop_rules
+from . import dask_fits, diagnostics, eta, export, parallel, pipeline, scoring, stop_rules
 from .book import Book, summarise
 from .common import FitWarnings, build_for, library_versions, load_and_validate, step
 from .errors import Cancelled, RunError
 from .reporting import Clock
 
 
-def run(spec, reporter, workdir, *, dataset_path=None, timings, n_jobs=1, scheduler="", resume=None):
+def run(spec, reporter, workdir, *, dataset_path=None, timings, n_jobs=1, scheduler="", resume=None, priors=None):
     task, metric = spec["task"], spec["metric"]
     data = load_and_validate(spec, reporter, timings, dataset_path)
     if resume:
         check_resumable(resume, data)
 
     with step(reporter, "cross_validate", timings):
-        table = cross_validate(spec, data, reporter, n_jobs, scheduler, reused=resume and resume["folds"])
+        table = cross_validate(spec, data, reporter, n_jobs, scheduler, reused=resume and resume["folds"],
+                               priors=priors)
         best = rank(table, task, metric)[0]
         if best["primary"] is None:
             raise RunError(f"No variant could be scored by {metric}; choose another metric.")
@@ -29,15 +30,19 @@ def run(spec, reporter, workdir, *, dataset_path=None, timings, n_jobs=1, schedu
     with step(reporter, "refit_best", timings):
         if reporter.should_stop():
             raise Cancelled()
+        clock = table["clock"]
+        clock.plan.refitting((best["branch"], best["variant"]))
+        clock.parallel = 1  # the refit is one fit, in the work horse
         reporter.progress(
             f"Refitting the best variant on all {data.n_rows} rows - {best['description']}",
-            progress=1.0, finished=table["clock"].finished, total=table["clock"].total,
-            eta_seconds=table["clock"].mean_seconds, elapsed_seconds=table["clock"].elapsed(),
+            progress=1.0, finished=clock.finished, total=clock.total, elapsed_seconds=clock.elapsed(),
+            **clock.eta_fields(),
         )
         model = build_for(data, best["steps"], best["spec_variant"], spec)
         started = time.perf_counter()
         with FitWarnings(reporter).capture(branch=best["branch"], variant=best["variant"]):
             model.fit(data.X, data.y)
+        clock.plan.refitted()
         reporter.log("info", f"Refitted {best['description']} on all data in {time.perf_counter() - started:.2f} s")
 
     with step(reporter, "export", timings):
@@ -70,18 +75,17 @@ def _not_resumable(why):
     return error
 
 
-def cross_validate(spec, data, reporter, n_jobs=1, scheduler="", reused=None):
+def cross_validate(spec, data, reporter, n_jobs=1, scheduler="", reused=None, priors=None):
     """Every (branch, variant, fold) fit the stop rule lets run (engine/stop_rules.py; without one, all), in this
     process (n_jobs 1), spread over children, or over the Dask cluster whose scheduler is at `scheduler`
     (engine/dask_fits.py); the table and the events are the same every way: the folds are split once, here,
     and the rule sees each result in spec order. `reused`: the {(branch, variant, fold): {"metrics",
-    "fit_time"}} of a resumed run, offered first (they feed the rule) and not fitted."""
+    "fit_time"}} of a resumed run, offered first (they feed the rule) and not fitted.
+    `priors`: {estimator: seconds per fit} from earlier runs on the same data, for the ETA (engine.eta)."""
     task, metric = spec["task"], spec["metric"]
     chains, all_variants = branches(spec), variants(spec)
     folds = list(pipeline.splitter(spec["cv"], task).split(data.X, data.y))
     reused = {key: fold for key, fold in (reused or {}).items() if 1 <= key[2] <= len(folds)}
-    # The clock counts the fits this run does: its progress and its ETA are about the work left.
-    clock = Clock(len(chains) * len(all_variants) * len(folds) - len(reused))
     table = []
     for branch, steps in chains:
         for variant in all_variants:
@@ -92,6 +96,10 @@ def cross_validate(spec, data, reporter, n_jobs=1, scheduler="", reused=None):
                 "folds": [], "by_fold": {},
             })
     rule = stop_rules.make(spec.get("stop_rule"), len(table), len(folds), scoring.greater_is_better(task, metric))
+    # The clock counts the fits this run does: its progress and its ETA are about the work left, each fit left
+    # at the expected time of its own model (engine.eta).
+    clock = Clock(len(table) * len(folds) - len(reused), eta.for_cv(table, len(folds), reused, priors,
+                                                                       (data.n_rows, data.n_features)))
     to_fit = len(table) * len(folds) - len(reused)
     jobs = parallel.effective_jobs(n_jobs, to_fit)
     spread = bool(to_fit) and ((scheduler and n_jobs != 1 and to_fit > 1) or jobs > 1)
@@ -147,7 +155,7 @@ def _sequential(spec, data, table, folds, book):
             book.reporter.progress(
                 f"Fitting fold {number}/{len(folds)} - {entry['label']}",
                 progress=book.clock.fraction, finished=book.clock.finished, total=book.clock.total,
-                eta_seconds=book.clock.eta(), elapsed_seconds=book.clock.elapsed(),
+                elapsed_seconds=book.clock.elapsed(), **book.clock.eta_fields(),
             )
             model = pipeline.fresh(templates[i])
             context = {"fold": number, "branch": entry["branch"], "variant": entry["variant"]}
@@ -188,11 +196,11 @@ def _fit_wave(spec, data, table, folds, book, jobs, scheduler, keys, templates):
              for i, number in keys]
     where = f"the Dask cluster at {scheduler}" if scheduler else f"{jobs} processes"
     book.reporter.log("info", f"Fitting {len(tasks)} models on {where}" + ("" if scheduler else " at once"))
+    book.clock.parallel = 1 if scheduler else jobs  # the time left is spread over the processes
     book.reporter.progress(
         f"Fitting {len(tasks)} models on {where}", progress=book.clock.fraction, finished=book.clock.finished,
-        total=book.clock.total, elapsed_seconds=book.clock.elapsed(),
+        total=book.clock.total, elapsed_seconds=book.clock.elapsed(), **book.clock.eta_fields(),
     )
-    book.clock.parallel = 1 if scheduler else jobs  # the time left is spread over the processes
 
     def skip(key):  # a fit of a variant pruned meanwhile never starts
         return not book.rule.wanted(*key)
@@ -220,7 +228,7 @@ def _fit_wave(spec, data, table, folds, book, jobs, scheduler, keys, templates):
                 f"Fitted {book.clock.finished} of {book.clock.total} models on {where} - last: fold "
                 f"{number}/{len(folds)} of {entry['label']}",
                 progress=book.clock.fraction, finished=book.clock.finished, total=book.clock.total,
-                eta_seconds=book.clock.eta(), elapsed_seconds=book.clock.elapsed(),
+                elapsed_seconds=book.clock.elapsed(), **book.clock.eta_fields(),
             )
             if book.rule.ended:
                 break  # the target is reached: closing the fits ends the children (or cancels the futures)

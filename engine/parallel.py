@@ -28,24 +28,10 @@ import psutil
 from threadpoolctl import threadpool_limits
 
 from . import diagnostics, pipeline
+from .costs import effective_jobs, usable_cores  # noqa: F401 (their home is light: the web side reads them)
 from .errors import Cancelled
 
 WAIT_SECONDS = 0.2  # how often the parent looks at the stop flag while every child is busy
-
-
-def usable_cores():
-    """The cores this process may run on (its CPU affinity, which containers and taskset narrow)."""
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:  # not on Linux
-        return max(os.cpu_count() or 1, 1)
-
-
-def effective_jobs(n_jobs, tasks):
-    """How many children to start: -1 is every usable core; never more than there are tasks or cores."""
-    cores = usable_cores()
-    wanted = cores if n_jobs is None or n_jobs < 0 else n_jobs
-    return max(1, min(wanted, cores, tasks))
 
 
 def fit_task(template, X, y, train, test, task, look, threads):

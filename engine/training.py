@@ -15,7 +15,7 @@ from sklearn.pipeline import Pipeline
 
 from .spec import branches, describe_variant, variants
 
-from . import export, pipeline
+from . import eta, export, pipeline
 from .common import FitWarnings, build_for, load_and_validate, step
 from .errors import Cancelled, RunError
 from .reporting import Clock
@@ -51,7 +51,11 @@ def train(spec, data, reporter):
     chains, all_variants = branches(spec), variants(spec)
     # Said once, so nobody waits for a second core: an epoch needs the one before it.
     reporter.log("info", "Training runs its epochs one after another in one process, variant after variant")
-    clock = Clock(len(chains) * len(all_variants) * epochs)
+    # Each epoch left at the expected time of its own variant's epochs (engine.eta); no refit: the best epoch's
+    # model is the one exported. One epoch is one pass whatever max_iter says, so no work factor ({} params).
+    plan = eta.Plan({(branch, v["index"]): (v["estimator"], {}, epochs) for branch, _ in chains
+                     for v in all_variants}, refit=False)
+    clock = Clock(len(chains) * len(all_variants) * epochs, plan)
     fit_warnings = FitWarnings(reporter)
     rng = np.random.default_rng(seed)
     results, best, best_score = [], None, None
@@ -79,7 +83,7 @@ def train(spec, data, reporter):
                     raise Cancelled()
                 reporter.progress(
                     f"Epoch {epoch}/{epochs} - {label}",
-                    progress=clock.fraction, finished=clock.finished, total=clock.total, eta_seconds=clock.eta(),
+                    progress=clock.fraction, finished=clock.finished, total=clock.total, **clock.eta_fields(),
                     elapsed_seconds=clock.elapsed(), epoch=epoch, total_epochs=epochs, best_score=best_score,
                     latest_score=state["latest"],
                 )
@@ -92,7 +96,7 @@ def train(spec, data, reporter):
                         scores = pipeline.score(estimator, Xv, y_val, task)
                 except Exception as e:
                     raise RunError(f"Training {description} failed in epoch {epoch}: {e}", "train") from e
-                clock.add(time.perf_counter() - started)
+                clock.add(time.perf_counter() - started, key=(branch, variant["index"]))
                 primary = scores[metric]
                 state["latest"], state["epochs_completed"] = primary, epoch
                 if pipeline.better(task, metric, primary, state["primary"]):
@@ -106,11 +110,11 @@ def train(spec, data, reporter):
                     branch=branch, variant=variant["index"], description=description, epoch=epoch,
                     total_epochs=epochs, metrics=scores, fit_time=round(fit_time, 4), primary_metric=metric,
                     primary=primary, best=state["primary"], finished=clock.finished, total=clock.total,
-                    eta_seconds=clock.eta(), best_score=best_score,
+                    best_score=best_score, **clock.eta_fields(),
                 )
                 if waited >= patience and epoch < epochs:
                     state["early_stopped"], state["stopped_epoch"] = True, epoch
-                    clock.skip(epochs - epoch)
+                    clock.skip(epochs - epoch, key=(branch, variant["index"]))
                     reporter.log(
                         "info",
                         f"{description}: no better {metric} for {patience} epochs; stopped early at epoch {epoch} "

@@ -3,7 +3,8 @@
 import json
 import statistics
 
-from engine import catalog, stop_rules
+from engine import catalog, costs, stop_rules
+from engine.eta import work_factor
 from engine.spec import branches, total_fits, variants
 from .wizard import show_values
 
@@ -15,9 +16,15 @@ STEP_LABELS = {
     "standard_scaler": "Standard scaling", "minmax_scaler": "Min-max scaling", "robust_scaler": "Robust scaling",
     "polynomial_features": "Polynomial features", "pca": "PCA", "select_k_best": "Select k best",
 }
-# Seconds per fit when this user has no run on the same data: a small model on a small table.
-GUESS_SECONDS_PER_FIT = 0.05
-GUESS_SECONDS_PER_MILLION_VALUES = 2.0
+# What a run costs besides its fits: loading and checking the data, the steps' bookkeeping, the export; and
+# starting the fit processes of a parallel run (loky children importing scikit-learn). Measured with
+# bench/eta.py on the benchmark machine.
+RUN_OVERHEAD_SECONDS = 1.5
+PROCESS_START_SECONDS = 2.0
+# How far the truth may lie from the estimate: history on the same data is close, the cost model within
+# about a factor of two (machines and their load differ), a training run's epochs rougher still.
+SPREAD = {"history": 1.4, "cost model": 2.0, "epochs": 3.0}
+EPOCHS_PER_FIT = 20  # a default-sized fit is about this many passes over the data (for one epoch's cost)
 
 
 def dataset_label(ref, datasets=None):
@@ -88,17 +95,53 @@ def fits(spec):
     return n, f"{b} branch{'es' if b != 1 else ''} × {v} variant{'s' if v != 1 else ''} × {per} {unit} + 1 refit"
 
 
-def estimate(spec, earlier_runs, shape=None):
-    """(seconds, how it was estimated). `earlier_runs` are this user's finished runs on the same data, as
-    (seconds, fits) pairs; without any, a stated rough guess from the data's size."""
-    n = total_fits(spec) + 1
-    timed = [seconds / max(count, 1) for seconds, count in earlier_runs if seconds and count]
-    if timed:
-        per_fit = statistics.median(timed)
-        return n * per_fit, f"from {len(timed)} of your earlier runs on this data"
-    rows, cols = shape or (1000, 20)
-    per_fit = GUESS_SECONDS_PER_FIT + rows * cols / 1e6 * GUESS_SECONDS_PER_MILLION_VALUES
-    return n * per_fit, "a rough guess: you have no finished runs on this data yet"
+def estimate(spec, history=None, shape=None, default_jobs=1):
+    """(seconds, low, high, how it was estimated) for a run of `spec`: every fit at the expected time of its
+    own estimator, spread over the processes the run will use, plus the refit and the run's overhead.
+
+    `history`: {estimator: seconds per fit at work factor 1} from this user's earlier runs on the same data
+    (runs.history.fit_seconds); estimators without any take the catalog's cost model (engine.costs) by data
+    `shape` (rows, columns). `default_jobs`: the server's RUNWATCH_N_JOBS, for a spec that does not say."""
+    history = history or {}
+    rows, columns = shape or (1000, 20)
+    if spec["runner"] == "evaluation":
+        return RUN_OVERHEAD_SECONDS, RUN_OVERHEAD_SECONDS / 2, RUN_OVERHEAD_SECONDS * 2, "a single evaluation"
+    per_variant, sources = [], set()
+    for variant in variants(spec):
+        known = history.get(variant["estimator"])
+        sources.add("history" if known else "cost model")
+        per_fit = (known * work_factor(variant["params"], variant["estimator"]) if known
+                   else costs.fit_seconds(variant["estimator"], variant["params"], rows, columns))
+        per_variant.append(per_fit)
+    n_branches = len(branches(spec))
+    if spec["runner"] == "training":
+        epochs = spec["training"]["epochs"]
+        work = n_branches * epochs * sum(per_variant) / EPOCHS_PER_FIT
+        seconds = RUN_OVERHEAD_SECONDS + work
+        return _range(seconds, SPREAD["epochs"]) + ("a rough guess from the catalog's cost model per epoch, "
+                                                    "one process",)
+    folds = spec["cv"]["folds"]
+    fits = n_branches * len(per_variant) * folds
+    jobs = costs.effective_jobs(spec.get("n_jobs", default_jobs), fits)
+    work = n_branches * folds * sum(per_variant)
+    # Spread over the processes, with half the tail of the last fits, which cannot be shared out (engine.eta).
+    cv = work / jobs + (1 - 1 / jobs) * max(per_variant) / 2
+    refit = statistics.fmean(per_variant) * folds / max(folds - 1, 1)
+    seconds = RUN_OVERHEAD_SECONDS + (PROCESS_START_SECONDS if jobs > 1 else 0) + cv + refit
+    spread = SPREAD["history"] if sources == {"history"} else SPREAD["cost model"]
+    where = f"{jobs} processes at once" if jobs > 1 else "one process"
+    if sources == {"history"}:
+        how = f"from your earlier runs on this data, {where}"
+    elif "history" in sources:
+        how = f"from your earlier runs on this data, the catalog's cost model for models they did not fit, {where}"
+    else:
+        how = (f"from the catalog's cost model for {rows:,} rows × {columns} columns (no earlier runs on this "
+               f"data), {where}")
+    return _range(seconds, spread) + (how,)
+
+
+def _range(seconds, spread):
+    return seconds, seconds / spread, seconds * spread
 
 
 def dataset_shape(ref, dataset=None):

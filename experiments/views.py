@@ -4,6 +4,7 @@ Each user sees only their own; anyone else's answers 404 (the admin is where sta
 
 import math
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.quotas import QuotaExceeded
 from config.query_params import MAX_DB_INT, whole_number
+from runs import formatting, history
 from runs.control import launch_run
 from runs.models import Run
 
@@ -341,10 +343,10 @@ def _render(request, experiment, draft, step, form, status=200, errors=None):
             dataset = _csv_dataset(request.user, draft)
             context["readable"] = describe.readable(spec, _datasets_by_id(request.user))
             context["fits"] = describe.fits(spec)
-            earlier = Run.objects.filter(owner=request.user, status=Run.Status.COMPLETED,
-                                         spec__dataset=spec["dataset"]).order_by("-id")[:20]
-            seconds, how = describe.estimate(
-                spec, [(r.duration.total_seconds() if r.duration else None, r.total_fits) for r in earlier],
-                describe.dataset_shape(spec["dataset"], dataset))
-            context["estimate"], context["estimate_how"] = seconds, how
+            shape = describe.dataset_shape(spec["dataset"], dataset)
+            seconds, low, high, how = describe.estimate(
+                spec, history.fit_seconds(request.user, spec["dataset"], rows=shape and shape[0]), shape,
+                settings.RUNWATCH.get("N_JOBS_DEFAULT", 1))
+            context["estimate"] = formatting.estimate(seconds, low, high)
+            context["estimate_how"] = how
     return render(request, "experiments/wizard.html", context, status=status)

@@ -124,7 +124,7 @@ class RunAdmin(admin.ModelAdmin):
                     ("current_step", "current_branch"),
                     ("current_variant", "total_variants", "variant_description"),
                     ("current_fold", "total_folds"),
-                    ("finished_fits", "total_fits", "eta_seconds"),
+                    ("finished_fits", "total_fits", "eta_seconds", "eta_low", "eta_high"),
                     ("early_stopped", "stopped_epoch", "latest_score"),
                     "warnings_json",
                 )

@@ -79,6 +79,8 @@ class ProgressData(TypedDict, total=False):
     finished_fits: Required[int]
     total_fits: Required[int]
     eta_seconds: float | None
+    eta_low: float | None  # the range of the seconds left (engine.eta); None when there is none
+    eta_high: float | None
     elapsed_seconds: float | None
     epoch: int  # training runner only, with the rest below
     total_epochs: int
@@ -114,6 +116,8 @@ class MetricsData(TypedDict, total=False):
     finished_fits: Required[int]
     total_fits: Required[int]
     eta_seconds: float | None
+    eta_low: float | None  # as in ProgressData
+    eta_high: float | None
     elapsed_seconds: float | None
     best_score: float | None  # the best variant's mean so far (engine.scoring)
     message: str  # the latest progress message ("Fitting fold 3/5 - Ridge")
@@ -197,10 +201,11 @@ def status_event(status, previous, **extra):
     return status_event_type(status), StatusData(status=status, previous=previous, **extra)
 
 
-def progress(message, *, progress, finished_fits, total_fits, eta_seconds=None, elapsed_seconds=None, **training):
+def progress(message, *, progress, finished_fits, total_fits, eta_seconds=None, eta_low=None, eta_high=None,
+             elapsed_seconds=None, **training):
     return JOB_PROGRESS, ProgressData(
         progress=round(progress, 4), message=message, finished_fits=finished_fits, total_fits=total_fits,
-        eta_seconds=eta_seconds, elapsed_seconds=elapsed_seconds, **training,
+        eta_seconds=eta_seconds, eta_low=eta_low, eta_high=eta_high, elapsed_seconds=elapsed_seconds, **training,
     )
 
 

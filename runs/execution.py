@@ -35,7 +35,7 @@ from django.conf import settings
 from experiments import storage
 
 import engine
-from . import events, failures, limits, resume
+from . import events, failures, history, limits, resume
 from .models import IllegalTransition, Run
 from .publisher import ThreadedPublisher
 from .reporter import DbReporter
@@ -73,6 +73,13 @@ def execute(run):
         events.use_publisher(previous)
         if not publisher().flush(timeout=10):
             log.warning("Run %s: some events were not published in time; watchers read them back", run.pk)
+
+
+def _eta_priors(run):
+    """How long each estimator fitted in the owner's earlier runs on the same data, for the ETA (engine/eta.py)."""
+    if run.runner != "cv":
+        return None
+    return history.fit_seconds(run.owner_id, run.spec.get("dataset"), exclude=run.pk)
 
 
 def _scratch_prefix(run):
@@ -129,7 +136,7 @@ def _execute(run, watchdog):
             outcome = engine.execute(run.spec, reporter, scratch / f"run-{run.pk}", **resources,
                                      default_jobs=settings.RUNWATCH.get("N_JOBS_DEFAULT", 1),
                                      scheduler=settings.RUNWATCH.get("DASK_SCHEDULER", ""),
-                                     resume=resume.engine_resume(run))
+                                     resume=resume.engine_resume(run), eta_priors=_eta_priors(run))
             _store_bundle(run, outcome)
         reporter.close()
     except engine.Cancelled:

@@ -43,6 +43,42 @@ def duration(value, missing=MISSING):
     return f"{hours} h {minutes:02d} min"
 
 
+def wide_range(seconds, low, high):
+    """(low, high) when the estimate is unsure enough to be shown as a range (engine.eta.is_sure), else
+    (None, None): the one value is shown."""
+    from engine.eta import is_sure
+
+    if seconds is None or low is None or high is None or is_sure(low, high):
+        return None, None
+    return low, high
+
+
+def estimate(seconds, low=None, high=None, missing=MISSING):
+    """Time left: "~40 s" when sure (no range), else the range in the larger end's unit: "~20–45 s",
+    "~2–4 min", "~40 s–3 min", "~1–2 h". The low end rounds down and the high end up, so the range still holds
+    what the estimate says. static/js/run.js formats the same (formatEstimate)."""
+    if low is None or high is None or low == "" or high == "":
+        total = _whole_seconds(seconds)
+        return missing if total is None else "~" + duration(total)
+    low_total, high_total = _whole_seconds(low), _whole_seconds(high)
+    if low_total is None or high_total is None:
+        return estimate(seconds, missing=missing)
+    lo, lo_unit = _rough(low_total, math.floor)
+    hi, hi_unit = _rough(max(high_total, low_total), math.ceil)
+    if lo_unit == hi_unit:
+        return f"~{lo} {hi_unit}" if lo == hi else f"~{lo}–{hi} {hi_unit}"
+    return f"~{lo} {lo_unit}–{hi} {hi_unit}"
+
+
+def _rough(total, rounding):
+    """Whole seconds as (number, unit) in seconds, minutes or hours, rounded by `rounding` (floor or ceil)."""
+    if total < 60:
+        return total, "s"
+    if total < 3600:
+        return rounding(total / 60), "min"
+    return rounding(total / 3600), "h"
+
+
 def number(value, digits=4, missing=MISSING):
     """Integers bare, floats to `digits` decimals, tiny non-zero floats in exponent form ("3.20e-05")."""
     if value is None or value == "" or isinstance(value, bool):

@@ -104,10 +104,12 @@ def outcome_from_event(run_id, data):
     }
 
 
-def progress_text(percent, message, elapsed, eta, finished, total, *, ticking, running):
+def progress_text(percent, message, elapsed, eta, finished, total, *, ticking, running, eta_range=(None, None)):
     """The progress region, every value already text, as log_line's are. The estimate shows only while the run
-    runs: not while it is cancelling, and not once it has ended."""
+    runs: not while it is cancelling, and not once it has ended. `eta_range`: its (low, high); shown as a range
+    ("~2–4 min") only when it is wide (engine.eta.is_sure), else as the one value ("~40 s")."""
     eta = eta if running else None
+    low, high = formatting.wide_range(eta, *eta_range)
     return {
         "percent": str(percent),
         "message": message or "",
@@ -115,7 +117,9 @@ def progress_text(percent, message, elapsed, eta, finished, total, *, ticking, r
         "elapsed_text": formatting.duration(elapsed),
         "ticking": ticking,
         "eta": text(eta),
-        "eta_text": formatting.duration(eta),
+        "eta_low": text(low),
+        "eta_high": text(high),
+        "eta_text": formatting.estimate(eta, low, high),
         "fits": f"{finished or 0} / {total}" if total else "",
     }
 
@@ -125,17 +129,17 @@ def progress_from_run(run):
     return progress_text(run.percent, message, run.duration.total_seconds() if run.duration else None,
                          run.eta_seconds, run.finished_fits, run.total_fits,
                          ticking=run.is_active and run.started_at is not None,
-                         running=run.status == Run.Status.RUNNING)
+                         running=run.status == Run.Status.RUNNING, eta_range=(run.eta_low, run.eta_high))
 
 
 def progress_from_event(message):
-    """JOB_PROGRESS and JOB_METRICS both carry fits done, fits planned, ETA and elapsed time."""
+    """JOB_PROGRESS and JOB_METRICS both carry fits done, fits planned, ETA (with its range) and elapsed time."""
     data = message["data"]
     finished, total = data.get("finished_fits") or 0, data.get("total_fits") or 0
     # "running" as far as this event knows; the page's badge has the last word (run.js).
     return progress_text(formatting.percent(finished, total, data.get("progress")), data.get("message"),
                          data.get("elapsed_seconds"), data.get("eta_seconds"), finished, total,
-                         ticking=True, running=True)
+                         ticking=True, running=True, eta_range=(data.get("eta_low"), data.get("eta_high")))
 
 
 def position_from_run(run):

@@ -87,6 +87,8 @@ class Run(models.Model):
     total_fits = models.PositiveIntegerField(default=0)
     finished_fits = models.PositiveIntegerField(default=0)
     eta_seconds = models.FloatField(null=True, blank=True)
+    eta_low = models.FloatField(null=True, blank=True, help_text="The range around the ETA (engine/eta.py).")
+    eta_high = models.FloatField(null=True, blank=True)
     # Training runner
     early_stopped = models.BooleanField(default=False)
     stopped_epoch = models.PositiveIntegerField(null=True, blank=True)
@@ -191,6 +193,8 @@ class Run(models.Model):
             "best_score": self.best_score,
             "latest_score": self.latest_score,
             "eta_seconds": self.eta_seconds,
+            "eta_low": self.eta_low,
+            "eta_high": self.eta_high,
             "error": self.error_message,
             "warnings": self.warnings,
         }
@@ -262,7 +266,7 @@ class Run(models.Model):
             self.Status.COMPLETED,
             summary=summary,
             progress=1.0,
-            eta_seconds=0,
+            eta_seconds=0, eta_low=None, eta_high=None,
             message="Completed",
             event_data={"summary": summary, "has_model": bool(fields.get("model_file")), "runner": self.runner},
             **fields,
@@ -277,7 +281,7 @@ class Run(models.Model):
             error_message=message,
             traceback=traceback,
             partial=has_results,
-            eta_seconds=None,
+            eta_seconds=None, eta_low=None, eta_high=None,
             message=(reason or message)[:300],
             event_data={"message": message, "partial": has_results, "runner": self.runner},
         )
@@ -287,7 +291,7 @@ class Run(models.Model):
         return self.transition(
             self.Status.STOPPED,
             partial=has_results,
-            eta_seconds=None,
+            eta_seconds=None, eta_low=None, eta_high=None,
             message=reason,
             event_data={"message": reason, "partial": has_results, "runner": self.runner},
             **fields,

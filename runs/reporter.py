@@ -126,7 +126,8 @@ class DbReporter(Reporter):
     def progress(self, message, *, progress, finished, total, eta_seconds=None, elapsed_seconds=None, **extra):
         event = events.progress(message, progress=progress, finished_fits=finished, total_fits=total,
                                 eta_seconds=eta_seconds, elapsed_seconds=elapsed_seconds, **extra)
-        fields = {"message": message[:300], "eta_seconds": eta_seconds}
+        fields = {"message": message[:300], "eta_seconds": eta_seconds, "eta_low": extra.get("eta_low"),
+                  "eta_high": extra.get("eta_high")}
         self._message = message
         if total:
             fields.update(progress=progress, finished_fits=finished)
@@ -164,23 +165,25 @@ class DbReporter(Reporter):
         self._emit(_Item("event", *events.stop_rule(finished=finished, total=total, pruned=pruned, **data)), fields)
 
     def fold_done(self, *, branch, variant, description, fold, metrics, fit_time, primary_metric, primary,
-                  running_mean, finished, total, eta_seconds, best_score, diagnostics=None, reused=False):
+                  running_mean, finished, total, eta_seconds, best_score, diagnostics=None, reused=False,
+                  eta_low=None, eta_high=None):
         event = events.metrics(
             branch=branch, variant=variant, variant_description=description, fold=fold, fit_time=fit_time,
             metrics=metrics, primary_metric=primary_metric, primary=primary, running_mean=running_mean,
-            finished_fits=finished, total_fits=total, eta_seconds=eta_seconds, best_score=best_score,
-            elapsed_seconds=self._elapsed(), message=self._message, **({"reused": True} if reused else {}),
+            finished_fits=finished, total_fits=total, eta_seconds=eta_seconds, eta_low=eta_low, eta_high=eta_high,
+            best_score=best_score, elapsed_seconds=self._elapsed(), message=self._message,
+            **({"reused": True} if reused else {}),
         )
         self._metrics_done(event, metrics, {"fold": fold}, finished, total, eta_seconds, best_score, {},
                            diagnostics)
 
     def epoch_done(self, *, branch, variant, description, epoch, total_epochs, metrics, fit_time, primary_metric,
-                   primary, best, finished, total, eta_seconds, best_score):
+                   primary, best, finished, total, eta_seconds, best_score, eta_low=None, eta_high=None):
         event = events.metrics(
             branch=branch, variant=variant, variant_description=description, epoch=epoch, total_epochs=total_epochs,
             fit_time=fit_time, metrics=metrics, primary_metric=primary_metric, primary=primary, running_mean=best,
-            best=best, finished_fits=finished, total_fits=total, eta_seconds=eta_seconds, best_score=best_score,
-            elapsed_seconds=self._elapsed(), message=self._message,
+            best=best, finished_fits=finished, total_fits=total, eta_seconds=eta_seconds, eta_low=eta_low,
+            eta_high=eta_high, best_score=best_score, elapsed_seconds=self._elapsed(), message=self._message,
         )
         self._metrics_done(event, metrics, {"epoch": epoch}, finished, total, eta_seconds, best_score,
                            {"latest_score": primary})
@@ -198,7 +201,8 @@ class DbReporter(Reporter):
         rows = [(data["branch"], data["variant"], description, fold, epoch, name,
                  None if value is None else float(value), data["fit_time"], reused)
                 for name, value in metrics.items()]
-        fields = {"finished_fits": finished, "eta_seconds": eta_seconds, "best_score": best_score,
+        fields = {"finished_fits": finished, "eta_seconds": eta_seconds, "eta_low": data.get("eta_low"),
+                  "eta_high": data.get("eta_high"), "best_score": best_score,
                   "progress": finished / total if total else 0.0, **fields}
         diagnosed = (data["branch"], data["variant"], fold, diagnostics) if diagnostics and fold else None
         self._emit(_Item("event", *event, metrics=rows, diagnostics=diagnosed), fields)

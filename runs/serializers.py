@@ -38,7 +38,9 @@ class ProgressSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField(help_text="Last change of the run's record.")
     best_score = serializers.FloatField(allow_null=True)
     latest_score = serializers.FloatField(allow_null=True)
-    eta_seconds = serializers.FloatField(allow_null=True)
+    eta_seconds = serializers.FloatField(allow_null=True, help_text="Seconds left, the estimate.")
+    eta_low = serializers.FloatField(allow_null=True, help_text="The low end of the seconds left; null if none.")
+    eta_high = serializers.FloatField(allow_null=True, help_text="The high end of the seconds left; null if none.")
     error = serializers.CharField(allow_blank=True)
     warnings = serializers.ListField(child=serializers.CharField())
 

@@ -398,10 +398,21 @@ def test_it_shows_no_estimate_unless_running(owner_client, run):
     assert 'data-eta="40' in html and "~40 s" in html
     run.mark_cancelling()
     html = owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
-    assert '<span class="js-eta" data-eta="">—</span>' in html and "~40 s" not in html
+    assert re.search(r'<span class="js-eta" data-eta=""[^>]*>—</span>', html) and "~40 s" not in html
     run.mark_stopped()
     html = owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
-    assert '<span class="js-eta" data-eta="">—</span>' in html and "~40 s" not in html
+    assert re.search(r'<span class="js-eta" data-eta=""[^>]*>—</span>', html) and "~40 s" not in html
+
+
+def test_it_shows_a_range_while_the_estimate_is_unsure(owner_client, run):
+    run.mark_running("w1")
+    Run.objects.filter(pk=run.pk).update(eta_seconds=180, eta_low=100, eta_high=290, finished_fits=3, total_fits=10)
+    html = owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    assert re.search(r'data-eta="180.0" data-eta-low="100.0"\s+data-eta-high="290.0">~1–5 min</span>', html)
+    # Sure (the ends within a third of each other): the one value.
+    Run.objects.filter(pk=run.pk).update(eta_low=170, eta_high=200)
+    html = owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    assert 'data-eta-low=""' in html and 'data-eta-high="">~3 min 00 s</span>' in html
 
 
 def test_it_hides_the_fold_and_variant_chips_once_ended(owner_client, run):

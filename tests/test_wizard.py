@@ -7,7 +7,7 @@ from django.test import Client
 
 from engine import catalog
 from experiments.models import Dataset, Experiment
-from runs.models import Run
+from runs.models import FoldMetric, Run
 
 NEW = "/experiments/new/"
 IRIS_STEPS = [
@@ -68,7 +68,7 @@ def test_it_designs_saves_and_shows_an_experiment(alice, owner):
     assert walk(alice, IRIS_STEPS)["Location"] == f"{NEW}?step=review"
     review = alice.get(f"{NEW}?step=review").content.decode()
     assert "30 <span class=\"muted\">(2 branches × 5 variants × 3 folds + 1 refit)</span>" in review
-    assert "Estimated duration" in review and "a rough guess: you have no finished runs on this data yet" in review
+    assert "Estimated duration" in review and "from the catalog&#x27;s cost model for 150 rows × 4 columns" in review
     assert "standard: Standard scaling" in review and "n_neighbors ∈ {3, 5, 7}" in review
     response = post(alice, "review", {"name": "Iris branches", "description": "two scalers"}, action="save")
     experiment = Experiment.objects.get(owner=owner)
@@ -178,19 +178,31 @@ def test_it_designs_on_an_upload_and_launches(alice, owner):
                                          {"name": "one_hot_encoder", "params": {}}]
 
 
-def test_it_estimates_from_earlier_runs_on_the_same_data(alice, owner, experiment):
-    from datetime import timedelta
+def test_it_estimates_from_earlier_runs_on_the_same_data(alice, owner, outsider, experiment, settings, monkeypatch):
+    from experiments import describe
+    from experiments.models import validate_spec_for
+    from runs import formatting
 
-    from django.utils import timezone
-
-    now = timezone.now()
-    Run.objects.create(owner=owner, experiment=experiment, name="old", spec={**experiment.spec, "dataset": {
-        "kind": "builtin", "name": "iris"}}, status=Run.Status.COMPLETED, total_fits=10,
-        started_at=now - timedelta(seconds=20), finished_at=now)
+    monkeypatch.setitem(settings.RUNWATCH, "N_JOBS_DEFAULT", 1)
+    iris = {"kind": "builtin", "name": "iris"}
+    spec = {**experiment.spec, "dataset": iris, "models": [{"estimator": "LogisticRegression", "label": "LogisticRegression",
+                                                                "params": {"C": [1.0]}}]}
+    # The owner's earlier run fitted LogisticRegression at 2 s a fold; an outsider's at 50 s: not the owner's.
+    for who, seconds in ((owner, 2.0), (outsider, 50.0)):
+        old = Run.objects.create(owner=who, name="old", spec=spec, status=Run.Status.COMPLETED, total_fits=3,
+                                 summary={"rows": 150})
+        FoldMetric.objects.bulk_create([FoldMetric(run=old, variant=1, fold=f, metric=m, value=0.9, fit_time=seconds)
+                                        for f in (1, 2, 3) for m in ("accuracy", "f1_macro")])
     walk(alice, IRIS_STEPS)
     review = alice.get(f"{NEW}?step=review").content.decode()
-    assert "from 1 of your earlier runs on this data" in review
-    assert "about 1 min 02 s" in review  # 31 fits (with the refit) at 2 s each
+    assert "from your earlier runs on this data, the catalog&#x27;s cost model for models they did not fit" in review
+    new_spec = validate_spec_for(owner, alice.session["wizard:new"]["spec"])
+    seconds, low, high, _ = describe.estimate(new_spec, {"LogisticRegression": 2.0}, (150, 4), 1)
+    assert f"<strong>{formatting.estimate(seconds, low, high)}</strong>" in review
+    # 2 branches x 2 LogisticRegression variants x 3 folds at 2 s (max_iter 500 is only a cap: no more work):
+    # 24 s, and the refit; the KNN fits cost a fraction of a second. Without the history, a second or two.
+    assert 24 < seconds < 30 and low < seconds < high
+    assert describe.estimate(new_spec, {}, (150, 4), 1)[0] < 5
 
 
 def test_it_edits_an_experiment(alice, experiment):

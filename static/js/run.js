@@ -26,7 +26,7 @@
   }
 
   htmx.config.wsReconnectDelay = backoff;
-  window.Runwatch = { formatDuration: formatSeconds };
+  window.Runwatch = { formatDuration: formatSeconds, formatEstimate: formatEstimate };
 
   // Every (re)connection resumes after the last seq the page holds, not the seq it was rendered with.
   htmx.createWebSocket = function (url) {
@@ -167,6 +167,21 @@
     return h + " h " + (m < 10 ? "0" : "") + m + " min";
   }
 
+  // runs.formatting.estimate: "~40 s", or while unsure the range in the larger end's unit ("~2–4 min").
+  function rough(total, round) {
+    if (total < 60) return [total, "s"];
+    if (total < 3600) return [round(total / 60), "min"];
+    return [round(total / 3600), "h"];
+  }
+
+  function formatEstimate(seconds, low, high) {
+    var whole = function (v) { return Math.floor(Math.max(0, v) + 0.5); };
+    if (isNaN(low) || isNaN(high)) return "~" + formatSeconds(seconds);
+    var lo = rough(whole(low), Math.floor), hi = rough(Math.max(whole(high), whole(low)), Math.ceil);
+    if (lo[1] === hi[1]) return "~" + (lo[0] === hi[0] ? lo[0] : lo[0] + "–" + hi[0]) + " " + hi[1];
+    return "~" + lo[0] + " " + lo[1] + "–" + hi[0] + " " + hi[1];
+  }
+
   function since(el) {
     if (!firstSeen.has(el)) firstSeen.set(el, Date.now());
     return (Date.now() - firstSeen.get(el)) / 1000;
@@ -186,7 +201,11 @@
     // The estimate: only while running. A progress fragment rendered before a stop may still carry one.
     document.querySelectorAll(".js-eta").forEach(function (el) {
       if (status !== "running" || state.ended || el.dataset.eta === "") el.textContent = "—";
-      else el.textContent = "~" + formatSeconds(parseFloat(el.dataset.eta) - since(el));
+      else {
+        var gone = since(el);
+        el.textContent = formatEstimate(parseFloat(el.dataset.eta) - gone, parseFloat(el.dataset.etaLow) - gone,
+                                        parseFloat(el.dataset.etaHigh) - gone);
+      }
     });
     var stale = document.getElementById("stale-warning");
     if (stale && !stale.hidden) {

@@ -80,7 +80,7 @@ def test_it_uploads_designs_launches_and_completes(worker, browse, daphne_server
 
     expect(page.locator(".spec-readable")).to_contain_text("2 branches × 2 variants × 3 folds + 1 refit")
     expect(page.locator(".spec-readable")).to_contain_text("standard: Fill missing values")
-    expect(page.locator(".estimate")).to_contain_text("a rough guess")
+    expect(page.locator(".estimate")).to_contain_text("from the catalog's cost model")
     page.fill("#id_name", "Fruit, two scalers")
     screenshot(page, "wizard-review")
     page.click("button[value=launch]")

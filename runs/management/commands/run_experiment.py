@@ -252,7 +252,8 @@ class Watcher:
             s["message"] = data.get("message", "")
         elif kind == events.JOB_PROGRESS:
             s.update({k: data[k] for k in ("progress", "message", "finished_fits", "total_fits", "eta_seconds",
-                                           "epoch", "total_epochs", "best_score", "latest_score") if k in data})
+                                           "eta_low", "eta_high", "epoch", "total_epochs", "best_score",
+                                           "latest_score") if k in data})
         elif kind == events.STEP_PROGRESS:
             if data.get("status") == "running" or "step" not in s:
                 s["step"] = data.get("label") or data.get("step")
@@ -330,7 +331,7 @@ class Watcher:
             ProgressBar(total=1.0, completed=float(s.get("progress") or 0), width=40),
             f"{formatting.percent(done, total, s.get('progress')):5.1f}%",
             units,
-            f"ETA {format_seconds(s.get('eta_seconds'))}",
+            f"ETA {eta_text(s)}",
         )
         lines = [Text(self.headline(), style="bold"), bar]
         if s.get("message"):
@@ -359,6 +360,13 @@ class Watcher:
             kept = " Partial results were kept." if run.partial else ""
             return f"Run #{run.pk} stopped" + (f": {reason}." if reason else ".") + kept
         return f"Run #{run.pk} is {run.status}."
+
+
+def eta_text(state):
+    """"~40 s", or "~2–4 min" while the estimate is unsure (runs.formatting.estimate)."""
+    seconds = state.get("eta_seconds")
+    return formatting.estimate(seconds, *formatting.wide_range(seconds, state.get("eta_low"), state.get("eta_high")),
+                               missing="--")
 
 
 def format_seconds(seconds):
