@@ -55,7 +55,9 @@ def test_it_makes_every_legal_move_and_appends_its_event(owner, make_run, old, n
     run.refresh_from_db()
     assert run.status == new
     assert (run.finished_at is not None) == (new in TERMINAL)
-    assert stored_events(run) == [(1, events.status_event_type(new), {"status": new, "previous": old})]
+    # A run's end also says how far it got (no fits here), for the progress line a page shows from the event.
+    reached = {"finished_fits": 0, "total_fits": 0} if new in TERMINAL else {}
+    assert stored_events(run) == [(1, events.status_event_type(new), {"status": new, "previous": old, **reached})]
     assert run.last_seq == 1
 
 
@@ -137,7 +139,7 @@ def test_it_completes_with_its_summary(owner, make_run):
     [(seq, type_, data)] = stored_events(run)
     assert type_ == events.JOB_COMPLETED
     assert data == {"status": "completed", "previous": "running", "summary": {"best_score": 0.95, "metric": "accuracy"},
-                    "has_model": False, "runner": "cv"}
+                    "has_model": False, "runner": "cv", "finished_fits": 0, "total_fits": 0}
 
 
 def test_it_fails_with_message_and_traceback_and_notes_partial_results(owner, make_run):
@@ -163,7 +165,7 @@ def test_it_stops_a_queued_run_without_partial_results(owner, make_run):
     assert (run.status, run.partial, run.started_at) == (S.STOPPED, False, None)
     assert stored_events(run)[0][2] == {
         "status": "stopped", "previous": "queued", "message": "Cancelled before it started", "partial": False,
-        "runner": "cv",
+        "runner": "cv", "finished_fits": 0, "total_fits": 0,
     }
 
 
