@@ -81,7 +81,7 @@ def test_it_trains_every_variant_for_all_epochs_and_exports_the_best(worker, own
         scores = epoch_scores(run, variant, "rmse")
         assert [epoch for epoch, _ in scores] == list(range(1, 7))
         best[variant] = min(value for _, value in scores)  # rmse: lower is better
-        assert FoldMetric.objects.filter(run=run, variant=variant, epoch=6).count() == 3  # r2, rmse, mae
+        assert FoldMetric.objects.filter(run=run, variant=variant, epoch=6).count() == 4  # r2, rmse, mae, mape
     winner = min(best, key=best.get)
     assert run.best_variant["variant"] == winner
     assert run.best_score == pytest.approx(best[winner])

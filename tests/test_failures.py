@@ -47,8 +47,10 @@ def test_it_explains_a_missing_target_column_and_keeps_the_traceback_for_staff(w
     )
     assert "Traceback (most recent call last)" in run.traceback
     failed = RunEvent.objects.get(run=run, type=events.JOB_FAILED)
+    # How far it got: no fit of the 3 it planned, after some time running.
+    assert failed.data.pop("elapsed_seconds") >= 0
     assert failed.data == {"status": "failed", "previous": "running", "message": run.error_message, "partial": False,
-                           "runner": "cv"}
+                           "runner": "cv", "finished_fits": 0, "total_fits": run.total_fits}
 
     client.force_login(owner)
     html = unescape(client.get(reverse("runs:detail", args=[run.pk])).content.decode())

@@ -59,9 +59,11 @@ def test_it_fails_a_run_that_passes_its_memory_limit(limited_worker, owner):
     assert '"limits": {"memory_mb": ...}' in run.error_message
     assert "RUN_MEMORY_LIMIT_MB" in run.error_message
     event = last_event(run)
+    assert event.data.pop("elapsed_seconds") >= 0
     assert event.type == "JOB_FAILED" and event.data == {
         "status": "failed", "previous": "running", "message": run.error_message, "partial": False, "runner": "cv",
         "steps": [{"step": "load_data", "label": "Load data", "status": "failed"}],  # the step it cut short
+        "finished_fits": 0, "total_fits": run.total_fits,
     }
     assert RunStep.objects.get(run=run, name="load_data").status == RunStep.Status.FAILED
     assert limited_worker.alive()
