@@ -337,6 +337,8 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "runs.models.Run.Status",
         "StepStatusEnum": "runs.models.RunStep.Status",
         "ShareLinkStatusEnum": "sharing.models.STATUSES",
+        "StopRuleKindEnum": "runs.serializers.STOP_RULE_KINDS",
+        "TaskKindEnum": "runs.serializers.TASK_KINDS",
     },
 }
 

@@ -17,6 +17,10 @@ from .models import FoldMetric, LogEntry, Run, RunStep
 # PostgreSQL bigint: larger ids and cursors cannot exist, and passing them to a query is a database error.
 MAX_BIGINT = 2**63 - 1
 
+# Named once for the OpenAPI schema (config/settings.py ENUM_NAME_OVERRIDES), where several fields use them.
+STOP_RULE_KINDS = ["median", "successive_halving", "target"]
+TASK_KINDS = ["classification", "regression"]
+
 
 class TokenSerializer(serializers.Serializer):
     token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
@@ -50,7 +54,7 @@ class PrunedRowSerializer(serializers.Serializer):
 
     branch = serializers.CharField()
     variant = serializers.IntegerField()
-    rule = serializers.ChoiceField(choices=["median", "successive_halving", "target"])
+    rule = serializers.ChoiceField(choices=STOP_RULE_KINDS)
     folds = serializers.IntegerField(help_text="Folds it had when it stopped; its partial mean is over these.")
     mean = serializers.FloatField(allow_null=True, help_text="Its running mean of the primary metric then.")
     threshold = serializers.FloatField(allow_null=True, help_text="The median, the rung's cut-off, or the target.")
@@ -61,7 +65,7 @@ class StopRuleSerializer(serializers.Serializer):
     """The spec's optional `stop_rule` (engine/stop_rules.py): one of {"kind": "median", "after_folds": 2},
     {"kind": "successive_halving", "factor": 3}, {"kind": "target", "value": 0.95}."""
 
-    kind = serializers.ChoiceField(choices=["median", "successive_halving", "target"])
+    kind = serializers.ChoiceField(choices=STOP_RULE_KINDS)
     after_folds = serializers.IntegerField(required=False, min_value=1, help_text="median: judge from this fold on.")
     factor = serializers.IntegerField(required=False, min_value=2, help_text="successive_halving: keep the best 1/factor.")
     value = serializers.FloatField(required=False, help_text="target: end the run once a variant's mean reaches it.")
@@ -277,7 +281,7 @@ class DiagnosticsSerializer(serializers.Serializer):
 
     branch = serializers.CharField()
     variant = serializers.IntegerField()
-    kind = serializers.ChoiceField(choices=["classification", "regression"])
+    kind = serializers.ChoiceField(choices=TASK_KINDS)
     folds = serializers.ListField(child=serializers.DictField(), help_text=(
         "Per fold, in fold order: classification has labels, confusion (counts, rows true, columns predicted), "
         "roc {fpr, tpr, auc}, pr {recall, precision, ap, base_rate}, calibration {predicted, observed, counts}; "
