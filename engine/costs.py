@@ -13,7 +13,6 @@ step shows the estimate as a range for that reason.
 
 import os
 
-from .eta import work_factor
 
 REFERENCE_ROWS = 16_000
 REFERENCE_COLUMNS = 10
@@ -46,6 +45,24 @@ COSTS = {  # estimator: (seconds at 344 rows, seconds at 16,000 rows, exponent o
     "MLPRegressor": (0.2136, 2.857, 0.50),
 }
 UNKNOWN = (0.1, 1.0, 1.0)  # an estimator added to the catalog and not measured yet
+
+
+# Parameters that multiply a model's work: the number of trees, boosting rounds or passes. max_iter only where
+# it is the rounds or passes made; for the linear solvers it is a cap they seldom reach.
+WORK_PARAMS = ("n_estimators", "max_iter")
+ITERATING = ("HistGradientBoostingClassifier", "HistGradientBoostingRegressor", "MLPClassifier", "MLPRegressor")
+
+
+def work_factor(params, estimator=""):
+    """How much more work than the estimator's default-sized fit these parameters ask for: n_estimators and
+    (for `estimator`s that iterate that often) max_iter, relative to 100 (most of scikit-learn's defaults;
+    MLP's max_iter is 200, whose fits seldom run to the end)."""
+    factor = 1.0
+    for name in WORK_PARAMS if estimator in ITERATING else WORK_PARAMS[:1]:
+        value = (params or {}).get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            factor *= value / 100
+    return factor
 
 
 def fit_seconds(estimator, params, rows, columns):

@@ -28,6 +28,8 @@ import math
 import statistics
 from collections import Counter, defaultdict
 
+from .costs import fit_seconds, work_factor
+
 # Relative uncertainty of each level of evidence: the expectation e lies in [e / (1 + r), e * (1 + r)].
 SAME_VARIANT_FLOOR = 0.1  # even a variant's own fits vary: the data of each fold, a loaded machine
 SAME_VARIANT_ONE = 0.5  # with one fit seen; shrinks as 1/n with more
@@ -37,24 +39,8 @@ PRIOR = 0.6  # an earlier run on the same data (another machine load, other para
 COST_MODEL = 1.0  # the cost model, scaled by this run's fits: right within about a factor of two
 COST_MODEL_ALONE = 2.0  # the cost model before any fit: calibrated on another machine, another load
 ANY_FIT = 3.0  # an estimator not seen at all: the mean of the others says little
-# Parameters that multiply a model's work: the number of trees, boosting rounds or passes. max_iter only where
-# it is the rounds or passes made; for the linear solvers it is a cap they seldom reach.
-WORK_PARAMS = ("n_estimators", "max_iter")
-ITERATING = ("HistGradientBoostingClassifier", "HistGradientBoostingRegressor", "MLPClassifier", "MLPRegressor")
 # A range whose ends are this close is shown as one value ("~40 s" rather than "~37–44 s").
 SURE_RATIO = 1.35
-
-
-def work_factor(params, estimator=""):
-    """How much more work than the estimator's default-sized fit these parameters ask for: n_estimators and
-    (for `estimator`s that iterate that often) max_iter, relative to 100 (most of scikit-learn's defaults;
-    MLP's max_iter is 200, whose fits seldom run to the end)."""
-    factor = 1.0
-    for name in WORK_PARAMS if estimator in ITERATING else WORK_PARAMS[:1]:
-        value = (params or {}).get(name)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-            factor *= value / 100
-    return factor
 
 
 def is_sure(low, high):
@@ -182,12 +168,11 @@ def for_cv(table, n_folds, reused=(), priors=None, shape=None):
     """The plan of a cross-validation run: every (branch, variant) of `table` (engine.cv's entries) with its
     folds still to fit (not the `reused` (branch, variant, fold) keys), and the refit. `shape`: (rows,
     columns) of the data, for the cost model."""
-    from . import costs
 
     reused = Counter((b, v) for b, v, _ in reused)
     fits = {(e["branch"], e["variant"]): (e["estimator"], e["params"], n_folds - reused[(e["branch"], e["variant"])])
             for e in table}
-    model = {key: costs.fit_seconds(estimator, params, *shape) for key, (estimator, params, _) in fits.items()} \
+    model = {key: fit_seconds(estimator, params, *shape) for key, (estimator, params, _) in fits.items()} \
         if shape else None
     return Plan(fits, priors=priors, refit_factor=n_folds / (n_folds - 1) if n_folds > 1 else 1.0, costs=model)
 

@@ -4,7 +4,7 @@ import json
 import statistics
 
 from engine import catalog, costs, stop_rules
-from engine.eta import work_factor
+from engine.costs import work_factor
 from engine.spec import branches, total_fits, variants
 from .wizard import show_values
 

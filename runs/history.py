@@ -3,13 +3,13 @@
 Both estimates of a run's duration read it: the ETA while it runs (engine/eta.py takes it as plain priors)
 and the wizard's Review step before it is launched (experiments/describe.py). The source is the fit time each
 fold stored (FoldMetric.fit_time, the fit without its scoring), per estimator, divided by the work its
-parameters asked for (engine.eta.work_factor) and scaled to the rows of the run to come.
+parameters asked for (engine.costs.work_factor) and scaled to the rows of the run to come.
 """
 
 import statistics
 from collections import defaultdict
 
-from engine import eta
+from engine import costs, eta
 from engine.spec import variants
 
 from .models import FoldMetric, Run
@@ -28,7 +28,7 @@ def fit_seconds(owner, dataset_ref, rows=None, exclude=None):
     models = {}
     for run in runs:
         try:
-            models[run.pk] = {v["index"]: (v["estimator"], eta.work_factor(v["params"], v["estimator"]))
+            models[run.pk] = {v["index"]: (v["estimator"], costs.work_factor(v["params"], v["estimator"]))
                               for v in variants(run.spec)}
         except (KeyError, TypeError):
             continue  # a spec of an older shape: it says nothing we can read
