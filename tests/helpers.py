@@ -102,57 +102,6 @@ class Process:
         self._log.close()
 
 
-class SharedProcesses:
-    """The processes of one live stack (daphne, a worker, the monitor), started the first time a test asks and
-    kept for the session: most system and browser tests need only *a* running stack, isolated from the
-    others by user and run rather than by process. One found dead (a test stopped or killed it) is started
-    again for the next test."""
-
-    current = None  # the session's, for tests.conftest.clean_redis
-
-    def __init__(self):
-        self.started = {}
-        self.count = 0
-        SharedProcesses.current = self
-
-    def get(self, kind):
-        process = self.started.get(kind)
-        if process is None or not process.alive():
-            if process is not None:
-                process.stop()
-            self.count += 1
-            if kind == "worker":
-                process = start_worker(name=f"shared-{os.getpid()}-{self.count}")
-                process.name = process.popen.args[-1]
-            else:
-                process = {"daphne": serve_daphne, "monitor": start_monitor}[kind]()
-            self.started[kind] = process
-        return process
-
-    def keep_registrations(self, client):
-        """Flush the tests' Redis database but for the shared worker's RQ registration, which RQ writes only
-        at the worker's start: without it, the worker would be unknown to RQ's stop-job command and lists."""
-        worker = self.started.get("worker")
-        key = f"rq:worker:{worker.name}" if worker is not None and worker.alive() else None
-        saved = key and (client.dump(key), client.pttl(key), [
-            s for s in ("rq:workers", "rq:workers:default") if client.sismember(s, key)])
-        client.flushdb()
-        if saved and saved[0] is not None:
-            client.restore(key, max(saved[1], 0), saved[0], replace=True)
-            for registry in saved[2]:
-                client.sadd(registry, key)
-
-    def retire(self, kind):
-        """Stop one, so the next test gets a fresh one: a test left work in it."""
-        process = self.started.pop(kind, None)
-        if process is not None:
-            process.stop()
-
-    def stop_all(self):
-        for kind in list(self.started):
-            self.retire(kind)
-
-
 def manage(*args):
     return [sys.executable, str(ROOT / "manage.py"), *args]
 

@@ -34,7 +34,6 @@ def run(owner, experiment):
     return run
 
 
-@pytest.mark.own_processes  # reads daphne's log: it must hold this test's frames only
 def test_it_writes_live_batches_straight_to_daphnes_sockets(daphne_server, owner, run):
     token = key_of(owner)
     fragments_url = ws_url(daphne_server, run, token=token).replace("/?", "/fragments/?") + "&after=0"
