@@ -168,7 +168,6 @@ def for_cv(table, n_folds, reused=(), priors=None, shape=None):
     """The plan of a cross-validation run: every (branch, variant) of `table` (engine.cv's entries) with its
     folds still to fit (not the `reused` (branch, variant, fold) keys), and the refit. `shape`: (rows,
     columns) of the data, for the cost model."""
-
     reused = Counter((b, v) for b, v, _ in reused)
     fits = {(e["branch"], e["variant"]): (e["estimator"], e["params"], n_folds - reused[(e["branch"], e["variant"])])
             for e in table}

@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.drf import JSONObjectField
+from engine import stop_rules
 from experiments.models import Experiment
 
 from . import events, queue
@@ -18,7 +19,7 @@ from .models import FoldMetric, LogEntry, Run, RunStep
 MAX_BIGINT = 2**63 - 1
 
 # Named once for the OpenAPI schema (config/settings.py ENUM_NAME_OVERRIDES), where several fields use them.
-STOP_RULE_KINDS = ["median", "successive_halving", "target"]
+STOP_RULE_KINDS = list(stop_rules.KINDS)
 TASK_KINDS = ["classification", "regression"]
 
 
