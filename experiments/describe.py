@@ -85,14 +85,19 @@ def readable(spec, datasets=None):
 
 
 def fits(spec):
-    """(fits, words): branches × variants × folds, plus the refit."""
+    """(fits, words, refit): the run's own count, branches × variants × folds (or epochs), the same number as
+    the run's total_fits, and whether a refit of the best variant on all rows follows. The refit is one model
+    more but not one of the fits the progress counts, so it is added after the product, never inside it
+    (runs.formatting.fits says "50 + refit" the same way)."""
     n = total_fits(spec)
     if spec["runner"] == "evaluation":
-        return n, "1 evaluation"
+        return n, "1 evaluation", False
     b, v = len(branches(spec)), len(variants(spec))
-    per = spec["training"]["epochs"] if spec["runner"] == "training" else spec["cv"]["folds"]
-    unit = "epochs" if spec["runner"] == "training" else "folds"
-    return n, f"{b} branch{'es' if b != 1 else ''} × {v} variant{'s' if v != 1 else ''} × {per} {unit} + 1 refit"
+    cv = spec["runner"] != "training"  # epoch training keeps its best epoch: no refit
+    per, unit = (spec["cv"]["folds"], "fold") if cv else (spec["training"]["epochs"], "epoch")
+    words = " × ".join(f"{k} {noun}{plural if k != 1 else ''}"
+                       for k, noun, plural in ((b, "branch", "es"), (v, "variant", "s"), (per, unit, "s")))
+    return n, words, cv
 
 
 def estimate(spec, history=None, shape=None, default_jobs=1):

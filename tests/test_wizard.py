@@ -67,7 +67,7 @@ def test_it_renders_every_step(alice):
 def test_it_designs_saves_and_shows_an_experiment(alice, owner):
     assert walk(alice, IRIS_STEPS)["Location"] == f"{NEW}?step=review"
     review = alice.get(f"{NEW}?step=review").content.decode()
-    assert "30 <span class=\"muted\">(2 branches × 5 variants × 3 folds + 1 refit)</span>" in review
+    assert "30 + 1 refit <span class=\"muted\">(2 branches × 5 variants × 3 folds, then the best variant refitted" in review
     assert "Estimated duration" in review and "from the catalog&#x27;s cost model for 150 rows × 4 columns" in review
     assert "standard: Standard scaling" in review and "n_neighbors ∈ {3, 5, 7}" in review
     response = post(alice, "review", {"name": "Iris branches", "description": "two scalers"}, action="save")

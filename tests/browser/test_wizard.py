@@ -78,7 +78,7 @@ def test_it_uploads_designs_launches_and_completes(worker, browse, daphne_server
     page.check("input[name=runner][value=cv]")
     page.click("button[value=next]")
 
-    expect(page.locator(".spec-readable")).to_contain_text("2 branches × 2 variants × 3 folds + 1 refit")
+    expect(page.locator(".spec-readable")).to_contain_text("12 + 1 refit (2 branches × 2 variants × 3 folds, then")
     expect(page.locator(".spec-readable")).to_contain_text("standard: Fill missing values")
     expect(page.locator(".estimate")).to_contain_text("from the catalog's cost model")
     page.fill("#id_name", "Fruit, two scalers")
