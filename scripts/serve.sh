@@ -57,5 +57,6 @@ export WORKERS=$workers DAPHNES=$daphnes PORT=$port DASK_WORKERS=$dask_workers D
   DASK_PORT=$dask_port RUNWATCH_SUPERVISOR_DIR=${RUNWATCH_SUPERVISOR_DIR:-$PWD/.runwatch/supervisor}
 mkdir -p "$RUNWATCH_SUPERVISOR_DIR"
 mkdir -p "$RUNWATCH_SUPERVISOR_DIR/programs"
+# --record-port: `make worker` and `make cli` read the port there (config/settings.py) unless told another.
 exec python scripts/private_redis.py --dir "${RUNWATCH_REDIS_DIR:-.runwatch/redis}" --supervisor-dir "$RUNWATCH_SUPERVISOR_DIR" \
-  -- supervisord -n -c config/supervisord.conf
+  --record-port "${RUNWATCH_STATE_DIR:-.runwatch}/redis-port" -- supervisord -n -c config/supervisord.conf

@@ -105,6 +105,17 @@ def test_it_defaults_to_the_private_redis_and_never_the_standard_port(environ):
     assert moved["RQ_QUEUES"]["default"]["URL"] == "redis://127.0.0.1:6401/0"
 
 
+def test_it_uses_the_redis_port_make_run_recorded_unless_told_otherwise(environ, tmp_path):
+    (tmp_path / "redis-port").write_text("6402\n")  # scripts/private_redis.py --record-port, in the state dir
+
+    assert load(environ, "REDIS_URL", DEBUG="1")["REDIS_URL"] == "redis://127.0.0.1:6402/0"
+    assert load(environ, "REDIS_URL", DEBUG="1", RUNWATCH_REDIS_PORT="6401")["REDIS_URL"] == "redis://127.0.0.1:6401/0"
+    url = "redis://redis.example.org:6379/2"
+    assert load(environ, "REDIS_URL", DEBUG="1", REDIS_URL=url)["REDIS_URL"] == url
+    (tmp_path / "redis-port").write_text("not a port")
+    assert load(environ, "REDIS_URL", DEBUG="1")["REDIS_URL"] == "redis://127.0.0.1:6389/0"
+
+
 def test_it_really_queues_on_the_redis_of_redis_url(environ, redis_client):
     from django.conf import settings
 

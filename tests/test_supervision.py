@@ -78,12 +78,17 @@ class App:
             RUNWATCH_REDIS_PORT=self.redis_port,
             RUNWATCH_REDIS_DIR=tmp_path / "redis",
             RUNWATCH_SUPERVISOR_DIR=tmp_path / "supervisor",
+            # Its own state dir, so the port it records is not the developer's `make run`'s; the media shared.
+            RUNWATCH_STATE_DIR=tmp_path / "state",
+            MEDIA_ROOT=settings.MEDIA_ROOT,
         )
+        self.state_dir = tmp_path / "state"
         self.url = f"http://127.0.0.1:{self.port}"
         self.redis = redis.Redis(port=self.redis_port)
         self.api = httpx.Client(base_url=self.url + "/api/v1", headers={"Authorization": f"Token {token}"}, timeout=30)
         wait_for(self.answers, timeout=90, message=f"daphne under supervisord on port {self.port}")
         wait_for(self.workers, timeout=90, message="a registered RQ worker")
+        assert (self.state_dir / "redis-port").read_text() == f"{self.redis_port}\n"  # for `make worker`
 
     def answers(self):
         try:
