@@ -140,8 +140,11 @@ def cancel(request, run_id):
         # A row's Stop (runs list): answer with the row itself, which htmx swaps in place.
         return HttpResponse(listing.render_row(listing.decorate([run], request)[0]))
     if request.htmx:
-        # The stream brings the same change; answering with the status regions keeps the page right without it.
-        return render(request, "runs/detail.html#state", {"state": fragments.state_from_run(run), "oob": True})
+        # Nothing to swap: cancel_run published the status event, and the stream (or the polling fallback)
+        # brings the badge, the waiting line and the actions to every watcher, this page included. An answer
+        # with those regions out of band found no target: the stream had usually replaced #run-actions, and
+        # with it the form that sent the request, before the answer came (htmx:oobErrorNoTarget).
+        return HttpResponse(status=204)
     messages.success(request, "Stopping the run. Finished folds are kept." if run.is_active else "The run is stopped.")
     return redirect(run)
 
