@@ -1,6 +1,6 @@
 """How numbers read on every page, in the admin and in the CLI: the one duration and score format.
 
-Plain Python (no Django) so the CLI, the admin and the template filters share it. static/js/run.js ticks
+Plain Python (no Django) so the CLI, the admin and the template filters share it. static/js/run_format.js ticks
 running clocks in the browser with the same rules (a browser test compares the two).
 """
 
@@ -56,7 +56,7 @@ def wide_range(seconds, low, high):
 def estimate(seconds, low=None, high=None, missing=MISSING):
     """Time left: "~40 s" when sure (no range), else the range in the larger end's unit: "~20–45 s",
     "~2–4 min", "~40 s–3 min", "~1–2 h". The low end rounds down and the high end up, so the range still holds
-    what the estimate says. static/js/run.js formats the same (formatEstimate)."""
+    what the estimate says. static/js/run_format.js formats the same (formatEstimate)."""
     if low is None or high is None or low == "" or high == "":
         total = _whole_seconds(seconds)
         return missing if total is None else "~" + duration(total)

@@ -22,6 +22,7 @@ def metric_row(row, primary, columns, by_epoch):
     branch = row["branch"]
     return {
         "seq": text(row.get("seq")),
+        "n": text(row.get("n")),  # its place among the run's scored fits: the live chart's x axis
         "key": f"{branch}/{row['variant']}",
         "lead": text(row["epoch"] if by_epoch else row["fold"]),
         "variant": text(row["variant"]),
@@ -65,7 +66,8 @@ def metrics_from_run(run):
     primary, fits, by_epoch = board["metric"], board["rows"], board["by_epoch"]
     columns = [(n, results.metric_label(n)) for n in results.metric_names(run.task, board["metrics"])]
     scores = {}
-    for row in fits:
+    for n, row in enumerate(fits, 1):
+        row["n"] = n
         own = scores.setdefault((row["branch"], row["variant"]), [])
         own.append(row["values"].get(primary))
         # An epoch-trained variant's running figure is its best epoch, a fold-scored one's its mean so far.
@@ -92,7 +94,7 @@ def metrics_from_event(message, columns, by_epoch):
         {"branch": data["branch"], "variant": data["variant"], "description": data.get("variant_description", ""),
          "fold": data.get("fold"), "epoch": data.get("epoch"), "fit_time": data.get("fit_time"),
          "values": data.get("metrics") or {}, "running_mean": data.get("running_mean"), "seq": message["seq"],
-         "reused": data.get("reused", False)},
+         "reused": data.get("reused", False), "n": data.get("finished_fits")},
         data.get("primary_metric"), columns, by_epoch,
     )
 

@@ -26,7 +26,7 @@
   }
 
   htmx.config.wsReconnectDelay = backoff;
-  window.Runwatch = { formatDuration: formatSeconds, formatEstimate: formatEstimate };
+  var formatSeconds = Runwatch.formatDuration, formatEstimate = Runwatch.formatEstimate; // run_format.js
 
   // Every (re)connection resumes after the last seq the page holds, not the seq it was rendered with.
   htmx.createWebSocket = function (url) {
@@ -156,32 +156,6 @@
 
   var firstSeen = new WeakMap();
 
-  // The browser only ticks clocks the server rendered; this must format exactly as runs/formatting.py
-  // `duration` does (tests/browser/test_live_story.py compares them).
-  function formatSeconds(total) {
-    total = Math.floor(Math.max(0, total) + 0.5);
-    if (total < 60) return total + " s";
-    var m = Math.floor(total / 60), s = total % 60;
-    if (m < 60) return m + " min " + (s < 10 ? "0" : "") + s + " s";
-    var h = Math.floor(m / 60); m = m % 60;
-    return h + " h " + (m < 10 ? "0" : "") + m + " min";
-  }
-
-  // runs.formatting.estimate: "~40 s", or while unsure the range in the larger end's unit ("~2–4 min").
-  function rough(total, round) {
-    if (total < 60) return [total, "s"];
-    if (total < 3600) return [round(total / 60), "min"];
-    return [round(total / 3600), "h"];
-  }
-
-  function formatEstimate(seconds, low, high) {
-    var whole = function (v) { return Math.floor(Math.max(0, v) + 0.5); };
-    if (isNaN(low) || isNaN(high)) return "~" + formatSeconds(seconds);
-    var lo = rough(whole(low), Math.floor), hi = rough(Math.max(whole(high), whole(low)), Math.ceil);
-    if (lo[1] === hi[1]) return "~" + (lo[0] === hi[0] ? lo[0] : lo[0] + "–" + hi[0]) + " " + hi[1];
-    return "~" + lo[0] + " " + lo[1] + "–" + hi[0] + " " + hi[1];
-  }
-
   function since(el) {
     if (!firstSeen.has(el)) firstSeen.set(el, Date.now());
     return (Date.now() - firstSeen.get(el)) / 1000;
@@ -215,15 +189,10 @@
 
   // --- Metrics: the newest rows, and the chart drawn from the points the page holds ----------------------
 
-  var METRIC_ROWS = 30, CHART_POINTS = 120, SVG = "http://www.w3.org/2000/svg";
+  var METRIC_ROWS = 30, CHART_POINTS = 120;
 
-  function svgEl(name, attrs) {
-    var el = document.createElementNS(SVG, name);
-    Object.keys(attrs).forEach(function (k) { el.setAttribute(k, attrs[k]); });
-    return el;
-  }
-
-  // The server sends each scored fit once (a row and a point); the page keeps the newest ones and redraws.
+  // The server sends each scored fit once (a row and a point); the page keeps the newest ones and redraws
+  // the chart (run_chart.js) from them.
   function drawMetrics() {
     var rows = document.getElementById("metrics-rows"), data = document.getElementById("chart-data");
     var chart = document.getElementById("metrics-chart");
@@ -232,36 +201,8 @@
     while (data.children.length > CHART_POINTS) data.firstElementChild.remove();
     var points = Array.from(data.children), seqs = points.map(function (p) { return parseInt(p.dataset.seq, 10) || 0; });
     state.metricSeq = Math.max(state.metricSeq, seqs.length ? Math.max.apply(null, seqs) : 0);
-    var ys = [];
-    points.forEach(function (p) {
-      ["y", "m"].forEach(function (k) { if (p.dataset[k] !== "") ys.push(parseFloat(p.dataset[k])); });
-    });
-    while (chart.firstChild) chart.firstChild.remove();
-    var range = document.getElementById("chart-range");
-    if (!ys.length) { if (range) range.textContent = ""; return; }
-    var low = Math.min.apply(null, ys), high = Math.max.apply(null, ys), span = (high - low) || 1;
-    var W = 320, H = 90, PAD = 6, step = (W - 2 * PAD) / Math.max(1, points.length - 1);
-    function x(i) { return points.length > 1 ? PAD + i * step : W / 2; }
-    function y(v) { return H - PAD - (v - low) / span * (H - 2 * PAD); }
-    var line = [], key = null;
-    function flush() { if (line.length > 1) chart.appendChild(svgEl("polyline", { points: line.join(" "), "class": "chart-mean" })); line = []; }
-    points.forEach(function (p, i) {
-      if (p.dataset.k !== key) { flush(); key = p.dataset.k; }
-      if (p.dataset.m !== "") line.push(x(i).toFixed(1) + "," + y(parseFloat(p.dataset.m)).toFixed(1));
-    });
-    flush();
-    points.forEach(function (p, i) {
-      if (p.dataset.y === "") return;
-      // A resume's reused folds are hollow: scored by the run it resumes, not fitted again.
-      var reused = p.dataset.r === "1";
-      var dot = svgEl("circle", { cx: x(i).toFixed(1), cy: y(parseFloat(p.dataset.y)).toFixed(1), r: 3,
-                                  "class": reused ? "chart-dot chart-dot-reused" : "chart-dot" });
-      var title = svgEl("title", {});
-      title.textContent = p.dataset.y + (reused ? " (reused)" : "");
-      dot.appendChild(title);
-      chart.appendChild(dot);
-    });
-    if (range) range.textContent = "· range " + low.toFixed(4) + "–" + high.toFixed(4);
+    var drawn = RunwatchChart.draw(chart, points), range = document.getElementById("chart-range");
+    if (range) range.textContent = drawn ? "· range " + drawn[0].toFixed(4) + "–" + drawn[1].toFixed(4) : "";
   }
 
   // --- Log panel --------------------------------------------------------------------------------------
