@@ -36,7 +36,7 @@ def test_it_renders_a_metrics_event_without_a_database_read(django_assert_num_qu
     row = re.search(r'<div class="mt-row fold-row" role="row" data-seq="41">(.*?)</div>', html).group(1)
     assert [c for c in re.findall(r'role="cell"[^>]*>([^<]*)<', row)] == ["3", "#2", "0.9500", "0.9400", "0.9600",
                                                                           "0.03 s"]
-    assert 'data-seq="41" data-k="default/2" data-y="0.95" data-m="0.93"' in html
+    assert 'data-seq="41" data-k="default/2" data-y="0.95" data-m="0.93" data-n="8"' in html  # the 8th fit scored
     assert 'id="running-mean">0.9300<' in html and 'id="best-so-far">0.9600<' in html
     assert 'id="fold-count">8<' in html
     assert "<dd>8 / 10</dd>" in html and 'aria-valuenow="80.0"' in html  # fits and bar agree with the rows

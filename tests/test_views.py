@@ -112,7 +112,7 @@ def test_it_shows_steps_fold_scores_and_chart(owner_client, run):
     assert "0.9250" in html  # the running average
     # The chart is drawn in the browser from these points, the same the stream appends to.
     assert 'id="metrics-chart"' in html
-    assert re.findall(r'<i data-seq="\d+" data-k="default/1" data-y="([\d.]+)" data-m="([\d.]+)">', html) == [
+    assert re.findall(r'<i data-seq="\d+" data-k="default/1" data-y="([\d.]+)" data-m="([\d.]+)" data-n="\d+">', html) == [
         ("0.9", "0.9"), ("0.95", "0.925")]
 
 
