@@ -161,7 +161,7 @@ def test_it_ranks_the_results_page_by_any_recorded_metric(client, owner, outside
 
 
 def order(html):
-    return re.findall(r'<td class="num">\d+</td>\s*<td><span class="variant-desc">(\w+)<', html)
+    return re.findall(r'<td class="num">\d+</td>\s*<td class="variant-cell"><span class="variant-desc">(\w+)<', html)
 
 
 def test_it_offers_every_metric_in_the_wizard_with_its_direction(client, owner):

@@ -282,7 +282,7 @@ def leaderboard_run(run):
 
 
 def variant_order(html):
-    return re.findall(r'<tr(?: class="best-row")?>\s*<td class="num">\d+</td>\s*<td><span class="variant-desc">(\w+)<', html)
+    return re.findall(r'<tr(?: class="best-row")?>\s*<td class="num">\d+</td>\s*<td class="variant-cell"><span class="variant-desc">(\w+)<', html)
 
 
 def test_it_shows_the_leaderboard_ranked_with_mean_and_std(owner_client, run):
@@ -291,7 +291,7 @@ def test_it_shows_the_leaderboard_ranked_with_mean_and_std(owner_client, run):
     assert variant_order(html) == ["B", "A"]  # ranked by the primary metric, accuracy
     assert "0.9700 ± 0.0082" in html  # B's accuracy: mean ± population std
     assert "0.9200 ± 0.0163" in html and "0.6000 ± 0.0816" in html
-    assert re.search(r'<tr class="best-row">\s*<td class="num">1</td>\s*<td><span class="variant-desc">B<', html)
+    assert re.search(r'<tr class="best-row">\s*<td class="num">1</td>\s*<td class="variant-cell"><span class="variant-desc">B<', html)
     # The summary: labelled, formatted, and no raw keys.
     assert "Best Accuracy (mean ± std)" in html and "6 + refit" in html
     assert "best_score" not in html and "0.97<" not in html

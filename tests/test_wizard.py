@@ -82,7 +82,7 @@ def test_it_designs_saves_and_shows_an_experiment(alice, owner):
     assert "No runs yet" in detail
     listing = alice.get("/experiments/").content.decode()
     assert "Built-in: iris" in listing and "LogisticRegression, KNeighborsClassifier" in listing
-    assert '<td class="num">30</td>' in listing
+    assert '<td class="num" data-label="Fits per run">30</td>' in listing
     assert "wizard:new" not in alice.session  # the draft is gone once saved
 
 
