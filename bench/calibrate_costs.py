@@ -1,66 +1,86 @@
-"""Measures one fit (and its scoring) of every catalog estimator, default parameters, on a penguins-like and two
-sizes of a diamonds-like frame, on one core: the figures engine/costs.py is calibrated from.
+"""Measures each catalog estimator's folds the way a run fits them (engine.cv.cross_validate, n_jobs 1, one
+thread: the fit, the scoring and the diagnostics of each fold, which is what the ETA observes), default
+parameters, on synthetic data of 344, 4,000 and 16,000 rows x 10 columns: the figures engine/costs.py is
+calibrated from.
 
-    .venv/bin/python bench/calibrate_costs.py     (prints the COSTS table to paste; a few minutes)
+    .venv/bin/python bench/calibrate_costs.py     (prints the COSTS table to paste; several minutes)
+    .venv/bin/python bench/calibrate_costs.py --check [--rows 5000]
+
+--check times 3 folds of each estimator on --rows x 10 and prints the cost model's seconds beside them.
+Both count CPU time, which a loaded machine's other processes do not inflate. Only the ratios matter (the ETA scales the cost model by the
+fits it has seen): each estimator's measured/predicted over the median of them should be within ~2x of 1.
 """
 
-import io
-import math
+import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-from sklearn.compose import ColumnTransformer, make_column_selector
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from engine import catalog  # noqa: E402
-from tests.datasets_like import diamonds_like, penguins_like  # noqa: E402
+from engine import catalog, costs  # noqa: E402
 
 
-def frame(kind, rows):
-    if kind == "penguins":
-        df = pd.read_csv(io.StringIO(penguins_like()))
-        return df.drop(columns=["species"]), df["species"], df["body_mass_g"].fillna(4000)
-    df = pd.read_csv(io.StringIO(diamonds_like(n=rows))).drop(columns=["rownames"])
-    return df.drop(columns=["price", "cut"]), df["cut"], df["price"]
 
 
-def seconds(name, X, y):
-    module, cls, _, _ = catalog.ESTIMATORS[name]
-    estimator = getattr(__import__(module, fromlist=[cls]), cls)()
-    prep = ColumnTransformer([
-        ("num", make_pipeline(SimpleImputer(), StandardScaler()), make_column_selector(dtype_include="number")),
-        ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")),
-         make_column_selector(dtype_exclude="number"))])
-    model = make_pipeline(prep, estimator)
-    cut = len(X) * 4 // 5  # a fold of five: fit on four parts, score on one
-    started = time.perf_counter()
-    model.fit(X.iloc[:cut], y.iloc[:cut])
-    model.predict(X.iloc[cut:])
-    return time.perf_counter() - started
-
-
-def main():
-    sizes = [("penguins", 344), ("diamonds", 4000), ("diamonds", 16000)]
-    frames = {s: frame(*s) for s in sizes}
-    print("COSTS = {  # estimator: (seconds at 344 rows, seconds at 16,000 rows, exponent of the rows)")
+def main(folds):
+    """Each estimator's CPU seconds per fold at each of SIZES, as a run's cross-validation fits them."""
+    for task in ("classification", "regression"):  # the first run of each imports what its scoring needs
+        engine_seconds("DecisionTreeClassifier" if task == "classification" else "DecisionTreeRegressor", task, 344)
+    print(f"COSTS = {{  # estimator: seconds of one fold at {', '.join(f'{r:,}' for r in costs.SIZES)} rows")
     with threadpool_limits(1):
         for name, (_, _, tasks, _) in catalog.ESTIMATORS.items():
-            times = []
-            for size in sizes:
-                X, y_class, y_reg = frames[size]
-                times.append(seconds(name, X, y_class if "classification" in tasks else y_reg))
-            exponent = math.log(max(times[2], 1e-4) / max(times[1], 1e-4)) / math.log(16000 / 4000)
-            print(f"    {name!r}: ({times[0]:.4f}, {times[2]:.3f}, {max(exponent, 0.5):.2f}),")
+            task = "classification" if "classification" in tasks else "regression"
+            times = [engine_seconds(name, task, rows, folds) for rows in costs.SIZES]
+            print(f"    {name!r}: ({', '.join(f'{t:.4f}' for t in times)}),", flush=True)
     print("}")
 
 
+def engine_seconds(name, task, rows, folds=3):
+    """The CPU seconds per fold of `name`'s fits, scoring and diagnostics in a real run's cross-validation: CPU
+    time, not wall time, so that a shared machine's load (other processes taking turns) leaves the ratios
+    between estimators as they are."""
+    from engine.common import load_and_validate
+    from engine.cv import cross_validate
+    from engine.reporting import Reporter
+    from engine.spec import validate_spec
+
+    spec = validate_spec({
+        "runner": "cv", "task": task, "target": "target", "seed": 0, "n_jobs": 1,
+        "metric": "accuracy" if task == "classification" else "r2", "preprocessing": ["standard_scaler"],
+        "dataset": {"kind": "synthetic", "generator": task, "n_samples": rows, "n_features": 10, "seed": 0},
+        "models": [{"estimator": name, "params": {}}],
+        "cv": {"kind": "kfold", "folds": folds, "shuffle": True, "seed": 0}})
+    data = load_and_validate(spec, Reporter(), {})
+    started = time.process_time()
+    cross_validate(spec, data, Reporter())
+    return (time.process_time() - started) / folds
+
+
+def check(rows):
+    measured = {}
+    with threadpool_limits(1):
+        for task in ("classification", "regression"):
+            engine_seconds("DecisionTreeClassifier" if task == "classification" else "DecisionTreeRegressor", task, 344)
+        for name, (_, _, tasks, _) in catalog.ESTIMATORS.items():
+            task = "classification" if "classification" in tasks else "regression"
+            measured[name] = engine_seconds(name, task, rows)
+    predicted = {name: costs.fit_seconds(name, {}, rows, 10) for name in measured}
+    middle = statistics.median(measured[n] / predicted[n] for n in measured)
+    print(f"{rows:,} rows x 10, 3 folds, n_jobs 1; median measured/predicted {middle:.2f}")
+    print(f"{'estimator':<32} {'measured s':>10} {'model s':>8} {'relative':>9}")
+    for name in measured:
+        relative = measured[name] / predicted[name] / middle
+        flag = "" if 0.5 <= relative <= 2 else "  <- off by more than 2x"
+        print(f"{name:<32} {measured[name]:>10.3f} {predicted[name]:>8.3f} {relative:>9.2f}{flag}", flush=True)
+
+
 if __name__ == "__main__":
-    np.random.seed(0)
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="compare the cost model with a run's own fits")
+    parser.add_argument("--rows", type=int, default=5000, help="--check: the data's rows")
+    parser.add_argument("--folds", type=int, default=3, help="the calibration's folds (a fold trains on the rest)")
+    args = parser.parse_args()
+    check(args.rows) if args.check else main(args.folds)

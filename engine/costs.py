@@ -2,49 +2,53 @@
 when there is no history, and the ETA's guess for an estimator a run has not fitted yet (scaled by how fast
 this machine fits the ones it has: engine.eta).
 
-COSTS was measured by bench/calibrate_costs.py: one fit and its scoring, default parameters, a fold of five
-(four fifths of the rows), one thread, with the wizard's preprocessing (impute, scale, one-hot), on a
-penguins-like frame (344 rows) and a diamonds-like one at 4,000 and 16,000 rows (about 10 columns each once
-encoded). A fit's seconds are then the small-frame time (what a fit costs whatever the size: imports, checks,
-the pipeline) plus the rest, grown as rows ** exponent (from the 4,000 and 16,000-row fits: about 0.5-0.9 for
-most, 2.3-2.6 for the kernel SVMs) and linearly in the columns. The machine was shared and loaded; the Review
-step shows the estimate as a range for that reason.
+COSTS was measured by bench/calibrate_costs.py the way a run fits (engine.cv, n_jobs 1, one thread): a fold's
+fit, its scoring and its diagnostics (what the ETA observes; for the neighbours and the kernels the scoring is
+much of it), default parameters, a fold of three (two thirds of the rows), on synthetic data of 344, 4,000 and
+16,000 rows x 10 columns, with standard scaling. Between two of those sizes a fit's seconds follow the power law
+through them; beyond 16,000 rows the last one's, at least as steep as the square root; below 344 the 344-row
+time (what a fit costs whatever its size: checks, the pipeline, the scoring). The part above the 344-row time
+grows linearly in the columns. Piecewise, since a model's growth is not one power: HistGradientBoosting stops
+early above 10,000 rows, so its 16,000-row fit is no dearer than its 4,000-row one. The machine was shared and
+loaded; only the ratios between estimators matter to the ETA (it scales them by the fits it has seen), and the
+Review step shows its estimate as a range.
 """
 
+import math
 import os
 
 
-REFERENCE_ROWS = 16_000
+SIZES = (344, 4000, 16000)
 REFERENCE_COLUMNS = 10
-SMALL_ROWS = 344
+MIN_EXPONENT = 0.5  # beyond the largest size: a fit grows at least as the square root of the rows
 
-COSTS = {  # estimator: (seconds at 344 rows, seconds at 16,000 rows, exponent of the rows)
-    "LogisticRegression": (0.0554, 0.074, 0.66),
-    "RidgeClassifier": (0.0246, 0.074, 0.50),
-    "SGDClassifier": (0.0285, 0.300, 0.78),
-    "Perceptron": (0.0215, 0.089, 0.50),
-    "KNeighborsClassifier": (0.0242, 0.081, 0.59),
-    "DecisionTreeClassifier": (0.0193, 0.059, 0.50),
-    "RandomForestClassifier": (0.2234, 1.737, 0.68),
-    "GradientBoostingClassifier": (0.5245, 4.763, 0.84),
-    "HistGradientBoostingClassifier": (0.1547, 0.174, 0.50),
-    "SVC": (0.0143, 9.181, 2.28),
-    "GaussianNB": (0.0490, 0.081, 0.50),
-    "MLPClassifier": (0.4680, 4.575, 0.50),
-    "LinearRegression": (0.0184, 0.052, 0.50),
-    "Ridge": (0.0367, 0.037, 0.50),
-    "Lasso": (0.0193, 0.020, 0.50),
-    "ElasticNet": (0.0175, 0.031, 0.50),
-    "SGDRegressor": (0.0353, 0.036, 0.50),
-    "KNeighborsRegressor": (0.0128, 0.048, 0.62),
-    "DecisionTreeRegressor": (0.0131, 0.046, 0.74),
-    "RandomForestRegressor": (0.1473, 1.928, 0.74),
-    "GradientBoostingRegressor": (0.0645, 0.620, 0.90),
-    "HistGradientBoostingRegressor": (0.0588, 0.195, 0.50),
-    "SVR": (0.0171, 11.802, 2.61),
-    "MLPRegressor": (0.2136, 2.857, 0.50),
+COSTS = {  # estimator: seconds of one fold at 344, 4,000 and 16,000 rows
+    "LogisticRegression": (0.0277, 0.0360, 0.0477),
+    "RidgeClassifier": (0.0222, 0.0261, 0.0415),
+    "SGDClassifier": (0.0216, 0.0380, 0.0579),
+    "Perceptron": (0.0191, 0.0242, 0.0393),
+    "KNeighborsClassifier": (0.0312, 0.1968, 1.3582),
+    "DecisionTreeClassifier": (0.0255, 0.0602, 0.2550),
+    "RandomForestClassifier": (0.2173, 0.7720, 3.8439),
+    "GradientBoostingClassifier": (0.1326, 0.8894, 3.7693),
+    "HistGradientBoostingClassifier": (0.1110, 0.3598, 0.3490),
+    "SVC": (0.0356, 0.2512, 2.6995),
+    "GaussianNB": (0.0224, 0.0287, 0.0485),
+    "MLPClassifier": (0.1955, 1.4029, 5.7749),
+    "LinearRegression": (0.0044, 0.0060, 0.0104),
+    "Ridge": (0.0046, 0.0059, 0.0095),
+    "Lasso": (0.0052, 0.0067, 0.0102),
+    "ElasticNet": (0.0054, 0.0063, 0.0100),
+    "SGDRegressor": (0.0055, 0.0078, 0.0149),
+    "KNeighborsRegressor": (0.0063, 0.0913, 0.9801),
+    "DecisionTreeRegressor": (0.0097, 0.0322, 0.1285),
+    "RandomForestRegressor": (0.1847, 1.6948, 7.3019),
+    "GradientBoostingRegressor": (0.1222, 0.8421, 3.2987),
+    "HistGradientBoostingRegressor": (0.0628, 0.2161, 0.4154),
+    "SVR": (0.0136, 0.4914, 7.4894),
+    "MLPRegressor": (0.1561, 1.0815, 4.3332),
 }
-UNKNOWN = (0.1, 1.0, 1.0)  # an estimator added to the catalog and not measured yet
+UNKNOWN = (0.1, 0.5, 1.5)  # an estimator added to the catalog and not measured yet
 
 
 # Parameters that multiply a model's work: the number of trees, boosting rounds or passes. max_iter only where
@@ -68,10 +72,24 @@ def work_factor(params, estimator=""):
 def fit_seconds(estimator, params, rows, columns):
     """Expected seconds of one fold's fit and scoring of `estimator` with `params` on data of `rows` x
     `columns` (the whole dataset's; a fold trains on most of it), on one core."""
-    small, reference, exponent = COSTS.get(estimator, UNKNOWN)
-    rows, columns = max(rows or SMALL_ROWS, 1), max(columns or REFERENCE_COLUMNS, 1)
-    grown = max(reference - small, 0.0) * (rows / REFERENCE_ROWS) ** exponent * columns / REFERENCE_COLUMNS
-    return (small + grown) * work_factor(params, estimator)
+    times = COSTS.get(estimator, UNKNOWN)
+    rows, columns = max(rows or SIZES[0], SIZES[0]), max(columns or REFERENCE_COLUMNS, 1)
+    at = _at_rows(times, rows)
+    grown = max(at - times[0], 0.0) * columns / REFERENCE_COLUMNS
+    return (times[0] + grown) * work_factor(params, estimator)
+
+
+def _at_rows(times, rows):
+    """Seconds at `rows` on the power law between the two measured sizes around it (past the last: the last
+    segment's, at least MIN_EXPONENT)."""
+    for i in range(1, len(SIZES)):
+        if rows <= SIZES[i] or i == len(SIZES) - 1:
+            lo, hi = max(times[i - 1], 1e-4), max(times[i], 1e-4)
+            exponent = math.log(hi / lo) / math.log(SIZES[i] / SIZES[i - 1])
+            if rows > SIZES[i]:
+                exponent = max(exponent, MIN_EXPONENT)
+            return lo * (rows / SIZES[i - 1]) ** exponent
+    return times[0]
 
 
 def usable_cores():
