@@ -16,6 +16,7 @@ BENCH = Path(__file__).resolve().parent
 FULL = [
     ("Every core: Runwatch's fits against GridSearchCV, n_jobs 1 and -1", ["parallel.py"]),
     ("Stop rules: fits and time saved against the full grid, and the best variant", ["stop_rules.py"]),
+    ("ETA at 50% of a run whose models differ ~10x, old and new, and the Review estimate", ["eta.py"]),
     ("Reporting overhead, long fits", ["overhead.py"]),
     ("Reporting overhead, short fits", ["overhead.py", "--short-fit", "--reps", "15"]),
     ("Throughput, one run persisted and delivered live, vs MLflow",
@@ -35,7 +36,7 @@ FULL = [
     # The baseline is the landed core whose figures issue 8 calls today's (cooperative p95 0.98 s, ...).
     ("Cancel latency and dead-worker detection, vs 94c1479", ["cancel.py", "--baseline-rev", "94c1479"]),
 ]
-QUICK = {"overhead.py": ["--reps", "1"], "stop_rules.py": ["--quick"], "parallel.py": ["--rounds", "1"], "store_cost.py": ["--samples", "20"],
+QUICK = {"overhead.py": ["--reps", "1"], "stop_rules.py": ["--quick"], "eta.py": ["--quick"], "parallel.py": ["--rounds", "1"], "store_cost.py": ["--samples", "20"],
          "render_cost.py": ["--repeats", "1", "--samples", "100", "--idle-samples", "10"],
          "latency.py": ["--rounds", "1", "--events", "40"],
          "throughput.py": ["--rounds", "1", "--warmup", "0", "--events", "5000", "--metric-events", "100"],
