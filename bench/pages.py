@@ -116,8 +116,8 @@ def main():
             clients[user.username] = Client()
             clients[user.username].force_login(user)
         pages = [
-            (f"run page, {args.lines:,} lines", "many", reverse("runs:detail", args=[big.pk])),
-            ("run page, 100 lines", "few", reverse("runs:detail", args=[small.pk])),
+            (f"run page, {args.lines:,} lines", "many", reverse("live:detail", args=[big.pk])),
+            ("run page, 100 lines", "few", reverse("live:detail", args=[small.pk])),
             (f"run list, {args.runs:,} runs", "many", reverse("runs:list")),
             ("run list, 10 runs", "few", reverse("runs:list")),
         ]

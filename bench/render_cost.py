@@ -1,7 +1,7 @@
 """What rendering the run page's fragments for one live batch costs daphne, against another revision.
 
-daphne renders each write batch once for all its fragment watchers (runs.fanout), from the events alone
-(runs.fragments.render_messages). This times that call, warm, for the batches a quiet run sends: one fold
+daphne renders each write batch once for all its fragment watchers (live.fanout), from the events alone
+(live.fragments.render_messages). This times that call, warm, for the batches a quiet run sends: one fold
 metric (early in a run, and after 30 fits, when the figures link the earlier rows to the results), one log
 line and one progress report. Each tree renders in child processes of its own, the trees taking turns.
 
@@ -77,7 +77,8 @@ def child(args):
     import django
 
     django.setup()
-    from runs import events, fragments
+    from runs import events
+    from live import fragments
 
     def timed(call, samples, pause):
         times = []
@@ -124,7 +125,7 @@ def main():
             results[label].append(json.loads(out.splitlines()[-1]))
     load_after = os.getloadavg()
 
-    render = "Rendering one live batch's fragments (runs.fragments.render_messages)"
+    render = "Rendering one live batch's fragments (live.fragments.render_messages)"
     for what, title in [("warm", f"{render}, warm"), ("idle", f"{render}, after {args.idle_ms:g} ms asleep"),
                         ("json idle", f"The JSON stream's work instead (runs.events.to_json of each message), after "
                                       f"{args.idle_ms:g} ms asleep")]:

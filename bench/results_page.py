@@ -96,8 +96,8 @@ def main():
         bare = make_run(owner, spec, args.variants, args.folds, None, "bare")
         client = Client()
         client.force_login(owner)
-        pages = [(f"results, {args.variants} x {args.folds}, plots", reverse("runs:results", args=[plotted.pk])),
-                 (f"results, {args.variants} x {args.folds}, no plots", reverse("runs:results", args=[bare.pk]))]
+        pages = [(f"results, {args.variants} x {args.folds}, plots", reverse("results:run", args=[plotted.pk])),
+                 (f"results, {args.variants} x {args.folds}, no plots", reverse("results:run", args=[bare.pk]))]
         for _, url in pages:
             timed_get(client, url)  # warm-up
         timings = {name: [] for name, _ in pages}

@@ -31,9 +31,9 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator, OriginValidator  # noqa: E402
 
 import config.http_server  # noqa: E402,F401 (malformed uploads reach Django; see the module)
-from runs.routing import websocket_urlpatterns  # noqa: E402
+from live.routing import websocket_urlpatterns  # noqa: E402
 from sharing.routing import websocket_urlpatterns as share_urlpatterns  # noqa: E402
-from runs.ws_auth import WebsocketAuthMiddleware  # noqa: E402
+from live.ws_auth import WebsocketAuthMiddleware  # noqa: E402
 
 
 class BrowserOriginValidator(OriginValidator):
@@ -58,7 +58,7 @@ def origin_checked(app):
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # Session cookie or token, in one database call off the shared thread (runs/ws_auth.py).
+        # Session cookie or token, in one database call off the shared thread (live/ws_auth.py).
         "websocket": origin_checked(WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns + share_urlpatterns))),
     }
 )

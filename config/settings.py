@@ -74,6 +74,8 @@ INSTALLED_APPS = [
     "accounts",
     "experiments",
     "runs",
+    "results",
+    "live",
     "sharing",
 ]
 

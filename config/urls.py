@@ -13,13 +13,14 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include("sharing.api_urls")),  # before runs': its catch-all answers 404 for the rest
-    path("api/v1/", include("runs.api_urls")),
+    path("api/v1/", include("config.api_urls")),
     path("experiments/", include("experiments.urls")),
     path("datasets/", include((dataset_urlpatterns, "datasets"))),
     path("", include(account_urlpatterns)),
     path("", include("sharing.urls")),
     path("", include("runs.urls")),
-    path("", include("runs.results_urls")),
+    path("", include("live.urls")),
+    path("", include("results.urls")),
     path("models/", include("experiments.registry_urls")),
     # Browsers ask for /favicon.ico whatever the page links; send them to the SVG (looked up lazily, after
     # the static manifest exists).

@@ -85,7 +85,7 @@ class RegisteredModelViewSet(OwnedViewSet, mixins.ListModelMixin, mixins.Retriev
             raise Http404("This model has no file.")
         extension = os.path.splitext(model.file.name)[1]
         # Imported here: runs depends on experiments, not the other way round at import time.
-        from runs.downloads import serve_verified
+        from experiments.downloads import serve_verified
 
         return serve_verified(request, model.file.name, model.sha256, filename=f"{model.name}{extension}",
                           storage=model.file.storage)

@@ -1,5 +1,5 @@
 """The model registry in the browser: /models/ (every promoted model you may see), one model's page, and its
-download (verified against its SHA-256 by runs.downloads, like every model download)."""
+download (verified against its SHA-256 by experiments.downloads, like every model download)."""
 
 import os
 
@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 
-from runs.downloads import serve_verified
+from experiments.downloads import serve_verified
 from runs.models import Run
 
 from engine import catalog

@@ -10,7 +10,7 @@ import inspect
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -28,17 +28,12 @@ from accounts import access
 from accounts.quotas import QuotaExceeded
 from config import login_throttle
 from config.drf import DETAIL, AutoSchema, JSONParser, spec_errors
-from experiments.api import FILE_RESPONSE
-from experiments.serializers import RegisteredModelSerializer
 from engine.spec import SpecError
 
-from . import control, diagnostics, events, promotion, results
+from . import control, events
 from . import resume as resuming
-from .downloads import serve_verified
 from .models import Run, events_after
 from .serializers import (
-    DiagnosticsQuerySerializer,
-    DiagnosticsSerializer,
     EventQuerySerializer,
     EventSerializer,
     LogFilterSerializer,
@@ -46,9 +41,6 @@ from .serializers import (
     MetricFilterSerializer,
     MetricSerializer,
     ProgressSerializer,
-    PromoteSerializer,
-    ResultsQuerySerializer,
-    ResultsSerializer,
     ResumeSerializer,
     RunCreateSerializer,
     RunFilterSerializer,
@@ -101,7 +93,7 @@ def quota_refusal(error):
 
 
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Runs: submit, list and inspect them, stop, re-run and promote them. Only the owner (or staff) sees a run."""
+    """Runs: submit, list and inspect them, stop, re-run and resume them (results.api adds their results). Only the owner (or staff) sees a run."""
 
     serializer_class = RunSerializer
     schema = AutoSchema()
@@ -191,45 +183,6 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         rows = self.get_object().logs.filter(**query(LogFilterSerializer, request)).order_by("seq")
         return self.get_paginated_response(LogSerializer(self.paginate_queryset(rows), many=True).data)
 
-    @extend_schema(parameters=[ResultsQuerySerializer], responses=ResultsSerializer, summary="The leaderboard")
-    @action(detail=True, methods=["get"])
-    def results(self, request, pk=None):
-        run = self.get_object()
-        board = results.leaderboard(run)
-        asked = ResultsQuerySerializer(data=request.query_params, context={"metrics": board["metrics"]})
-        asked.is_valid(raise_exception=True)
-        if asked.validated_data.get("rank_by", board["metric"]) != board["metric"]:
-            board = results.leaderboard(run, board["rows"], rank_by=asked.validated_data["rank_by"])
-        return Response(ResultsSerializer(board).data)
-
-    @extend_schema(parameters=[DiagnosticsQuerySerializer], responses={200: DiagnosticsSerializer, "404": DETAIL["404"]},
-                   summary="A variant's out-of-fold diagnostics")
-    @action(detail=True, methods=["get"])
-    def diagnostics(self, request, pk=None):
-        """The numbers the results page plots: the best variant's unless `branch` and `variant` name another."""
-        run = self.get_object()
-        params = query(DiagnosticsQuerySerializer, request)
-        if "variant" in params:
-            branch, variant = params.get("branch", "default"), params["variant"]
-        else:
-            board = results.leaderboard(run)
-            row = results.best_or_first(board)
-            if row is None:
-                raise Http404("This run has no scored variant yet.")
-            branch, variant = row["branch"], row["variant"]
-        found = diagnostics.for_variant(run, branch, variant)
-        if found is None:
-            raise Http404("No diagnostics for this variant.")
-        return Response(DiagnosticsSerializer(found).data)
-
-    @extend_schema(responses={(200, "application/octet-stream"): FILE_RESPONSE}, summary="Download the model bundle")
-    @action(detail=True, methods=["get"])
-    def model(self, request, pk=None):
-        run = self.get_object()
-        if not run.model_file:
-            raise Http404("This run has no model bundle.")
-        return serve_verified(request, run.model_file, run.model_sha256)
-
     @extend_schema(request=None, responses={201: RunSerializer, 409: DETAIL["409"]},
                    summary="Launch a new run with the same spec")
     @action(detail=True, methods=["post"])
@@ -260,21 +213,6 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             return quota_refusal(e)
         run.refresh_from_db()
         return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
-
-    @extend_schema(request=PromoteSerializer, responses={201: RegisteredModelSerializer, 409: DETAIL["409"]},
-                   summary="Register the run's model under a name")
-    @action(detail=True, methods=["post"])
-    def promote(self, request, pk=None):
-        """Copies a completed run's exported model into the registry (GET /api/v1/models/)."""
-        run = self.get_object()
-        name = query_body(PromoteSerializer, request)["name"]
-        try:
-            model = promotion.promote(run, request.user, name)
-        except (promotion.CannotPromote, promotion.OverQuota) as e:
-            return Response({"detail": str(e)}, status=status.HTTP_409_CONFLICT)
-        except promotion.NameTaken as e:
-            raise ValidationError({"name": [str(e)]}) from None
-        return Response(RegisteredModelSerializer(model).data, status=status.HTTP_201_CREATED)
 
 
 # --- wait/ ----------------------------------------------------------------------------------------------

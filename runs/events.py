@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 def to_json(value):
     """JSON text of an event or its data: one encoder for what is stored (runs.rows) and what the stream sends
-    (runs.fanout, runs.consumers), so a replayed event is the same text as the live one. ujson (which daphne's
+    (live.fanout, live.consumers), so a replayed event is the same text as the live one. ujson (which daphne's
     autobahn already requires) is about four times as fast as json.dumps, and this runs for every event; its
     text differs only in spacing and float spelling (1e-5 for 1e-05), and NaN and Infinity pass as before."""
     return ujson.dumps(value, escape_forward_slashes=False)
@@ -272,7 +272,7 @@ def html_group(run_id):
     return f"run-{run_id}.html"
 
 
-# The runs list streams (runs/listfeed.py): a user's list watches the group of the runs they own; staff watch
+# The runs list streams (live/listfeed.py): a user's list watches the group of the runs they own; staff watch
 # the staff group, which carries every run. Neither is per run, so a run launched elsewhere reaches the list.
 STAFF_GROUP = "runs-staff"
 ROW_LAYER_TYPE = "runs.row"
@@ -310,7 +310,7 @@ async def send_all(layer, sends):
 # --- Publishing -------------------------------------------------------------------------------------------
 
 # One channel-layer message per write batch, not one per event: {"type": "run.events", "run": id,
-# "events": [stored messages, seq order]}. Each daphne process receives it once (runs/fanout.py) and fans it
+# "events": [stored messages, seq order]}. Each daphne process receives it once (live/fanout.py) and fans it
 # out to its watchers; the WebSocket protocol itself is unchanged (one JSON message per event).
 LAYER_TYPE = "run.events"
 

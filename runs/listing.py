@@ -4,7 +4,7 @@
     runs_for(user, filters)    the filtered queryset (visible_to first: staff see all)
     decorate(runs, request)    per row: step "3 of 5", outdated flag, queue position and waiting reason
 
-The page (views.run_list), the polling fallback (views.list_rows) and the live list stream (runs/listfeed.py)
+The page (views.run_list), the polling fallback (views.list_rows) and the live list stream (live/listfeed.py)
 all render rows through `decorate` and the `run-row` partial of templates/runs/list.html, so a row looks the
 same however it arrived. Decorating a page costs no query per row: steps come from the runner's fixed plan
 (engine.steps) and a page's queued runs share one queue snapshot (runs.queue).

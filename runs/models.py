@@ -135,7 +135,7 @@ class Run(models.Model):
         return f"{self.name} #{self.pk}"
 
     def get_absolute_url(self):
-        return reverse("runs:detail", args=[self.pk])
+        return reverse("live:detail", args=[self.pk])
 
     @property
     def is_terminal(self):
@@ -374,7 +374,7 @@ class FoldDiagnostic(models.Model):
 
     One row per fold, not a field on FoldMetric (a row per metric); written by the reporter in the same batch
     and with the same seq as the fold's JOB_METRICS event, which does not carry them: a watcher needs the
-    scores live, and only the results page, compare and the API read these (runs.diagnostics)."""
+    scores live, and only the results page, compare and the API read these (results.diagnostics)."""
 
     run = appended_to_run("fold_diagnostics")
     seq = models.PositiveBigIntegerField(default=0)
@@ -495,7 +495,7 @@ def lock_before_delete(sender, instance, using, **kwargs):
 @receiver(post_delete, sender=Run)
 def delete_bundle(sender, instance, using, **kwargs):
     """A run's exported bundle goes with the run, once the deletion has committed (a rolled-back deletion keeps
-    both). A model promoted from the run keeps its own copy (runs/promotion.py)."""
+    both). A model promoted from the run keeps its own copy (results/promotion.py)."""
     if instance.model_file:
         name = instance.model_file
         transaction.on_commit(lambda: storage.delete(name), using=using)

@@ -18,6 +18,12 @@ class CannotResume(Exception):
     """Why a run cannot be resumed, in words a user can read; the pages and the API answer with it (409)."""
 
 
+def can_resume(status, runner, partial):
+    """Whether the pages offer Resume (the outcome card, the results page); refusal() has the last word and
+    says why not."""
+    return status in (Run.Status.STOPPED, Run.Status.FAILED) and runner == "cv" and bool(partial)
+
+
 def refusal(run, spec=None):
     """Why `run` cannot be resumed (None if it can). `spec`: a spec the caller asks for; it must be the run's."""
     if run.status not in (Run.Status.STOPPED, Run.Status.FAILED):

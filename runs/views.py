@@ -1,37 +1,25 @@
-"""The runs list, the live run page and its small endpoints (stop, log history, polling, results, model)."""
-
+"""The runs list (filters, pages, the polling fallback of its live rows) and launching a run from it."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from accounts import access
 from accounts.quotas import QuotaExceeded
 from config.query_params import whole_number
-from experiments.models import Experiment
 from engine.spec import SpecError
+from experiments.models import Experiment
 
-from . import fragments, listing, queue, result_views
-from . import results as results_module
-from .control import CannotCancel, cancel_run, launch_run
-from .downloads import serve_verified
-from engine import scoring
+from . import listing
+from .control import launch_run
 from .forms import LaunchForm
-from .models import Run, events_after
+from .models import Run
 
 RUNS_PER_PAGE = 25
-# A poll answers with at most this many events; the next poll fetches the rest.
-POLL_BATCH = 1000
-
-
-def _get_run_for_user(request, run_id):
-    return access.get_visible_or_404(request.user, Run.objects.select_related("experiment", "owner"), pk=run_id)
 
 
 @login_required
@@ -112,152 +100,3 @@ def launch(request):
         form.add_error("experiment", str(e))
         return _list_page(request, launch_form=form, status=409)
     return redirect(run)
-
-
-@login_required
-@never_cache
-def detail(request, run_id):
-    run = _get_run_for_user(request, run_id)
-    waiting = queue.waiting_reason(run, queue.snapshot(request)) if run.status == Run.Status.QUEUED else None
-    ctx = fragments.page_context(run, waiting)
-    ctx["can_share"] = access.can_act(request.user, run)
-    return render(request, "runs/detail.html", ctx)
-
-
-@login_required
-@require_POST
-def cancel(request, run_id):
-    run = _get_run_for_user(request, run_id)
-    try:
-        run = cancel_run(run, by=request.user)
-    except CannotCancel as e:
-        if request.htmx:
-            return HttpResponse(str(e), status=409, content_type="text/plain; charset=utf-8")
-        ctx = fragments.page_context(run)
-        ctx["stop_error"] = str(e)
-        return render(request, "runs/detail.html", ctx, status=409)
-    if request.htmx and request.GET.get("from") == "list":
-        # A row's Stop (runs list): answer with the row itself, which htmx swaps in place.
-        return HttpResponse(listing.render_row(listing.decorate([run], request)[0]))
-    if request.htmx:
-        # Nothing to swap: cancel_run published the status event, and the stream (or the polling fallback)
-        # brings the badge, the waiting line and the actions to every watcher, this page included. An answer
-        # with those regions out of band found no target: the stream had usually replaced #run-actions, and
-        # with it the form that sent the request, before the answer came (htmx:oobErrorNoTarget).
-        return HttpResponse(status=204)
-    messages.success(request, "Stopping the run. Finished folds are kept." if run.is_active else "The run is stopped.")
-    return redirect(run)
-
-
-@login_required
-@never_cache
-def logs(request, run_id):
-    """Older log lines, before seq `before`: a chunk for "Load older", or a plain page without JavaScript."""
-    run = _get_run_for_user(request, run_id)
-    try:
-        before = whole_number(request.GET.get("before", ""))
-    except ValueError:
-        before = run.last_seq + 1
-    lines, has_older = fragments.latest_logs(run.pk, before=before)
-    ctx = {"run": run, "run_id": run.pk, "cursor": run.last_seq, "logs": lines, "has_older": has_older}
-    if request.htmx:
-        return render(request, "runs/logs_chunk.html", ctx)
-    return render(request, "runs/logs.html", ctx)
-
-
-@login_required
-@never_cache
-def live(request, run_id):
-    """The polling fallback: the same fragments the socket sends, for the events after `after`.
-
-    Answers 286 (htmx: stop polling) once the client has everything up to a terminal state."""
-    return live_response(request, _get_run_for_user(request, run_id))
-
-
-def live_response(request, run):
-    """`live` for a run already checked (also a share link's, sharing.views)."""
-    try:
-        after = whole_number(request.GET.get("after", ""))
-    except ValueError:
-        after = None
-    if after is None:
-        html = fragments.full_state(run)
-        done = run.is_terminal
-    else:
-        batch = events_after(run.pk, after, limit=POLL_BATCH)
-        html = fragments.render_messages(run.pk, batch) if batch else fragments.cursor_html(None, after, False)
-        run.refresh_from_db()
-        done = run.is_terminal and (not batch or batch[-1]["seq"] >= run.last_seq)
-        if not run.is_terminal:
-            html += fragments.stale_html(run)
-    return HttpResponse(html, status=286 if done else 200)
-
-
-@login_required
-@never_cache
-def results(request, run_id):
-    """The leaderboard (runs.results), sortable by any metric without JavaScript, and the per-fold rows."""
-    return results_page(request, _get_run_for_user(request, run_id))
-
-
-def results_page(request, run, share=None):
-    """`results` for a run already checked. With `share` (a share link's page, sharing.views) the same template
-    renders read-only: no actions, no export, no links to the owner's other objects."""
-    board = results_module.leaderboard(run)
-    # ?rank_by= re-ranks the leaderboard by another recorded metric (as the API's results endpoint does);
-    # one the run did not record is a form error, answered 400 with the page ranked by the primary metric.
-    rank_by, rank_error = request.GET.get("rank_by"), None
-    if rank_by is not None and rank_by not in board["metrics"]:
-        rank_error = f"This run did not record “{rank_by}”: pick one of the metrics it did."
-    elif rank_by and rank_by != board["metric"]:
-        board = results_module.leaderboard(run, board["rows"], rank_by=rank_by)
-    sort = request.GET.get("sort")
-    if sort not in board["metrics"]:
-        sort = board["rank_by"]
-    better_first = request.GET.get("dir") != "worse"
-    ctx = {
-        "run": run,
-        "board": board,
-        # The default order is the leaderboard's own ranking (finished variants before unfinished ones).
-        "ranked": board["leaderboard"] if sort == board["rank_by"] and better_first
-        else results_module.sorted_by(board, sort, better_first=better_first),
-        "headers": _sort_headers(board, sort, better_first),
-        "rank_error": rank_error,
-        "rank_query": urlencode({"rank_by": board["rank_by"]}) + "&" if board["rank_by"] != board["metric"] else "",
-        **result_views.results_extras(request, run, board),
-    }
-    if share is not None:
-        ctx.update(share=share, promotions=[], can_promote=False)
-    # htmx asks for the fold chart of another row only; the same template renders it for the full page.
-    template = "runs/results.html#fold-chart" if request.htmx else "runs/results.html"
-    return render(request, template, ctx, status=400 if rank_error else 200)
-
-
-def _sort_headers(board, sort, better_first):
-    """One header per metric: its link sorts better first, or worse first when it is already sorted so."""
-    headers = []
-    for name, label in board["columns"]:
-        active = name == sort
-        greater = scoring.greater_is_better(board["task"], name)
-        # aria-sort says how the values run: better first is descending when higher is better.
-        descending = greater == better_first
-        headers.append({
-            "name": name,
-            "label": label,
-            "active": active,
-            "primary": name == board["metric"],
-            "next_dir": "worse" if active and better_first else "better",
-            "aria_sort": ("descending" if descending else "ascending") if active else "",
-            "arrow": ("▼" if descending else "▲") if active else "",
-            "better": "higher" if greater else "lower",
-        })
-    return headers
-
-
-@login_required
-def download_model(request, run_id):
-    """The run's model bundle, verified against its SHA-256 before it is sent (runs.downloads)."""
-    run = _get_run_for_user(request, run_id)
-    if not run.model_file:
-        raise Http404("This run has no model bundle")
-    return serve_verified(request, run.model_file, run.model_sha256)

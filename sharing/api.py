@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from accounts import access
 from config.drf import AutoSchema, JSONParser
-from runs import compare
+from results import compare
 from runs.models import Run
 
 from .forms import check_expiry

@@ -1,4 +1,4 @@
-"""The share links' API, under /api/v1/ beside runs.api_urls (included first: its catch-all 404 is last)."""
+"""The share links' API, under /api/v1/ beside config.api_urls (included first: its catch-all 404 is last)."""
 
 from rest_framework.routers import DefaultRouter
 

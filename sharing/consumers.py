@@ -9,7 +9,7 @@ few, so the extra subscription each is cheap.
 
 from channels.layers import get_channel_layer
 
-from runs import consumers, wsdb
+from live import consumers, wsdb
 
 from . import throttle
 from .models import group_name, token_hash
@@ -46,7 +46,7 @@ class ShareMixin:
         link, throttled = await wsdb.run(throttle.lookup, request, token)
         if link is None:
             return await self.refuse(CLOSE_TOO_MANY if throttled else consumers.CLOSE_NOT_FOUND)
-        if link.is_comparison:  # no stream: a shared comparison's page polls (runs.compare_views)
+        if link.is_comparison:  # no stream: a shared comparison's page polls (results.compare_views)
             return await self.refuse(consumers.CLOSE_NOT_FOUND)
         await wsdb.run(link.touch)
         self.grant, self.run_id = link.grant(), link.run_id

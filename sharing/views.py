@@ -19,9 +19,11 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from accounts import access
-from runs import compare, compare_views, fragments
+from results import compare, compare_views
+from live import fragments
 from runs.models import Run
-from runs.views import live_response, results_page
+from live.views import live_response
+from results.views import results_page
 
 from . import throttle
 from .forms import ShareForm

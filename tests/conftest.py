@@ -91,10 +91,10 @@ def daphne_server(transactional_db):
 
 @pytest.fixture(scope="session", autouse=True)
 def close_websocket_database_threads(django_db_setup, django_db_blocker):
-    # In-process WebSocket tests leave runs.wsdb threads holding connections; PostgreSQL will not drop the
+    # In-process WebSocket tests leave live.wsdb threads holding connections; PostgreSQL will not drop the
     # test database while they are open.
     yield
-    from runs import wsdb
+    from live import wsdb
 
     with django_db_blocker.unblock():
         wsdb.shutdown()

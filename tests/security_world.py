@@ -17,7 +17,7 @@ from rest_framework.authtoken.models import Token
 
 from experiments.forms import DatasetUploadForm
 from experiments.models import Dataset, Experiment, RegisteredModel
-from runs import promotion
+from results import promotion
 from runs.models import FoldDiagnostic, FoldMetric, LogEntry, Run, RunEvent, RunStep
 from sharing.models import ShareLink
 from tests.helpers import reporter_for

@@ -51,9 +51,9 @@ def test_it_never_answers_500_to_a_bad_number_in_a_page_query(owner_client, run,
         (reverse("runs:rows"), {"ids": value}),
         (reverse("runs:rows"), {"ids": f"{run.pk},{value}"}),
         (reverse("runs:rows"), {"after": value}),
-        (reverse("runs:logs", args=[run.pk]), {"before": value}),
-        (reverse("runs:live", args=[run.pk]), {"after": value}),
-        (reverse("runs:results", args=[run.pk]), {"sort": value, "dir": value, "row": f"default/{value}"}),
+        (reverse("live:logs", args=[run.pk]), {"before": value}),
+        (reverse("live:live", args=[run.pk]), {"after": value}),
+        (reverse("results:run", args=[run.pk]), {"sort": value, "dir": value, "row": f"default/{value}"}),
         (reverse("results:compare"), {"runs": f"{run.pk},{value}"}),
     ]
     for url, params in pages:
@@ -79,9 +79,9 @@ def test_it_never_answers_500_to_a_bad_number_in_the_api(owner, run, value):
 
 
 def test_it_answers_404_to_an_id_past_the_database_in_the_path(owner_client, owner, run):
-    for name in ("detail", "logs", "live", "results", "model"):
-        assert owner_client.get(reverse(f"runs:{name}", args=[HUGE])).status_code == 404, name
-    for name in ("runs:cancel", "results:rerun", "results:promote"):
+    for name in ("live:detail", "live:logs", "live:live", "results:run", "results:model"):
+        assert owner_client.get(reverse(name, args=[HUGE])).status_code == 404, name
+    for name in ("live:cancel", "results:rerun", "results:promote"):
         assert owner_client.post(reverse(name, args=[HUGE]), {"name": "x"}).status_code == 404, name
     api = client_for(owner)
     for path in (f"/api/v1/runs/{HUGE}/", f"/api/v1/runs/{HUGE}/wait/?timeout=0", "/api/v1/runs/abc/",

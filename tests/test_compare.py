@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 
 from experiments.models import Experiment
-from runs import compare
+from results import compare
 from runs.control import launch_run
 from runs.models import Run
 from tests.test_results_page import completed_run, scores
@@ -208,12 +208,12 @@ def test_it_lines_up_both_leaderboards_by_variant(owner_client, two_runs):
 
 
 def test_it_reads_the_side_by_side_scores_from_each_runs_leaderboard(two_runs):
-    from runs import results
+    from results import leaderboard
 
     first, second = two_runs
     ctx = compare.compare([first, second])
     for i, run in enumerate((first, second)):
-        board = results.leaderboard(run)
+        board = leaderboard.leaderboard(run)
         for row in ctx["boards"]["rows"]:
             cell = row["cells"][i]
             if cell["variant"] is not None:

@@ -24,7 +24,7 @@ from tests.test_ws_token import key_of, ws_url
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Issue 8 asks for 500 watchers connecting at once while runs execute, with no failed handshake. The crowd
-# shares one replay read (runs/wsdb.py `shared`) and one framing of it (runs/wire.py); before that, 300 at
+# shares one replay read (live/wsdb.py `shared`) and one framing of it (live/wire.py); before that, 300 at
 # 100 lines/s failed most handshakes on daphne's 5 s limit.
 WATCHERS = int(os.environ.get("RUNWATCH_STORM_WATCHERS", "500"))
 INTERVAL = float(os.environ.get("RUNWATCH_STORM_INTERVAL", "0.01"))  # seconds between lines until all are in

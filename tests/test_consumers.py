@@ -198,7 +198,7 @@ def test_it_refuses_another_users_run(outsider, run, path):
 
 
 def test_it_checks_each_watcher_of_a_crowd_connecting_at_once(owner, outsider, run):
-    # Watchers connecting together may share one replay read (runs.wsdb.shared); access is still theirs.
+    # Watchers connecting together may share one replay read (live.wsdb.shared); access is still theirs.
     async def scenario():
         comms = [await socket(f"/ws/runs/{run.pk}/", user) for user in [owner] * 6 + [outsider] * 2]
         await asyncio.gather(*(comm.connect(timeout=TIMEOUT) for comm in comms))

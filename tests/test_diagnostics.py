@@ -131,7 +131,7 @@ def test_it_stores_one_row_per_fold_with_its_metrics_seq(binary_run):
 def test_it_shows_the_best_variants_plots_on_the_results_page(client, binary_run, owner):
     client.force_login(owner)
 
-    page = client.get(reverse("runs:results", args=[binary_run.pk])).content.decode()
+    page = client.get(reverse("results:run", args=[binary_run.pk])).content.decode()
 
     for plot in ("plot-confusion", "plot-confusion-normalised", "plot-roc", "plot-pr", "plot-calibration",
                  "plot-importance"):
@@ -143,7 +143,7 @@ def test_it_shows_the_best_variants_plots_on_the_results_page(client, binary_run
 def test_it_swaps_the_plots_with_the_fold_chart_when_a_row_is_picked(client, binary_run, owner):
     client.force_login(owner)
 
-    response = client.get(reverse("runs:results", args=[binary_run.pk]), {"row": "default/1"}, HTTP_HX_REQUEST="true")
+    response = client.get(reverse("results:run", args=[binary_run.pk]), {"row": "default/1"}, HTTP_HX_REQUEST="true")
 
     body = response.content.decode()
     assert 'id="fold-chart"' in body and 'id="diagnostics" aria-labelledby="diagnostics-h" hx-swap-oob="true"' in body
@@ -169,14 +169,14 @@ def test_it_gives_the_same_numbers_through_the_api(client, binary_run, owner):
 def test_it_hides_a_runs_diagnostics_from_an_outsider(client, binary_run, outsider):
     client.force_login(outsider)
 
-    assert client.get(reverse("runs:results", args=[binary_run.pk])).status_code == 404
+    assert client.get(reverse("results:run", args=[binary_run.pk])).status_code == 404
     assert client.get(f"/api/v1/runs/{binary_run.pk}/diagnostics/").status_code == 404
 
 
 def test_it_shows_staff_every_runs_diagnostics(client, binary_run, staff):
     client.force_login(staff)
 
-    assert 'id="plot-roc"' in client.get(reverse("runs:results", args=[binary_run.pk])).content.decode()
+    assert 'id="plot-roc"' in client.get(reverse("results:run", args=[binary_run.pk])).content.decode()
     assert client.get(f"/api/v1/runs/{binary_run.pk}/diagnostics/").json()["kind"] == "classification"
 
 
@@ -184,7 +184,7 @@ def test_it_plots_a_regression_run(client, transactional_db, owner):
     run = executed(owner, REGRESSION_SPEC, name="Regression")
     client.force_login(owner)
 
-    page = client.get(reverse("runs:results", args=[run.pk])).content.decode()
+    page = client.get(reverse("results:run", args=[run.pk])).content.decode()
 
     assert 'id="plot-predicted"' in page and 'id="plot-residuals"' in page and 'id="plot-importance"' in page
     data = client.get(f"/api/v1/runs/{run.pk}/diagnostics/").json()

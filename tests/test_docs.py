@@ -10,9 +10,10 @@ from tests.helpers import ROOT
 DOCS = [ROOT / "README.md", ROOT / "BENCHMARKS.md", *sorted((ROOT / "docs").rglob("*.md"))]
 # Where the server, the make targets and the client read their environment. Tests and benchmarks have their own
 # knobs, documented where they are used.
-CODE = [*ROOT.glob("config/*.py"), *ROOT.glob("runs/**/*.py"), *ROOT.glob("experiments/**/*.py"),
-        *ROOT.glob("accounts/**/*.py"), *ROOT.glob("engine/*.py"), *ROOT.glob("scripts/*"),
-        ROOT / "runwatch_client.py", ROOT / "Makefile"]
+CODE = [*ROOT.glob("config/*.py"), *ROOT.glob("engine/*.py"), *ROOT.glob("scripts/*"), ROOT / "runwatch_client.py",
+        ROOT / "Makefile",
+        *(path for app in ("accounts", "experiments", "runs", "results", "live", "sharing")
+          for path in ROOT.glob(f"{app}/**/*.py"))]
 READS = re.compile(r"""(?:env_bool|env_float|env_list|environ\.get|getenv)\(\s*["']([A-Z][A-Z0-9_]+)["']"""
                    r"""|\$\{([A-Z][A-Z0-9_]+):-""")
 # Read from the environment but not settings a person sets: the shell's own, and what one script hands the next.

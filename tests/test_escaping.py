@@ -3,7 +3,7 @@
 The payloads go where users put them: run, experiment and model names, log messages and step details (the
 engine's reporter, as a run writes them), fold-table variant descriptions, CSV column names and cells (through
 the real upload). Each page is read as the owner and must hold the escaped text and never the raw markup; the
-fragments the WebSocket pushes (runs.fragments.render_messages) are checked the same way. A second sweep sends
+fragments the WebSocket pushes (live.fragments.render_messages) are checked the same way. A second sweep sends
 the payloads in every query parameter the views read, to every page of the URL configuration, for reflected
 markup. tests/browser/test_xss.py proves in Chromium that nothing runs.
 """
@@ -17,9 +17,9 @@ from django.test import Client
 from django.utils.html import escape
 
 from experiments.models import Dataset, Experiment
-from runs import promotion
+from results import promotion
 from runs.control import launch_run
-from runs.fragments import render_messages
+from live.fragments import render_messages
 from runs.models import Run, RunStep, events_after
 from tests.helpers import reporter_for
 from tests.routes import http_routes, parameters

@@ -53,11 +53,11 @@ def test_it_explains_a_missing_target_column_and_keeps_the_traceback_for_staff(w
                            "runner": "cv", "finished_fits": 0, "total_fits": run.total_fits}
 
     client.force_login(owner)
-    html = unescape(client.get(reverse("runs:detail", args=[run.pk])).content.decode())
+    html = unescape(client.get(reverse("live:detail", args=[run.pk])).content.decode())
     assert run.error_message in html
     assert "Traceback" not in html and "Technical details" not in html
     assert "/work/" not in html and ".py" not in html
 
     client.force_login(staff)
-    html = client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    html = client.get(reverse("live:detail", args=[run.pk])).content.decode()
     assert "Technical details (staff only)" in html and "Traceback (most recent call last)" in html

@@ -1,4 +1,4 @@
-"""The fan-out hub (runs/fanout.py): a live batch reaches every watcher with no database query and the same
+"""The fan-out hub (live/fanout.py): a live batch reaches every watcher with no database query and the same
 bytes, and a watcher that goes away, at any moment, leaves no Redis subscription behind."""
 
 import asyncio
@@ -12,7 +12,8 @@ from django.conf import settings
 from django.db.backends import utils as db_utils
 from websockets.sync.client import connect
 
-from runs import events, fanout, fragments
+from runs import events
+from live import fanout, fragments
 from runs.models import append_events
 from tests.helpers import DroppingPublisher, wait_for
 from tests.test_consumers import receive_json, socket

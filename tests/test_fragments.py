@@ -1,11 +1,12 @@
-"""runs.fragments: a batch of events becomes the run page's regions from the events alone, with no database read,
+"""live.fragments: a batch of events becomes the run page's regions from the events alone, with no database read,
 so a daphne process renders each batch once whoever watches."""
 
 import re
 
 import pytest
 
-from runs import events, fragments
+from runs import events
+from live import fragments
 
 RUN = 7
 TS = "2026-11-23T10:15:02.311000+00:00"
@@ -93,7 +94,7 @@ def test_it_shows_the_same_numbers_on_the_page_as_the_events_did(transactional_d
     from runs.control import launch_run
     from runs.models import RunEvent
     from runs.reporter import DbReporter
-    from runs.results import metric_names
+    from results.leaderboard import metric_names
 
     run = launch_run(owner, experiment=experiment)
     run.mark_running("w1")

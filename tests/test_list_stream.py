@@ -7,7 +7,8 @@ import pytest
 from channels.db import database_sync_to_async
 
 from experiments.models import Experiment
-from runs import events, fanout, listfeed
+from runs import events
+from live import fanout, listfeed
 from runs.control import launch_run
 from runs.models import Run, append_event
 from tests.helpers import DroppingPublisher, reporter_for

@@ -145,7 +145,7 @@ def test_it_ranks_the_api_leaderboard_by_any_recorded_metric(owner, outsider):
 def test_it_ranks_the_results_page_by_any_recorded_metric(client, owner, outsider):
     run = disagreeing(owner)
     client.force_login(owner)
-    url = reverse("runs:results", args=[run.pk])
+    url = reverse("results:run", args=[run.pk])
     html = client.get(url).content.decode()
     assert order(html) == ["A", "B"] and "ranked by Accuracy, higher is better" in html
     assert '<option value="log_loss">Log loss</option>' in html

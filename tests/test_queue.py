@@ -23,7 +23,7 @@ def api_run(user, run):
 
 def page(client, user, run):
     client.force_login(user)
-    return unescape(client.get(reverse("runs:detail", args=[run.pk])).content.decode())
+    return unescape(client.get(reverse("live:detail", args=[run.pk])).content.decode())
 
 
 def test_it_says_no_worker_is_running(transactional_db, client, owner, experiment):

@@ -17,7 +17,8 @@ from rq.job import Job
 from accounts.models import Quota
 from accounts.quotas import check_storage, quota_for
 from experiments.models import Dataset
-from runs import monitor, promotion, queue
+from runs import monitor, queue
+from results import promotion
 from runs.control import cancel_run, launch_run
 from runs.scheduling import get_queue
 from runs.models import Run

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from experiments.models import RegisteredModel
-from runs import promotion
+from results import promotion
 from runs.control import launch_run
 from runs.models import Run
 from tests.test_results_page import BUNDLE, completed_run, scores

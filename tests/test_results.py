@@ -1,4 +1,4 @@
-"""runs.results: the one leaderboard, checked against numpy, in both metric directions, and for partial runs."""
+"""results.leaderboard: the one leaderboard, checked against numpy, in both metric directions, and for partial runs."""
 
 import threading
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from engine.spec import validate_spec
-from runs import execution, results
+from runs import execution
+from results import leaderboard
 from runs.control import cancel_run, launch_run
 from runs.models import FoldMetric, Run
 from tests.helpers import wait_for
@@ -32,7 +33,7 @@ def test_it_gives_mean_and_population_std_like_numpy(regression_run):
         for fold, value in enumerate(values, 1):
             record(regression_run, "default", variant, fold, rmse=value, r2=1 - value / 100)
 
-    board = results.leaderboard(regression_run)
+    board = leaderboard.leaderboard(regression_run)
 
     by_variant = {row["variant"]: row for row in board["leaderboard"]}
     for variant, values in scores.items():
@@ -48,14 +49,14 @@ def test_it_ranks_lower_rmse_first(regression_run):
         record(regression_run, "default", 2, fold, rmse=50.0 + fold)
         record(regression_run, "default", 3, fold, rmse=70.0 + fold)
 
-    board = results.leaderboard(regression_run)
+    board = leaderboard.leaderboard(regression_run)
 
     assert board["greater_is_better"] is False
     assert [row["variant"] for row in board["leaderboard"]] == [2, 1, 3]
     assert [row["rank"] for row in board["leaderboard"]] == [1, 2, 3]
     assert board["best"]["variant"] == 2 and board["best_score"] == pytest.approx(52.0)
     # Sorting by another column "better first" uses that column's own direction.
-    worst_first = results.sorted_by(board, "rmse", better_first=False)
+    worst_first = leaderboard.sorted_by(board, "rmse", better_first=False)
     assert [row["variant"] for row in worst_first] == [3, 1, 2]
 
 
@@ -66,7 +67,7 @@ def test_it_ranks_unfinished_variants_after_finished_ones(owner, iris_spec):
         record(run, "default", 1, fold, accuracy=value)
     record(run, "default", 2, 1, accuracy=1.0)  # one lucky fold, then the stop
 
-    board = results.leaderboard(run)
+    board = leaderboard.leaderboard(run)
 
     assert board["partial"] is True
     assert [(row["variant"], row["complete"]) for row in board["leaderboard"]] == [(1, True), (2, False)]
@@ -91,6 +92,6 @@ def test_it_stores_the_best_variants_mean_on_a_stopped_run(transactional_db, own
     run.refresh_from_db()
     assert run.status == Run.Status.STOPPED
 
-    board = results.leaderboard(run)
+    board = leaderboard.leaderboard(run)
     assert board["partial"] and board["best"]["complete"]
     assert run.best_score == pytest.approx(board["best_score"])

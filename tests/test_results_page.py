@@ -1,5 +1,5 @@
 """The results page beyond the leaderboard: the fold chart, reproducibility, export, re-run, clone, promote;
-and the one verified model download (runs.downloads) behind every download."""
+and the one verified model download (experiments.downloads) behind every download."""
 
 import hashlib
 
@@ -58,7 +58,7 @@ def owner_client(client, owner):
 
 
 def results_url(run, **query):
-    url = reverse("runs:results", args=[run.pk])
+    url = reverse("results:run", args=[run.pk])
     return url + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
 
 
@@ -164,7 +164,7 @@ def test_it_hides_the_results_and_their_actions_from_an_outsider(client, outside
     assert client.get(results_url(run, row="default/1"), headers={"HX-Request": "true"}).status_code == 404
     assert client.post(reverse("results:rerun", args=[run.pk])).status_code == 404
     assert client.post(reverse("results:promote", args=[run.pk]), {"name": "stolen"}).status_code == 404
-    assert client.get(reverse("runs:model", args=[run.pk])).status_code == 404
+    assert client.get(reverse("results:model", args=[run.pk])).status_code == 404
     assert Run.objects.count() == 1 and not RegisteredModel.objects.exists()
 
 
@@ -177,7 +177,7 @@ def test_it_requires_login_for_the_actions(client, run):
 
 
 def test_it_downloads_the_bundle_verified(owner_client, run):
-    response = owner_client.get(reverse("runs:model", args=[run.pk]))
+    response = owner_client.get(reverse("results:model", args=[run.pk]))
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == BUNDLE
     assert response["X-Model-SHA256"] == hashlib.sha256(BUNDLE).hexdigest()
@@ -185,7 +185,7 @@ def test_it_downloads_the_bundle_verified(owner_client, run):
 
 def test_it_refuses_a_corrupted_bundle_with_a_clear_message(owner_client, run, media):
     (media / run.model_file).write_bytes(b"model bundle bytez")  # same size, one byte flipped
-    response = owner_client.get(reverse("runs:model", args=[run.pk]))
+    response = owner_client.get(reverse("results:model", args=[run.pk]))
     assert response.status_code == 409
     html = response.content.decode()
     assert "does not match its recorded SHA-256" in html and run.model_sha256 in html
@@ -207,5 +207,5 @@ def test_it_refuses_a_corrupted_bundle_over_the_api_as_json(client, owner, run, 
 
 def test_it_refuses_a_bundle_without_a_recorded_checksum(owner_client, run):
     Run.objects.filter(pk=run.pk).update(model_sha256="")
-    response = owner_client.get(reverse("runs:model", args=[run.pk]))
+    response = owner_client.get(reverse("results:model", args=[run.pk]))
     assert response.status_code == 409 and "cannot be verified" in response.content.decode()

@@ -12,7 +12,8 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from runs import events, results
+from runs import events
+from results import leaderboard
 from runs.control import cancel_run, launch_run
 from runs.models import FoldMetric, Run, RunEvent
 from runs.resume import CannotResume, resume
@@ -76,7 +77,7 @@ def test_it_fits_only_the_missing_folds_and_ends_with_the_uninterrupted_leaderbo
     # Progress counted the work left: it ended at all of it.
     assert (second.finished_fits, second.total_fits) == (len(fitted), 60 - len(done_before))
 
-    board = results.leaderboard(second)
+    board = leaderboard.leaderboard(second)
     stored = {(r["branch"], r["variant"], r["fold"]): r["values"] for r in board["rows"]}
     assert stored == uninterrupted
     assert {(r["branch"], r["variant"], r["fold"]) for r in board["rows"] if r["reused"]} == done_before

@@ -240,16 +240,16 @@ def test_it_stops_a_run_from_its_row(owner_client, outsider, owner, experiment):
     run = launch_run(owner, experiment=experiment)
     stranger = Client()
     stranger.force_login(outsider)
-    assert stranger.post(reverse("runs:cancel", args=[run.pk]) + "?from=list", HTTP_HX_REQUEST="true").status_code == 404
-    response = owner_client.post(reverse("runs:cancel", args=[run.pk]) + "?from=list", HTTP_HX_REQUEST="true")
+    assert stranger.post(reverse("live:cancel", args=[run.pk]) + "?from=list", HTTP_HX_REQUEST="true").status_code == 404
+    response = owner_client.post(reverse("live:cancel", args=[run.pk]) + "?from=list", HTTP_HX_REQUEST="true")
     html = response.content.decode()
     assert response.status_code == 200 and html.lstrip().startswith(f'<tr id="run-row-{run.pk}"')
     assert 'data-status="stopped"' in html and "Re-run" in html
-    again = owner_client.post(reverse("runs:cancel", args=[run.pk]) + "?from=list", HTTP_HX_REQUEST="true")
+    again = owner_client.post(reverse("live:cancel", args=[run.pk]) + "?from=list", HTTP_HX_REQUEST="true")
     assert again.status_code == 200 and 'data-status="stopped"' in again.content.decode()  # harmless twice
     finished = Run.objects.create(owner=owner, experiment=experiment, name="done", spec=experiment.spec,
                                   status="completed")
-    refused = owner_client.post(reverse("runs:cancel", args=[finished.pk]) + "?from=list", HTTP_HX_REQUEST="true")
+    refused = owner_client.post(reverse("live:cancel", args=[finished.pk]) + "?from=list", HTTP_HX_REQUEST="true")
     assert refused.status_code == 409 and "already completed" in refused.content.decode()
 
 

@@ -62,7 +62,7 @@ PARAMS = {
     "content_type_id": {"admin/r/": "run_content_type"},
     "id": {"admin/auth/user/": "owner"},  # the admin's password form
     # Not objects: literal values that select the route.
-    "format": "=json",  # DRF's format suffixes (off in runs/api_urls.py; here should they come back)
+    "format": "=json",  # DRF's format suffixes (off in config/api_urls.py; here should they come back)
     "app_label": "=runs",
     "url": "=runs/run/nothing-here",  # the admin's catch-all (any path no admin screen has)
     "path": "=nothing-here/",  # the API's JSON 404 catch-all
@@ -283,7 +283,7 @@ def test_it_lets_staff_see_everyones_runs(world, staff):
 
 
 
-REFUSED_WS = (4401, 4403, 4404, 403)  # close codes of runs/consumers.py, or the handshake's HTTP refusal
+REFUSED_WS = (4401, 4403, 4404, 403)  # close codes of live/consumers.py, or the handshake's HTTP refusal
 
 
 def ws_attempt(url, idle=15, meanwhile=None, **kwargs):

@@ -6,7 +6,8 @@ import copy
 
 import pytest
 
-from runs import events, results
+from runs import events
+from results import leaderboard
 from runs.control import launch_run
 from runs.models import FoldMetric, Run, RunEvent
 from tests.runwork import wait_for_end
@@ -59,7 +60,7 @@ def test_it_prunes_the_hopeless_variant_and_never_fits_its_other_folds(worker, o
     assert run.summary["pruned_variants"] == 1 and run.summary["variants"] == 3
     assert (run.summary["fits_saved"], run.summary["fits_total"]) == (3, 15)
 
-    board = results.leaderboard(run)
+    board = leaderboard.leaderboard(run)
     rows = {row["variant"]: row for row in board["leaderboard"]}
     assert rows[HOPELESS]["pruned"]["folds"] == 2 and rows[HOPELESS]["rank"] == 3
     assert rows[HOPELESS]["primary"]["count"] == 2 and rows[HOPELESS]["primary"]["mean"] < 0.7  # its partial mean

@@ -45,13 +45,13 @@ def owner_client(client, owner):
 
 
 def test_it_requires_login(client, run):
-    response = client.get(reverse("runs:detail", args=[run.pk]))
+    response = client.get(reverse("live:detail", args=[run.pk]))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
 
 
 def test_it_shows_the_run_to_its_owner(owner_client, run):
-    response = owner_client.get(reverse("runs:detail", args=[run.pk]))
+    response = owner_client.get(reverse("live:detail", args=[run.pk]))
     assert response.status_code == 200
     html = response.content.decode()
     assert "Iris baseline" in html
@@ -67,23 +67,23 @@ def test_it_shows_the_run_to_its_owner(owner_client, run):
 
 def test_it_hides_the_run_from_an_outsider(client, outsider, run):
     client.force_login(outsider)
-    assert client.get(reverse("runs:detail", args=[run.pk])).status_code == 404
-    assert client.get(reverse("runs:live", args=[run.pk])).status_code == 404
-    assert client.get(reverse("runs:logs", args=[run.pk])).status_code == 404
-    assert client.post(reverse("runs:cancel", args=[run.pk])).status_code == 404
+    assert client.get(reverse("live:detail", args=[run.pk])).status_code == 404
+    assert client.get(reverse("live:live", args=[run.pk])).status_code == 404
+    assert client.get(reverse("live:logs", args=[run.pk])).status_code == 404
+    assert client.post(reverse("live:cancel", args=[run.pk])).status_code == 404
     run.refresh_from_db()
     assert run.status == Run.Status.QUEUED
 
 
 def test_it_shows_any_run_to_staff(client, staff, run):
     client.force_login(staff)
-    assert client.get(reverse("runs:detail", args=[run.pk])).status_code == 200
+    assert client.get(reverse("live:detail", args=[run.pk])).status_code == 200
 
 
 def test_it_renders_only_the_latest_log_lines(owner_client, run):
     run.mark_running("w1")
     LogEntry.objects.bulk_create(LogEntry(run=run, seq=1000 + i, message=f"line {i}") for i in range(5000))
-    html = owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    html = owner_client.get(reverse("live:detail", args=[run.pk])).content.decode()
     assert html.count('class="log-line level-') == 200
     assert "line 4999" in html and "line 4799" not in html
     assert re.search(r'class="load-older"(?! hidden)', html)
@@ -91,12 +91,12 @@ def test_it_renders_only_the_latest_log_lines(owner_client, run):
 
 def test_it_loads_older_log_lines(owner_client, run):
     LogEntry.objects.bulk_create(LogEntry(run=run, seq=10 + i, message=f"line {i}") for i in range(300))
-    response = owner_client.get(reverse("runs:logs", args=[run.pk]), {"before": 110}, HTTP_HX_REQUEST="true")
+    response = owner_client.get(reverse("live:logs", args=[run.pk]), {"before": 110}, HTTP_HX_REQUEST="true")
     html = response.content.decode()
     assert html.count('class="log-line level-') == 100
     assert 'hx-swap-oob="afterbegin"' in html
     assert "line 99<" in html and "line 100<" not in html
-    plain = owner_client.get(reverse("runs:logs", args=[run.pk]), {"before": 110})
+    plain = owner_client.get(reverse("live:logs", args=[run.pk]), {"before": 110})
     assert "Older log lines" in plain.content.decode()
 
 
@@ -105,7 +105,7 @@ def test_it_shows_steps_fold_scores_and_chart(owner_client, run):
     RunStep.objects.filter(run=run, name="load_data").update(status="completed", started_at=timezone.now())
     emit_fold(run, 1, 0.9)
     emit_fold(run, 2, 0.95)
-    html = owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    html = owner_client.get(reverse("live:detail", args=[run.pk])).content.decode()
     assert "step-completed" in html
     assert html.count('fold-row" role="row"') == 2
     assert "Accuracy" in html and "F1 (macro)" in html and "ROC AUC" in html
@@ -122,7 +122,7 @@ def test_it_shows_the_completed_summary(owner_client, run, tmp_path):
     run.mark_running("w1")
     Run.objects.filter(pk=run.pk).update(model_file=str(bundle), model_sha256=hashlib.sha256(b"model bytes").hexdigest())
     run.mark_completed({"best_score": 0.9612, "models_trained": 6, "duration_seconds": 12.0, "metric": "accuracy"})
-    html = owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    html = owner_client.get(reverse("live:detail", args=[run.pk])).content.decode()
     assert 'aria-label="Run status: Completed"' in html
     assert "0.9612" in html and "View results" in html and "Export best model" in html
     assert 'id="stop-form"' not in html and "ws-connect" not in html
@@ -133,26 +133,26 @@ def test_it_downloads_the_model_with_its_checksum(owner_client, client, outsider
     (tmp_path / "model.joblib").write_bytes(b"model bytes")
     digest = hashlib.sha256(b"model bytes").hexdigest()
     Run.objects.filter(pk=run.pk).update(model_file="model.joblib", model_sha256=digest)
-    response = owner_client.get(reverse("runs:model", args=[run.pk]))
+    response = owner_client.get(reverse("results:model", args=[run.pk]))
     assert response.status_code == 200
     assert response["X-Model-SHA256"] == digest
     assert b"".join(response.streaming_content) == b"model bytes"
     client.force_login(outsider)
-    assert client.get(reverse("runs:model", args=[run.pk])).status_code == 404
+    assert client.get(reverse("results:model", args=[run.pk])).status_code == 404
 
 
 def test_it_has_no_model_to_download_before_completion(owner_client, run):
-    assert owner_client.get(reverse("runs:model", args=[run.pk])).status_code == 404
+    assert owner_client.get(reverse("results:model", args=[run.pk])).status_code == 404
 
 
 def test_it_shows_the_failure_and_the_traceback_to_staff_only(owner_client, client, staff, run):
     run.mark_running("w1")
     run.mark_failed("ValueError: bad input", "Traceback (most recent call last):\n  File x\nValueError: bad input")
-    html = owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    html = owner_client.get(reverse("live:detail", args=[run.pk])).content.decode()
     assert 'aria-label="Run status: Failed"' in html and "ValueError: bad input" in html
     assert "Traceback (most recent call last)" not in html
     client.force_login(staff)
-    html = client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    html = client.get(reverse("live:detail", args=[run.pk])).content.decode()
     assert "Technical details" in html and "Traceback (most recent call last)" in html
 
 
@@ -160,7 +160,7 @@ def test_it_shows_a_stopped_run_with_partial_results(owner_client, run):
     run.mark_running("w1")
     emit_fold(run, 1, 0.9)
     run.mark_stopped()
-    html = owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    html = owner_client.get(reverse("live:detail", args=[run.pk])).content.decode()
     assert 'aria-label="Run status: Stopped"' in html
     assert "partial results" in html.lower()
     assert html.count('fold-row" role="row"') == 1
@@ -169,12 +169,12 @@ def test_it_shows_a_stopped_run_with_partial_results(owner_client, run):
 def test_it_warns_about_a_silent_worker(owner_client, run, settings):
     run.mark_running("w1")
     Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timezone.timedelta(seconds=25))
-    html = owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    html = owner_client.get(reverse("live:detail", args=[run.pk])).content.decode()
     assert re.search(r'No word from the worker for <span class="js-stale">2[5-9]</span> s', html)
 
 
 def test_it_stops_a_queued_run(owner_client, run):
-    response = owner_client.post(reverse("runs:cancel", args=[run.pk]))
+    response = owner_client.post(reverse("live:cancel", args=[run.pk]))
     assert response.status_code == 302
     run.refresh_from_db()
     assert run.status == Run.Status.STOPPED
@@ -183,7 +183,7 @@ def test_it_stops_a_queued_run(owner_client, run):
 def test_it_answers_htmx_stop_with_nothing_to_swap(owner_client, run):
     # The stream brings the new status; fragments in the answer would find their targets gone.
     run.mark_running("w1")
-    response = owner_client.post(reverse("runs:cancel", args=[run.pk]), HTTP_HX_REQUEST="true")
+    response = owner_client.post(reverse("live:cancel", args=[run.pk]), HTTP_HX_REQUEST="true")
     assert response.status_code == 204
     assert response.content == b""
     run.refresh_from_db()
@@ -193,15 +193,15 @@ def test_it_answers_htmx_stop_with_nothing_to_swap(owner_client, run):
 def test_it_refuses_to_stop_a_finished_run(owner_client, run):
     run.mark_running("w1")
     run.mark_completed({})
-    response = owner_client.post(reverse("runs:cancel", args=[run.pk]), HTTP_HX_REQUEST="true")
+    response = owner_client.post(reverse("live:cancel", args=[run.pk]), HTTP_HX_REQUEST="true")
     assert response.status_code == 409
     assert "already completed" in response.content.decode()
-    plain = owner_client.post(reverse("runs:cancel", args=[run.pk]))
+    plain = owner_client.post(reverse("live:cancel", args=[run.pk]))
     assert plain.status_code == 409 and "already completed" in plain.content.decode()
 
 
 def test_it_rejects_get_on_cancel(owner_client, run):
-    assert owner_client.get(reverse("runs:cancel", args=[run.pk])).status_code == 405
+    assert owner_client.get(reverse("live:cancel", args=[run.pk])).status_code == 405
 
 
 def test_it_polls_fragments_after_a_seq(owner_client, run):
@@ -210,7 +210,7 @@ def test_it_polls_fragments_after_a_seq(owner_client, run):
     emit_log(run, "hello from fold 1", fold=1)
     append_event(run, events.JOB_PROGRESS, {"progress": 0.5, "message": "Fitting fold 1/3 - LogisticRegression",
                                              "elapsed_seconds": 3, "eta_seconds": 3})
-    response = owner_client.get(reverse("runs:live", args=[run.pk]), {"after": after}, HTTP_HX_REQUEST="true")
+    response = owner_client.get(reverse("live:live", args=[run.pk]), {"after": after}, HTTP_HX_REQUEST="true")
     html = response.content.decode()
     assert response.status_code == 200
     assert "hello from fold 1" in html and 'hx-swap-oob="beforeend"' in html
@@ -221,7 +221,7 @@ def test_it_polls_fragments_after_a_seq(owner_client, run):
 def test_it_tells_the_poller_to_stop_at_the_end(owner_client, run):
     run.mark_running("w1")
     run.mark_completed({"best_score": 0.9})
-    response = owner_client.get(reverse("runs:live", args=[run.pk]), {"after": 0})
+    response = owner_client.get(reverse("live:live", args=[run.pk]), {"after": 0})
     assert response.status_code == 286
     assert 'data-terminal="1"' in response.content.decode()
 
@@ -231,7 +231,7 @@ def test_it_lists_only_the_users_runs(owner_client, outsider, run, iris_spec):
     launch_run(outsider, experiment=other)
     html = owner_client.get(reverse("runs:list")).content.decode()
     assert "Iris baseline" in html and "Mallory" not in html
-    assert reverse("runs:detail", args=[run.pk]) in html
+    assert reverse("live:detail", args=[run.pk]) in html
     assert f'id="run-row-{run.pk}"' in html  # the live list stream swaps rows by this id
 
 
@@ -287,7 +287,7 @@ def variant_order(html):
 
 def test_it_shows_the_leaderboard_ranked_with_mean_and_std(owner_client, run):
     leaderboard_run(run)
-    html = owner_client.get(reverse("runs:results", args=[run.pk])).content.decode()
+    html = owner_client.get(reverse("results:run", args=[run.pk])).content.decode()
     assert variant_order(html) == ["B", "A"]  # ranked by the primary metric, accuracy
     assert "0.9700 ± 0.0082" in html  # B's accuracy: mean ± population std
     assert "0.9200 ± 0.0163" in html and "0.6000 ± 0.0816" in html
@@ -302,7 +302,7 @@ def test_it_shows_the_leaderboard_ranked_with_mean_and_std(owner_client, run):
 
 def test_it_sorts_the_leaderboard_by_any_metric_without_javascript(owner_client, run):
     leaderboard_run(run)
-    url = reverse("runs:results", args=[run.pk])
+    url = reverse("results:run", args=[run.pk])
     html = owner_client.get(url, {"sort": "f1_macro", "dir": "better"}).content.decode()
     assert variant_order(html) == ["A", "B"]
     assert 'aria-sort="descending"' in html
@@ -322,7 +322,7 @@ def test_it_marks_partial_results_and_the_unfinished_variants(owner_client, run)
     scores(run, 1, "Finished", [0.9, 0.9, 0.9])
     scores(run, 2, "Halfway", [1.0])
     run.mark_stopped()
-    html = owner_client.get(reverse("runs:results", args=[run.pk])).content.decode()
+    html = owner_client.get(reverse("results:run", args=[run.pk])).content.decode()
     assert "Partial results." in html and "The run stopped before it finished" in html
     assert re.search(r"Unfinished: <span class=\"variant-desc\">Halfway</span> \(1 of 3 folds\)", html)
     assert variant_order(html) == ["Finished", "Halfway"]  # one lucky fold does not rank first
@@ -335,10 +335,10 @@ def test_it_says_plainly_that_nothing_finished_before_a_failure(owner_client, ru
     run.mark_failed("ValueError: bad input", "")
     run.refresh_from_db()
     assert not run.partial
-    html = owner_client.get(reverse("runs:results", args=[run.pk])).content.decode()
+    html = owner_client.get(reverse("results:run", args=[run.pk])).content.decode()
     assert "Nothing finished before the run failed." in html
     # And the run page offers no Results button leading there.
-    page = owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    page = owner_client.get(reverse("live:detail", args=[run.pk])).content.decode()
     assert ">Results</a>" not in page
 
 
@@ -346,33 +346,33 @@ def test_it_offers_results_of_a_failed_run_that_has_some(owner_client, run):
     run.mark_running("w1")
     emit_fold(run, 1, 0.9)
     run.mark_failed("ValueError: bad input", "")
-    page = owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    page = owner_client.get(reverse("live:detail", args=[run.pk])).content.decode()
     assert ">Results</a>" in page
 
 
 def test_it_hides_results_from_an_outsider(client, outsider, run):
     leaderboard_run(run)
     client.force_login(outsider)
-    assert client.get(reverse("runs:results", args=[run.pk])).status_code == 404
-    assert client.get(reverse("runs:results", args=[run.pk]), {"sort": "f1_macro"}).status_code == 404
+    assert client.get(reverse("results:run", args=[run.pk])).status_code == 404
+    assert client.get(reverse("results:run", args=[run.pk]), {"sort": "f1_macro"}).status_code == 404
 
 
 def test_it_wraps_the_checksum_so_it_never_widens_the_page(owner_client, run, tmp_path):
     leaderboard_run(run)
     Run.objects.filter(pk=run.pk).update(model_file=str(tmp_path / "m.joblib"), model_sha256="ab" * 32)
-    html = owner_client.get(reverse("runs:results", args=[run.pk])).content.decode()
+    html = owner_client.get(reverse("results:run", args=[run.pk])).content.decode()
     assert f'<code class="sha">{"ab" * 32}</code>' in html
 
 
 def test_it_shows_one_status_badge_on_every_page(owner_client, run):
     run.mark_running("w1")
     badge = 'class="badge badge-running" data-status="running"'
-    for url in (reverse("runs:list"), reverse("runs:detail", args=[run.pk]),
-                reverse("runs:results", args=[run.pk]), reverse("runs:logs", args=[run.pk])):
+    for url in (reverse("runs:list"), reverse("live:detail", args=[run.pk]),
+                reverse("results:run", args=[run.pk]), reverse("live:logs", args=[run.pk])):
         html = owner_client.get(url).content.decode()
         assert badge in html, url
         assert "css/status.css" in html and "favicon.svg" in html
-    detail = owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    detail = owner_client.get(reverse("live:detail", args=[run.pk])).content.decode()
     assert 'id="run-badge" class="badge badge-running" data-status="running" role="status" aria-live="polite"' in detail
 
 
@@ -380,14 +380,14 @@ def test_it_links_a_rerun_to_the_run_it_reran(owner_client, run):
     from runs.control import rerun
 
     again = rerun(run)
-    html = owner_client.get(reverse("runs:detail", args=[again.pk])).content.decode()
+    html = owner_client.get(reverse("live:detail", args=[again.pk])).content.decode()
     assert f'Re-run of <a href="{run.get_absolute_url()}">Iris baseline #{run.pk}</a>' in html
-    assert "Re-run of" not in owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    assert "Re-run of" not in owner_client.get(reverse("live:detail", args=[run.pk])).content.decode()
 
 
 def test_it_labels_the_fits_and_the_refit(owner_client, run):
     leaderboard_run(run)
-    html = owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    html = owner_client.get(reverse("live:detail", args=[run.pk])).content.decode()
     assert "<dt>Fits</dt><dd class=\"big\">6 + refit</dd>" in html
     assert "Models trained" not in html
 
@@ -395,34 +395,34 @@ def test_it_labels_the_fits_and_the_refit(owner_client, run):
 def test_it_shows_no_estimate_unless_running(owner_client, run):
     run.mark_running("w1")
     Run.objects.filter(pk=run.pk).update(eta_seconds=40, finished_fits=3, total_fits=10)
-    html = owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    html = owner_client.get(reverse("live:detail", args=[run.pk])).content.decode()
     assert 'data-eta="40' in html and "~40 s" in html
     run.mark_cancelling()
-    html = owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    html = owner_client.get(reverse("live:detail", args=[run.pk])).content.decode()
     assert re.search(r'<span class="js-eta" data-eta=""[^>]*>—</span>', html) and "~40 s" not in html
     run.mark_stopped()
-    html = owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    html = owner_client.get(reverse("live:detail", args=[run.pk])).content.decode()
     assert re.search(r'<span class="js-eta" data-eta=""[^>]*>—</span>', html) and "~40 s" not in html
 
 
 def test_it_shows_a_range_while_the_estimate_is_unsure(owner_client, run):
     run.mark_running("w1")
     Run.objects.filter(pk=run.pk).update(eta_seconds=180, eta_low=100, eta_high=290, finished_fits=3, total_fits=10)
-    html = owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    html = owner_client.get(reverse("live:detail", args=[run.pk])).content.decode()
     assert re.search(r'data-eta="180.0" data-eta-low="100.0"\s+data-eta-high="290.0">~1–5 min</span>', html)
     # Sure (the ends within a third of each other): the one value.
     Run.objects.filter(pk=run.pk).update(eta_low=170, eta_high=200)
-    html = owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    html = owner_client.get(reverse("live:detail", args=[run.pk])).content.decode()
     assert 'data-eta-low=""' in html and 'data-eta-high="">~3 min 00 s</span>' in html
 
 
 def test_it_hides_the_fold_and_variant_chips_once_ended(owner_client, run):
     run.mark_running("w1")
     Run.objects.filter(pk=run.pk).update(current_fold=2, total_folds=3, current_variant=1, total_variants=2)
-    html = owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    html = owner_client.get(reverse("live:detail", args=[run.pk])).content.decode()
     assert re.search(r'id="run-fold" class="chip">Fold 2/3', html)
     run.mark_stopped()
-    html = owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    html = owner_client.get(reverse("live:detail", args=[run.pk])).content.decode()
     assert re.search(r'id="run-fold" class="chip" hidden>', html)
     assert re.search(r'id="run-variant" class="chip chip-wide" hidden>', html)
 
@@ -431,7 +431,7 @@ def test_it_gives_the_running_step_a_ticking_clock(owner_client, run):
     run.mark_running("w1")
     RunStep.objects.filter(run=run, name="load_data").update(status="running",
                                                              started_at=timezone.now() - timezone.timedelta(seconds=65))
-    html = owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    html = owner_client.get(reverse("live:detail", args=[run.pk])).content.decode()
     match = re.search(r'class="step-duration muted js-clock" data-elapsed="((?:6[5-9]|[7-9]\d)\.\d+)" data-ticking="1">1 min [0-3]\d s<', html)
     assert match, "the running step's clock"
 
@@ -439,7 +439,7 @@ def test_it_gives_the_running_step_a_ticking_clock(owner_client, run):
 def test_it_keeps_the_log_accessible(owner_client, run):
     run.mark_running("w1")
     emit_log(run, "fold one", fold=1, step="cross_validate")
-    html = owner_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    html = owner_client.get(reverse("live:detail", args=[run.pk])).content.decode()
     assert 'role="log"' in html and "onsubmit" not in html
     tags = re.findall(r'<button type="button" class="tag"[^>]*>', html)
     assert len(tags) == 2 and all('tabindex="-1"' in tag for tag in tags)

@@ -1,4 +1,4 @@
-"""Live frames written once and sent as the same bytes to every watcher (runs/wire.py)."""
+"""Live frames written once and sent as the same bytes to every watcher (live/wire.py)."""
 
 import json
 import re
@@ -6,7 +6,8 @@ import re
 import pytest
 from websockets.sync.client import connect
 
-from runs import events, wire
+from runs import events
+from live import wire
 from runs.models import append_events
 from tests.helpers import wait_for
 from tests.test_ws_token import key_of, ws_url

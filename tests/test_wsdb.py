@@ -1,9 +1,9 @@
-"""runs.wsdb.shared: calls with the same key that wait for a database thread together run once."""
+"""live.wsdb.shared: calls with the same key that wait for a database thread together run once."""
 
 import asyncio
 import threading
 
-from runs import wsdb
+from live import wsdb
 
 
 def occupy_every_thread():

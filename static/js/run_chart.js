@@ -1,5 +1,5 @@
 /* The run page's live chart: the scored fits the page holds (#chart-data), drawn as SVG with the same frame
- * as the results page's fold chart (runs/charts.py, templates/runs/fold_chart.svg.html): a grid, axes, tick
+ * as the results page's fold chart (results/charts.py, templates/runs/fold_chart.svg.html): a grid, axes, tick
  * values and axis titles, styled by the shared .fold-svg rules in app.css. run.js calls draw() after each batch.
  *
  * The x axis numbers each fit in the order it was scored (data-n: its place among the run's scored fits), as
@@ -17,7 +17,7 @@
     return el;
   }
 
-  // runs.charts.nice_range: a padded range, so a flat or single-point series still gets a readable axis.
+  // results.charts.nice_range: a padded range, so a flat or single-point series still gets a readable axis.
   function niceRange(low, high) {
     if (high - low < 1e-12) {
       var pad = Math.abs(low) * 0.05 || 0.05;

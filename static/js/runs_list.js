@@ -1,6 +1,6 @@
 /* The runs list, live: only what htmx cannot do by itself.
  *
- * One WebSocket for the whole page (/ws/runs/list/, runs/listfeed.py) brings rendered rows; each replaces
+ * One WebSocket for the whole page (/ws/runs/list/, live/listfeed.py) brings rendered rows; each replaces
  * the row with its id unless the page holds a newer one (data-seq), and a run newer than the page's newest
  * one goes on top of the first, unfiltered page. Without a socket the page polls the rows that are still
  * active (views.list_rows, the same JSON) and says so. Also: the Stop dialog with the optimistic

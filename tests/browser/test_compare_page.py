@@ -6,7 +6,7 @@ acts and no link to the owner's things."""
 import pytest
 from playwright.sync_api import expect
 
-from runs import compare
+from results import compare
 from runs.control import launch_run
 from runs.models import FoldMetric, Run
 from sharing.models import ShareLink

@@ -3,7 +3,7 @@
     /ws/runs/<id>/?after=<seq>             JSON: one stored message {"seq","type","ts","run","data"} per frame
     /ws/runs/<id>/fragments/?after=<seq>   HTML: hx-swap-oob fragments for the run page (htmx ws extension)
 
-On connect: register with this process's hub (runs/fanout.py), which subscribes to the run's events, then in
+On connect: register with this process's hub (live/fanout.py), which subscribes to the run's events, then in
 one database call check access and read everything after `after`, accept, replay, then stream live.
 Registering before reading means an event published meanwhile is held in the backlog and dropped as a
 duplicate (seq <= last sent) rather than lost. Live events arrive from the hub as frames made once for all
@@ -29,8 +29,9 @@ from django.utils import timezone
 from accounts import access
 from config.query_params import whole_number
 
-from . import events, fanout, fragments, wire, wsdb
-from .models import Run, events_after
+from runs import events
+from . import fanout, fragments, wire, wsdb
+from runs.models import Run, events_after
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class RunEventsConsumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message):
         # Only client messages come here, and none touches the database on this thread (all database work
-        # goes through runs.wsdb), so there is no aclose_old_connections() thread hop per message.
+        # goes through live.wsdb), so there is no aclose_old_connections() thread hop per message.
         handler = getattr(self, message["type"].replace(".", "_"), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
@@ -230,7 +231,7 @@ class RunEventsConsumer(AsyncWebsocketConsumer):
             "data": {"status": status, "last_seq": self.last_sent},
         })
 
-    # --- Database (on a runs.wsdb thread) ----------------------------------------------------------------
+    # --- Database (on a live.wsdb thread) ----------------------------------------------------------------
 
     def load_initial(self, after):
         """The run (for the access check, made by the caller before anything is sent) and the first replay
@@ -258,7 +259,7 @@ class RunEventsConsumer(AsyncWebsocketConsumer):
 
 
 class RunFragmentsConsumer(RunEventsConsumer):
-    """The HTML form for the run page: each batch becomes hx-swap-oob fragments (runs/fragments.py)."""
+    """The HTML form for the run page: each batch becomes hx-swap-oob fragments (live/fragments.py)."""
 
     fragments = True
 

@@ -9,7 +9,7 @@ an event's data (live). A batch of events renders from the events alone, with no
 carries the state its regions show (runs/events.py), metrics rows and chart points are appended to what the
 page holds, and the page trims what it keeps. So a batch renders once per process, whoever watches, and the
 stream layer sends the same bytes to every watcher. The metrics panel's rows, points and figures are built in
-runs.metrics_panel.
+live.metrics_panel.
 """
 
 from django.conf import settings
@@ -17,11 +17,13 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from . import events, formatting, results
-from .formatting import text
+from runs import events, formatting
+from results import leaderboard
+from runs.formatting import text
 from .panel_text import in_flight_text, pruned_from_event, pruned_from_run
 from .metrics_panel import CHART_POINTS, METRIC_ROWS, columns_for, metrics_from_event, metrics_from_run, metrics_stats
-from .models import LogEntry, Run, RunStep
+from runs.models import LogEntry, Run, RunStep
+from runs.resume import can_resume
 
 TEMPLATE = "runs/detail.html"
 # Log lines the page holds at first; older ones come from "Load older".
@@ -77,11 +79,6 @@ def outcome_from_run(run):
     }
 
 
-def can_resume(status, runner, partial):
-    """Whether the outcome card offers Resume; runs/resume.py has the last word (and says why not)."""
-    return status in (Run.Status.STOPPED, Run.Status.FAILED) and runner == "cv" and bool(partial)
-
-
 def outcome_from_event(run_id, data):
     summary = data.get("summary") or {}
     trained = summary.get("models_trained")
@@ -93,7 +90,7 @@ def outcome_from_event(run_id, data):
         "message": data.get("message", ""),
         "traceback": "",
         "partial": bool(data.get("partial")),
-        "metric_label": results.metric_label(summary.get("metric", "")),
+        "metric_label": leaderboard.metric_label(summary.get("metric", "")),
         "best_score": summary.get("best_score"),
         "fits": formatting.fits(runner, data["status"], fits),
         "duration": summary.get("duration_seconds"),

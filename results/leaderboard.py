@@ -10,8 +10,8 @@ from collections import OrderedDict
 from engine import catalog
 
 from engine import scoring
-from . import formatting
-from .models import FoldMetric, Run
+from runs import formatting
+from runs.models import FoldMetric, Run
 
 
 def metric_names(task, seen=()):

@@ -1,14 +1,15 @@
 """The run page's metrics panel as text: the fold table's rows, the chart's points and the figures above them,
-from the run (the page, a reconnect) or from JOB_METRICS events (live, with no database read). runs.fragments
+from the run (the page, a reconnect) or from JOB_METRICS events (live, with no database read). live.fragments
 renders them into templates/runs/detail.html's partials."""
 
 import functools
 
 from django.urls import get_script_prefix, reverse
 
-from . import formatting, results
+from runs import formatting
+from results import leaderboard
 from engine import scoring
-from .formatting import text
+from runs.formatting import text
 
 # Fold rows the metrics table shows (the results page has them all), and points the chart keeps.
 METRIC_ROWS = 30
@@ -43,7 +44,7 @@ def results_url(run_id):
 @functools.lru_cache(maxsize=1024)
 def _results_url(run_id, prefix):
     # Reversing the URL in the template was a fifth of rendering a live fold (py-spy of daphne at 20 folds/s).
-    return reverse("runs:results", args=[run_id])
+    return reverse("results:run", args=[run_id])
 
 
 def metrics_stats(run_id, count, running_mean, best_score, current_variant):
@@ -61,10 +62,10 @@ def metrics_stats(run_id, count, running_mean, best_score, current_variant):
 
 
 def metrics_from_run(run):
-    """The panel as the page first shows it, from runs.results (the same best as every other page)."""
-    board = results.leaderboard(run)
+    """The panel as the page first shows it, from results.leaderboard (the same best as every other page)."""
+    board = leaderboard.leaderboard(run)
     primary, fits, by_epoch = board["metric"], board["rows"], board["by_epoch"]
-    columns = [(n, results.metric_label(n)) for n in results.metric_names(run.task, board["metrics"])]
+    columns = [(n, leaderboard.metric_label(n)) for n in leaderboard.metric_names(run.task, board["metrics"])]
     scores = {}
     for n, row in enumerate(fits, 1):
         row["n"] = n
@@ -101,6 +102,6 @@ def metrics_from_event(message, columns, by_epoch):
 
 def columns_for(names):
     """The table's columns for the metrics an event carries, in the order the page's header shows them."""
-    known = [n for task in ("classification", "regression") for n in results.metric_names(task)]
+    known = [n for task in ("classification", "regression") for n in leaderboard.metric_names(task)]
     ordered = [n for n in known if n in names] + sorted(set(names) - set(known))
-    return [(n, results.metric_label(n)) for n in ordered]
+    return [(n, leaderboard.metric_label(n)) for n in ordered]

@@ -10,7 +10,7 @@ from engine.files import file_sha256, path_size
 from experiments.models import RegisteredModel
 from experiments.storage import open_stored
 
-from .models import Run
+from runs.models import Run
 
 NAME_TAKEN = "You already have a model with this name."
 NOTHING_TO_PROMOTE = "Only a completed run with an exported model can be promoted."

@@ -9,7 +9,7 @@ variants as at 2.
 
 from engine.diagnostics import mean_curve
 
-from .models import FoldDiagnostic
+from runs.models import FoldDiagnostic
 
 
 def for_variant(run, branch, variant):

@@ -1,6 +1,6 @@
 """The runs list's socket: /ws/runs/list/?ids=<active rows of the page>&after=<newest run id it shows>.
 
-Joins its user's list group in the process's hub (runs/listfeed.py explains the feed and the frames), then
+Joins its user's list group in the process's hub (live/listfeed.py explains the feed and the frames), then
 reads and sends the current rows, then writes what the feed hands it. Frames the feed delivered before the
 first one was sent wait in a backlog; a row's seq lets the page ignore any older than what it holds. Closes
 4401 for an anonymous user (like the run stream) and 4400 for ids that are not run ids.
@@ -14,7 +14,8 @@ from channels.utils import await_many_dispatch
 
 from config.query_params import whole_number
 
-from . import fanout, listfeed, listing, wire, wsdb
+from . import fanout, listfeed, wire, wsdb
+from runs import listing
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_BAD_REQUEST = 4400
@@ -81,7 +82,7 @@ class RunListConsumer(AsyncWebsocketConsumer):
 
     async def live(self, frame, framed=None):
         """From the feed: the same frame for every watcher of the group (and its bytes, framed once for the
-        socket: runs/wire.py); the watcher only writes it."""
+        socket: live/wire.py); the watcher only writes it."""
         if self.ended:
             return
         if not self.ready:

@@ -17,15 +17,16 @@ Frames are JSON: {"type": "rows", "rows": [{"run", "seq", "status", "terminal", 
 run's last event seq when the row was read; the page keeps whichever row it holds with the higher seq, so a
 frame that arrives late never undoes a newer one. On connect the consumer sends the current rows of `ids`
 and the runs newer than `after` (a run launched meanwhile, elsewhere), after joining the feed, so nothing
-in between is missed (runs/list_consumer.py).
+in between is missed (live/list_consumer.py).
 """
 
 import asyncio
 import logging
 import time
 
-from . import events, listing, wire, wsdb
-from .models import Run
+from runs import events, listing
+from . import wire, wsdb
+from runs.models import Run
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def render_rows(group, run_ids):
 
 
 class RowFeed:
-    """A list group's watchers in this process; the hub (runs/fanout.py) subscribes it like a run topic."""
+    """A list group's watchers in this process; the hub (live/fanout.py) subscribes it like a run topic."""
 
     def __init__(self, hub, group):
         self.hub = hub

@@ -57,7 +57,7 @@ def socket_for(send):
     if isinstance(protocol, WebSocketProtocol) and getattr(send.func, "__name__", None) == "handle_reply":
         _announce("direct", "Live frames are written straight to daphne's WebSocket connections")
         return protocol
-    _announce("asgi", "Live frames go through ASGI send (this server is not daphne as runs.wire knows it)")
+    _announce("asgi", "Live frames go through ASGI send (this server is not daphne as live.wire knows it)")
     return None
 
 

@@ -24,7 +24,7 @@ completed from the database once for all watchers, and a run that stays silent i
 IDLE_CHECK_SECONDS for events whose publish was lost and for its end, again once for all watchers.
 
 The same hub and channel serve the runs list: a list socket joins its user's list group (the owner's, or
-the staff group) instead of a run, and a RowFeed (runs/listfeed.py) stands where a Topic would.
+the staff group) instead of a run, and a RowFeed (live/listfeed.py) stands where a Topic would.
 """
 
 import asyncio
@@ -34,9 +34,10 @@ import time
 
 from channels.layers import get_channel_layer
 
-from . import events, fragments, wire, wsdb
+from runs import events
+from . import fragments, wire, wsdb
 from .listfeed import RowFeed
-from .models import Run, events_after
+from runs.models import Run, events_after
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class Batch:
         return self._json
 
     def json_wire(self, start=0):
-        """The JSON frames from message `start` on, framed for the socket once (runs/wire.py)."""
+        """The JSON frames from message `start` on, framed for the socket once (live/wire.py)."""
         if start not in self._wire:
             self._wire[start] = wire.frame(frame["text"] for frame in self.json_frames()[start:])
         return self._wire[start]
@@ -237,7 +238,7 @@ class Hub:
         key = _key(watcher)
         topic = self.topics.get(key)
         if topic is None:
-            # A run page watches its run's topic; a runs list, its user's list group (runs/listfeed.py).
+            # A run page watches its run's topic; a runs list, its user's list group (live/listfeed.py).
             topic = self.topics[key] = RowFeed(self, key) if isinstance(key, str) else Topic(self, key)
         topic.watchers.add(watcher)
         self._dirty.set()

@@ -2,7 +2,7 @@
 per-metric mean ± std, their leaderboards aligned by variant, and the best variants' fold scores on one chart
 (specs are flattened by experiments.describe.flatten_spec).
 
-Everything here is plain data built from runs.results, so the compare page shows the same numbers as each
+Everything here is plain data built from results.leaderboard, so the compare page shows the same numbers as each
 run's results page.
 """
 
@@ -12,7 +12,8 @@ from config.query_params import MAX_DB_INT
 from engine import scoring
 from experiments.describe import flatten_spec
 
-from . import charts, diagnostics, formatting, plots, results
+from . import charts, diagnostics, plots, leaderboard
+from runs import formatting
 
 MIN_RUNS, MAX_RUNS = 2, 4
 # ?settings=: the spec table shows every setting, or only those that differ between the runs.
@@ -61,7 +62,7 @@ def settings_shown(values, differences):
 
 
 def side_by_side(runs, boards):
-    """Every run's leaderboard (runs.results, as ranked there) on one table: a row per variant, the same
+    """Every run's leaderboard (results.leaderboard, as ranked there) on one table: a row per variant, the same
     variant (branch and parameters, which its description spells) on the same row whatever its number in
     each run. Rows come in the first run's order, then those the others alone have, in theirs. Each cell is
     the run's leaderboard row or None; the runs after the first get the difference of the compared metric
@@ -94,7 +95,7 @@ def side_by_side(runs, boards):
                 "worse": delta is not None and delta != 0 and (delta > 0) != greater,
             })
         rows.append({"label": row["label"], "cells": cells, "only_in": sum(v is not None for v in row["found"])})
-    return {"metric": metric, "metric_label": results.metric_label(metric), "greater_is_better": greater,
+    return {"metric": metric, "metric_label": leaderboard.metric_label(metric), "greater_is_better": greater,
             "same_metric": len({run.metric for run in runs}) == 1, "rows": rows,
             "by_epoch": any(board["by_epoch"] for board in boards)}
 
@@ -102,7 +103,7 @@ def side_by_side(runs, boards):
 def compare(runs, settings=()):
     """Everything the compare page shows, for `runs` (already checked visible to the viewer); `settings`: the
     ?settings= values (settings_shown)."""
-    boards = [results.leaderboard(run) for run in runs]
+    boards = [leaderboard.leaderboard(run) for run in runs]
     tasks = {run.task for run in runs}
     same_task = len(tasks) == 1
     table = spec_table(runs)
@@ -124,11 +125,11 @@ def compare(runs, settings=()):
         return ctx  # metrics of different tasks mean different things: only the spec difference is shown
     # The metrics any run recorded, in the task's catalog order.
     seen = {name for board in boards for name in board["metrics"]}
-    names = results.metric_names(runs[0].task, seen)
+    names = leaderboard.metric_names(runs[0].task, seen)
     names = [n for n in names if n in seen]
     ctx["boards"] = side_by_side(runs, boards)
     ctx["metric_rows"] = [
-        {"name": n, "label": results.metric_label(n),
+        {"name": n, "label": leaderboard.metric_label(n),
          "values": [(b["best"] or {}).get("scores", {}).get(n) for b in boards]}
         for n in names
     ]
@@ -139,11 +140,11 @@ def compare(runs, settings=()):
                    "points": charts.variant_points(board, board["best"], chart_metric)}
                   for run, board in zip(runs, boards) if board["best"]]
         by_epoch = any(board["by_epoch"] for board in boards)
-        ctx["chart"] = charts.fold_chart(series, results.metric_label(chart_metric),
+        ctx["chart"] = charts.fold_chart(series, leaderboard.metric_label(chart_metric),
                                          x_label="Epoch" if by_epoch else "Fold")
-    ctx["chart_metric_label"] = results.metric_label(chart_metric) if chart_metric else ""
+    ctx["chart_metric_label"] = leaderboard.metric_label(chart_metric) if chart_metric else ""
     if runs[0].task == "classification":
-        # Each run's best variant: its mean ROC and PR curves over folds, overlaid (runs.diagnostics).
+        # Each run's best variant: its mean ROC and PR curves over folds, overlaid (results.diagnostics).
         found = [(f"#{run.pk} {board['best']['label']}", diagnostics.for_variant(run, board["best"]["branch"],
                                                                                  board["best"]["variant"]))
                  for run, board in zip(runs, boards) if board["best"]]

@@ -1,9 +1,9 @@
-"""Texts of the run page's step panel that are built from events as well as from the run (runs/fragments.py
+"""Texts of the run page's step panel that are built from events as well as from the run (live/fragments.py
 renders them): the fits in flight, and the stop rule's latest decision."""
 
 from engine.spec import branches, variants as all_variants
 
-from . import formatting
+from runs import formatting
 
 IN_FLIGHT_SUMMARY = 4  # variants named in the one-line summary; the list below names them all
 

@@ -1,4 +1,4 @@
-"""/compare/?runs=1,2,3: two to four runs side by side (runs.compare). Someone else's run in the list is a 404.
+"""/compare/?runs=1,2,3: two to four runs side by side (results.compare). Someone else's run in the list is a 404.
 
 The same page serves a shared comparison (sharing.views) through compare_page with `share` set: read-only,
 with no link to anything of the owner's.
@@ -14,7 +14,7 @@ from django.views.decorators.vary import vary_on_headers
 from accounts import access
 
 from . import compare as compare_module
-from .models import Run
+from runs.models import Run
 
 # While a compared run is active, the compare body re-renders itself this often (htmx polling).
 POLL_SECONDS = 3

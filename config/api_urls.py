@@ -8,8 +8,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from experiments.api import DatasetViewSet, ExperimentViewSet, RegisteredModelViewSet
-
-from . import api
+from results.api import RunResultsViewSet
+from runs import api
 
 app_name = "api"
 
@@ -21,6 +21,8 @@ router.register("datasets", DatasetViewSet, basename="dataset")
 router.register("experiments", ExperimentViewSet, basename="experiment")
 router.register("models", RegisteredModelViewSet, basename="model")
 router.register("runs", api.RunViewSet, basename="run")
+# Only detail actions (/runs/<id>/results/, diagnostics/, model/, promote/): no list or detail route of its own.
+router.register("runs", RunResultsViewSet, basename="run-result")
 
 
 @csrf_exempt  # or a POST to an unknown path would get the CSRF middleware's HTML 403 instead

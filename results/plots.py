@@ -1,6 +1,6 @@
 """Diagnostic plots as geometry for inline SVG, drawn by templates/runs/plots/: the same approach as the fold
-chart (runs.charts says why: no chart library, no script, real text for screen readers), sharing its
-ranges and colours. Each function takes what runs.diagnostics made and returns a dict a template draws, with
+chart (results.charts says why: no chart library, no script, real text for screen readers), sharing its
+ranges and colours. Each function takes what results.diagnostics made and returns a dict a template draws, with
 the numbers drawn beside the pixels, so a template can also list them in a table.
 """
 
@@ -42,7 +42,7 @@ def _values(xs, ys):
 
 
 def curve_plot(curves, x_label, y_label, reference=None):
-    """ROC or PR (runs.diagnostics._curves): a thin line per fold, the mean over folds and its ± std band.
+    """ROC or PR (results.diagnostics._curves): a thin line per fold, the mean over folds and its ± std band.
     `reference`: "diagonal" (chance, for ROC) or a y value (PR's base rate)."""
     if not curves:
         return None
@@ -146,7 +146,7 @@ def importance_plot(importance, top=15):
 
 
 def page_plots(diagnosed):
-    """Every plot of one variant's diagnostics (runs.diagnostics.for_variant), by kind; None without any."""
+    """Every plot of one variant's diagnostics (results.diagnostics.for_variant), by kind; None without any."""
     if not diagnosed:
         return None
     if diagnosed["kind"] == "regression":
@@ -166,7 +166,7 @@ def page_plots(diagnosed):
 
 def overlay_plot(found, name, x_label, y_label):
     """Compare: each run's mean `name` curve ("roc" or "pr") over its folds, one colour per run, with its
-    band. `found`: [(label, runs.diagnostics.for_variant(...) or None)]; None when no run has the curve."""
+    band. `found`: [(label, results.diagnostics.for_variant(...) or None)]; None when no run has the curve."""
     frame, px, py = _frame(x_label, y_label)
     series = []
     for label, diagnosed in found:

@@ -10,7 +10,7 @@ It echoes a plain protocol the client also offered ("runwatch.v1") if any, so th
 and `token.<key>` otherwise. The choice goes in scope["runwatch_subprotocol"]; consumers accept with it.
 
 WebsocketAuthMiddleware finds the user of a WebSocket from the session cookie or, for an anonymous one, the
-token, in ONE call on a runs.wsdb thread (channels' AuthMiddlewareStack makes two calls on the process's one
+token, in ONE call on a live.wsdb thread (channels' AuthMiddlewareStack makes two calls on the process's one
 shared database thread, where every connect queues behind every other). A missing or bad session or token
 leaves the user anonymous, and the consumer closes with 4401.
 """
