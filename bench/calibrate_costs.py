@@ -17,25 +17,38 @@ import sys
 import time
 from pathlib import Path
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine import catalog, costs  # noqa: E402
 
 
-
-
 def main(folds):
     """Each estimator's CPU seconds per fold at each of SIZES, as a run's cross-validation fits them."""
-    for task in ("classification", "regression"):  # the first run of each imports what its scoring needs
-        engine_seconds("DecisionTreeClassifier" if task == "classification" else "DecisionTreeRegressor", task, 344)
     print(f"COSTS = {{  # estimator: seconds of one fold at {', '.join(f'{r:,}' for r in costs.SIZES)} rows")
-    with threadpool_limits(1):
+    with one_thread():
         for name, (_, _, tasks, _) in catalog.ESTIMATORS.items():
             task = "classification" if "classification" in tasks else "regression"
             times = [engine_seconds(name, task, rows, folds) for rows in costs.SIZES]
             print(f"    {name!r}: ({', '.join(f'{t:.4f}' for t in times)}),", flush=True)
     print("}")
+
+
+def one_thread():
+    """One thread for every native pool, as in a run's child with one core to itself. threadpool_limits caps
+    only the libraries loaded when it is entered: entered before scikit-learn had loaded its OpenMP runtime
+    (as --check once did), it capped nothing, and HistGradientBoosting ran a thread per core; on a machine
+    whose other processes hold a core, OpenMP's threads then wait on one another at every barrier, and its
+    folds took 12-42x the CPU time of one thread. So the warm-up fits come first: the first of each task also
+    imports what its scoring needs."""
+    import sklearn.ensemble  # noqa: F401 - loads the OpenMP runtime (and numpy's and scipy's BLAS)
+
+    for task in ("classification", "regression"):
+        engine_seconds("DecisionTreeClassifier" if task == "classification" else "DecisionTreeRegressor", task, 344)
+    limits = threadpool_limits(1)
+    if not any(pool["internal_api"] == "openmp" for pool in threadpool_info()):
+        raise SystemExit("The OpenMP runtime is not loaded, so one thread cannot be enforced")
+    return limits
 
 
 def engine_seconds(name, task, rows, folds=3):
@@ -61,9 +74,7 @@ def engine_seconds(name, task, rows, folds=3):
 
 def check(rows):
     measured = {}
-    with threadpool_limits(1):
-        for task in ("classification", "regression"):
-            engine_seconds("DecisionTreeClassifier" if task == "classification" else "DecisionTreeRegressor", task, 344)
+    with one_thread():
         for name, (_, _, tasks, _) in catalog.ESTIMATORS.items():
             task = "classification" if "classification" in tasks else "regression"
             measured[name] = engine_seconds(name, task, rows)

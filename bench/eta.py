@@ -2,20 +2,28 @@
 the old way (the mean fit so far times the fits left) and the new (engine.eta: each fit left at its own
 model's expected time); and the Review step's estimate before launch against the run's whole time.
 
-    python bench/eta.py              # 3 repeats per case
+    python bench/eta.py              # 3 repeats per case, one native thread per fit
     python bench/eta.py --quick      # 1 repeat: a smoke run, not figures to record
+    python bench/eta.py --threads 0  # native threads as n_jobs 1 leaves them: a thread per core
+
+One thread by default, as each fit of a run with n_jobs -1 (the default) has on 2 cores: with a thread per
+core, HistGradientBoosting's OpenMP threads wait on each other whenever another process holds a core, and its
+fits vary 10x from one run to the next with the machine's load, which no estimate made before them can know.
 
 `engine.execute` with a Reporter that records every fold_done event, no Django, n_jobs 1, 5 folds, on synthetic
 binary classification data (6,000 x 10). The grid lists the fast model first, as a user's search would: 3
 LogisticRegression variants, then 3 HistGradientBoostingClassifier variants, so at 50% every fast fit is done and no slow one has started;
 the new ETA must then take the slow fits from the cost model (engine.costs), scaled by how the fast fits
-compared with it. Case "history": the same run with priors from an earlier run's fold fit times (as
+compared with it. Case "history": the same run with priors from an earlier run's folds' whole cost (as
 runs.history.fit_seconds reads them), so the slow model's time comes from history. The old and new ETA come from
 the same events of the same runs, so they are measured side by side; the runs of both cases alternate.
-Error = ETA - the real seconds from that event to the run's end (refit and export included).
+Error = ETA - the real seconds from that event to the run's end (refit and export included). Last, the
+run's overhead: its duration less its folds' whole cost and its refit (loading and checking the data, the
+steps' bookkeeping, the export), the figure experiments.describe.RUN_OVERHEAD_SECONDS stands for.
 """
 
 import argparse
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -23,12 +31,14 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from threadpoolctl import threadpool_limits
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine import costs, execute  # noqa: E402
 from engine.reporting import Reporter  # noqa: E402
 from engine.spec import validate_spec, variants  # noqa: E402
-from experiments.describe import estimate  # noqa: E402
+from experiments.describe import RUN_OVERHEAD_SECONDS, estimate  # noqa: E402
 
 ROWS, COLUMNS = 6000, 10
 SPEC = {
@@ -52,12 +62,13 @@ class Recorder(Reporter):
     def fold(self, fold, total, *, branch, variant):
         self.last = time.monotonic()
 
-    def fold_done(self, *, finished, total, eta_seconds, eta_low=None, eta_high=None, fit_time, **_):
+    def fold_done(self, *, finished, total, eta_seconds, eta_low=None, eta_high=None, fit_time, seconds=None, **_):
         now = time.monotonic()
         self.work += now - self.last  # the fit, its scoring and its diagnostics, as the old Clock counted them
         old = self.work / finished * (total - finished)
         self.events.append({"at": now, "finished": finished, "total": total, "new": eta_seconds,
-                            "low": eta_low, "high": eta_high, "old": old, "fit_time": fit_time})
+                            "low": eta_low, "high": eta_high, "old": old, "fit_time": fit_time,
+                            "seconds": seconds})
 
 
 def run(spec, priors=None):
@@ -66,7 +77,8 @@ def run(spec, priors=None):
         started = time.monotonic()
         outcome = execute(spec, recorder, Path(scratch), eta_priors=priors)
         ended = time.monotonic()
-    return recorder.events, ended - started, ended, outcome
+    overhead = ended - started - sum(e["seconds"] for e in recorder.events) - outcome["timings"]["refit_best"]
+    return recorder.events, ended - started, ended, overhead
 
 
 def at_half(events, ended):
@@ -77,13 +89,13 @@ def at_half(events, ended):
 
 def priors_from(spec, events):
     """{estimator: seconds per fit at work factor 1}, as runs.history.fit_seconds reads them: the median of the
-    folds' fit times over the work their parameters ask for."""
+    folds' whole cost (fit, scoring, diagnostics: FoldMetric.seconds) over the work their parameters ask for."""
     by_variant = {v["index"]: v for v in variants(spec)}
     per = defaultdict(list)
     order = [(i + 1) for i in range(len(by_variant)) for _ in range(spec["cv"]["folds"])]
     for event, index in zip(events, order):  # n_jobs 1: the folds land in spec order
         v = by_variant[index]
-        per[v["estimator"]].append(event["fit_time"] / costs.work_factor(v["params"], v["estimator"]))
+        per[v["estimator"]].append(event["seconds"] / costs.work_factor(v["params"], v["estimator"]))
     return {name: statistics.median(s) for name, s in per.items()}
 
 
@@ -91,8 +103,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="1 repeat")
+    parser.add_argument("--threads", type=int, default=1, help="native threads per fit (0: uncapped)")
     args = parser.parse_args()
-    repeats = 1 if args.quick else args.repeats
+    import sklearn.ensemble  # noqa: F401 - loads OpenMP and BLAS first: threadpool_limits caps only what is loaded
+
+    with threadpool_limits(args.threads) if args.threads else contextlib.nullcontext():
+        measure(1 if args.quick else args.repeats, args.threads)
+
+
+def measure(repeats, threads):
     spec = validate_spec(SPEC)
     review, review_low, review_high, how = estimate(spec, {}, (ROWS, COLUMNS), default_jobs=1)
 
@@ -100,13 +119,14 @@ def main():
     priors = priors_from(spec, events)
     fast, slow = (statistics.median(e["fit_time"] for e in events[i:i + 15]) for i in (0, 15))
     print(f"LogisticRegression fit {fast:.3f} s, HistGradientBoostingClassifier fit {slow:.3f} s: {slow / fast:.0f}x; "
-          f"{len(events)} fits + refit, n_jobs 1, {ROWS:,} x {COLUMNS}")
+          f"{len(events)} fits + refit, n_jobs 1, {threads or 'uncapped'} native threads, {ROWS:,} x {COLUMNS}")
     rows = {"no history": [], "history": []}
-    totals = []
+    totals, overheads = [], []
     for _ in range(repeats):
         for case in rows:
-            events, total, ended, _ = run(spec, priors if case == "history" else None)
+            events, total, ended, overhead = run(spec, priors if case == "history" else None)
             rows[case].append(at_half(events, ended))
+            overheads.append(overhead)
             if case == "no history":
                 totals.append(total)
 
@@ -125,6 +145,8 @@ def main():
     print(f"Review estimate before launch (no history, {how}): {review:.1f} s ({review_low:.1f}-{review_high:.1f}); "
           f"actual total median {statistics.median(totals):.1f} s ({min(totals):.1f}-{max(totals):.1f}), "
           f"ratio {review / statistics.median(totals):.2f}")
+    print(f"Run overhead besides the folds and the refit: median {statistics.median(overheads):.2f} s "
+          f"({min(overheads):.2f}-{max(overheads):.2f}); RUN_OVERHEAD_SECONDS is {RUN_OVERHEAD_SECONDS}")
 
 
 if __name__ == "__main__":

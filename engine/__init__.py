@@ -53,7 +53,7 @@ def __getattr__(name):
 def execute(spec, reporter, workdir, *, dataset_path=None, bundle_path=None, bundle_sha256=None, default_jobs=1,
             scheduler="", resume=None, eta_priors=None):
     """Run the spec's runner. `resume` (cross-validation only): what an earlier run of the same spec finished,
-    {"folds": {(branch, variant, fold): {"metrics", "fit_time"}}, "data_sha256", "library_versions"}; those
+    {"folds": {(branch, variant, fold): {"metrics", "fit_time", "seconds"}}, "data_sha256", "library_versions"}; those
     folds are reused, not fitted again (engine/cv.py). `eta_priors` (cross-validation only): {estimator:
     seconds per fit at work factor 1} from earlier runs on the same data, for the ETA (engine/eta.py)."""
     from .common import library_versions

@@ -54,15 +54,17 @@ class Book:
             self.warnings.report(result.get("warnings", []), fold=number, branch=entry["branch"],
                                  variant=entry["variant"])
         self.done(entry, number, result["scores"], result["fit_time"], None if reused else result["seconds"],
-                  result.get("diagnostics"))
+                  result.get("diagnostics"), result.get("whole"))
 
-    def done(self, entry, number, scores, fit_time, seconds, diagnosed=None):
-        """`seconds` None: a reused fold, which this run did not fit and its clock does not count."""
+    def done(self, entry, number, scores, fit_time, seconds, diagnosed=None, whole=None):
+        """`seconds` None: a reused fold, which this run did not fit and its clock does not count; `whole`: its
+        whole cost as the run it comes from stored it (None from runs that stored only the fit time)."""
         key = (entry["branch"], entry["variant"])
+        cost = seconds if seconds is not None else whole
         if seconds is not None:
             self.clock.add(seconds, key=key)
-        elif fit_time and self.clock.plan is not None:
-            self.clock.plan.learn(key, fit_time)  # a reused fold still says what this variant costs
+        elif (whole or fit_time) and self.clock.plan is not None:
+            self.clock.plan.learn(key, whole or fit_time)  # a reused fold still says what this variant costs
         entry["by_fold"][number] = scores
         entry["folds"] = [entry["by_fold"][n] for n in sorted(entry["by_fold"])]
         running = scoring.mean(f[self.metric] for f in entry["folds"])
@@ -79,6 +81,7 @@ class Book:
             metrics=scores, fit_time=round(fit_time, 4), primary_metric=self.metric, primary=scores[self.metric],
             running_mean=running, finished=self.clock.finished, total=self.clock.total, **self.clock.eta_fields(),
             best_score=best_score, diagnostics=diagnosed or None, reused=seconds is None,
+            seconds=None if cost is None else round(cost, 4),
         )
         if complete:
             summarise(entry, self.task, self.metric)

@@ -80,7 +80,7 @@ def cross_validate(spec, data, reporter, n_jobs=1, scheduler="", reused=None, pr
     process (n_jobs 1), spread over children, or over the Dask cluster whose scheduler is at `scheduler`
     (engine/dask_fits.py); the table and the events are the same every way: the folds are split once, here,
     and the rule sees each result in spec order. `reused`: the {(branch, variant, fold): {"metrics",
-    "fit_time"}} of a resumed run, offered first (they feed the rule) and not fitted.
+    "fit_time", "seconds"}} of a resumed run, offered first (they feed the rule) and not fitted.
     `priors`: {estimator: seconds per fit} from earlier runs on the same data, for the ETA (engine.eta)."""
     task, metric = spec["task"], spec["metric"]
     chains, all_variants = branches(spec), variants(spec)
@@ -134,7 +134,8 @@ def _reuse(table, folds, book, reused):
             fold = reused.get((entry["branch"], entry["variant"], number))
             if fold is not None:
                 book.land(i, number, {"scores": fold["metrics"], "fit_time": fold["fit_time"], "seconds": None,
-                                      "diagnostics": fold.get("diagnostics")}, reused=True)
+                                      "whole": fold.get("seconds"), "diagnostics": fold.get("diagnostics")},
+                          reused=True)
 
 
 def _sequential(spec, data, table, folds, book):

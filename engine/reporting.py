@@ -42,8 +42,10 @@ class Reporter:
 
     def fold_done(self, *, branch, variant, description, fold, metrics, fit_time, primary_metric, primary,
                   running_mean, finished, total, eta_seconds, best_score, diagnostics=None, reused=False,
-                  eta_low=None, eta_high=None):
+                  eta_low=None, eta_high=None, seconds=None):
         """A fold was fitted and scored: `metrics` maps metric name to value (None where not applicable).
+        `fit_time` is the fit alone; `seconds` the fold's whole cost (fit, scoring, diagnostics), what the ETA
+        counts and what a later run's history reads (runs.history), None where it is not known.
         `reused`: not fitted by this run but taken from the run it resumes (finished/total count only fits).
 
         `eta_low`/`eta_high`: the range around `eta_seconds` (engine.eta), None when there is none.

@@ -107,7 +107,8 @@ class MetricsData(TypedDict, total=False):
     fold: int | None
     epoch: int
     total_epochs: int
-    fit_time: Required[float]
+    fit_time: Required[float]  # the fit alone
+    seconds: float | None  # the fold's fit, scoring and diagnostics: what the ETA and runs.history count
     metrics: Required[dict]  # every metric of the task by name
     primary_metric: Required[str]
     primary: Required[float | None]

@@ -1,9 +1,11 @@
 """What a user's earlier runs on the same data say about how long each estimator takes to fit.
 
 Both estimates of a run's duration read it: the ETA while it runs (engine/eta.py takes it as plain priors)
-and the wizard's Review step before it is launched (experiments/describe.py). The source is the fit time each
-fold stored (FoldMetric.fit_time, the fit without its scoring), per estimator, divided by the work its
-parameters asked for (engine.costs.work_factor) and scaled to the rows of the run to come.
+and the wizard's Review step before it is launched (experiments/describe.py). The source is what each fold
+cost as the ETA counts it (FoldMetric.seconds: the fit, its scoring and its diagnostics, which for the
+neighbours and the kernels is most of it), per estimator, divided by the work its parameters asked for
+(engine.costs.work_factor) and scaled to the rows of the run to come. Folds stored before that was recorded
+have only their fit time; they count only for an estimator no fold with the whole cost speaks for.
 """
 
 import statistics
@@ -34,11 +36,12 @@ def fit_seconds(owner, dataset_ref, rows=None, exclude=None):
             continue  # a spec of an older shape: it says nothing we can read
     # One row per fold fitted (a FoldMetric row is one metric of it): the fit time is on every one.
     folds = (FoldMetric.objects.filter(run_id__in=list(models), fold__isnull=False, reused=False)
-             .values_list("run_id", "branch", "variant", "fold", "fit_time").distinct())
-    seconds = defaultdict(list)
+             .values_list("run_id", "branch", "variant", "fold", "fit_time", "seconds").distinct())
+    whole, fit_only = defaultdict(list), defaultdict(list)
     rows_of = {run.pk: (run.summary or {}).get("rows") for run in runs}
-    for run_id, _, variant, _, fit_time in folds:
+    for run_id, _, variant, _, fit_time, cost in folds:
         estimator, work = models[run_id].get(variant, (None, 1.0))
-        if estimator and fit_time and fit_time > 0:
-            seconds[estimator].append(eta.scaled(fit_time / work, rows_of.get(run_id), rows))
-    return {name: statistics.median(values) for name, values in seconds.items()}
+        took, into = (cost, whole) if cost else (fit_time, fit_only)
+        if estimator and took and took > 0:
+            into[estimator].append(eta.scaled(took / work, rows_of.get(run_id), rows))
+    return {name: statistics.median(whole.get(name) or values) for name, values in {**fit_only, **whole}.items()}

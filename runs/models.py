@@ -357,6 +357,8 @@ class FoldMetric(models.Model):
     metric = models.CharField(max_length=40)
     value = models.FloatField(null=True)
     fit_time = models.FloatField(default=0.0)
+    seconds = models.FloatField(null=True, blank=True, help_text="The fold's fit, scoring and diagnostics (what the "
+                                "ETA counts); empty for epochs and for folds stored before it was recorded.")
     reused = models.BooleanField(default=False, help_text="Taken from the resumed run, not fitted by this one.")
     seq = models.PositiveBigIntegerField(default=0)
 

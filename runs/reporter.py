@@ -49,7 +49,7 @@ ANNOUNCE_MAX = 16
 EVENT_FIELDS = ("run", "seq", "type", "data", "created")
 LOG_FIELDS = ("run", "seq", "created", "level", "message", "step", "fold", "branch", "variant")
 METRIC_FIELDS = ("run", "seq", "branch", "variant", "variant_description", "fold", "epoch", "metric", "value",
-                 "fit_time", "reused")
+                 "fit_time", "seconds", "reused")
 DIAGNOSTIC_FIELDS = ("run", "seq", "branch", "variant", "fold", "data")
 RECORD_FIELDS = {"data_hash", "library_versions", "early_stopped", "stopped_epoch", "latest_score"}
 
@@ -166,9 +166,10 @@ class DbReporter(Reporter):
 
     def fold_done(self, *, branch, variant, description, fold, metrics, fit_time, primary_metric, primary,
                   running_mean, finished, total, eta_seconds, best_score, diagnostics=None, reused=False,
-                  eta_low=None, eta_high=None):
+                  eta_low=None, eta_high=None, seconds=None):
         event = events.metrics(
             branch=branch, variant=variant, variant_description=description, fold=fold, fit_time=fit_time,
+            **({"seconds": seconds} if seconds is not None else {}),
             metrics=metrics, primary_metric=primary_metric, primary=primary, running_mean=running_mean,
             finished_fits=finished, total_fits=total, eta_seconds=eta_seconds, eta_low=eta_low, eta_high=eta_high,
             best_score=best_score, elapsed_seconds=self._elapsed(), message=self._message,
@@ -199,7 +200,7 @@ class DbReporter(Reporter):
         description = data["variant_description"][:300]
         reused = data.get("reused", False)
         rows = [(data["branch"], data["variant"], description, fold, epoch, name,
-                 None if value is None else float(value), data["fit_time"], reused)
+                 None if value is None else float(value), data["fit_time"], data.get("seconds"), reused)
                 for name, value in metrics.items()]
         fields = {"finished_fits": finished, "eta_seconds": eta_seconds, "eta_low": data.get("eta_low"),
                   "eta_high": data.get("eta_high"), "best_score": best_score,

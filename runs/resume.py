@@ -58,12 +58,13 @@ def resume(run, owner=None, spec=None):
 
 
 def reusable_folds(run):
-    """{(branch, variant, fold): {"metrics", "fit_time", "diagnostics"}} of every fold `run` finished (its own and those it
-    reused in turn, so a resume of a resume reuses both)."""
+    """{(branch, variant, fold): {"metrics", "fit_time", "seconds", "diagnostics"}} of every fold `run`
+    finished (its own and those it reused in turn, so a resume of a resume reuses both)."""
     folds = {}
-    rows = _finished(run).values_list("branch", "variant", "fold", "metric", "value", "fit_time")
-    for branch, variant, fold, metric, value, fit_time in rows:
-        entry = folds.setdefault((branch, variant, fold), {"metrics": {}, "fit_time": fit_time})
+    rows = _finished(run).values_list("branch", "variant", "fold", "metric", "value", "fit_time", "seconds")
+    for branch, variant, fold, metric, value, fit_time, seconds in rows:
+        entry = folds.setdefault((branch, variant, fold),
+                                 {"metrics": {}, "fit_time": fit_time, "seconds": seconds})
         entry["metrics"][metric] = value
     # Their plots' data too, so the resumed run's diagnostics cover every fold.
     looks = FoldDiagnostic.objects.filter(run=run).values_list("branch", "variant", "fold", "data")

@@ -114,8 +114,33 @@ def test_it_follows_the_cost_model_through_its_measured_sizes():
     assert costs.COSTS["LogisticRegression"][1] <= between <= costs.COSTS["LogisticRegression"][2]
     beyond = [costs.fit_seconds("RandomForestClassifier", {}, rows, 10) for rows in (16000, 32000, 64000)]
     assert beyond[0] < beyond[1] < beyond[2]
+    # Past the last size a flat last segment (early stopping) grows from its own last time, as the square root:
+    # 40,000 rows of HistGradientBoosting measured 1.9x its 16,000-row CPU time, not 3.3x.
+    assert costs.fit_seconds("HistGradientBoostingClassifier", {}, 64000, 10) == pytest.approx(2 * large)
     # Twice the trees, twice the work; twice the columns, twice what grows with the data.
     forest = costs.fit_seconds("RandomForestClassifier", {}, 4000, 10)
     assert costs.fit_seconds("RandomForestClassifier", {"n_estimators": 200}, 4000, 10) == pytest.approx(2 * forest)
     floor = costs.COSTS["RandomForestClassifier"][0]
     assert costs.fit_seconds("RandomForestClassifier", {}, 4000, 20) == pytest.approx(floor + 2 * (forest - floor))
+
+
+def test_it_reports_each_folds_whole_cost_beside_its_fit_time(iris_spec, tmp_path):
+    # The neighbours' fit only stores the rows; their cost is in the scoring. The fold's `seconds` (what the ETA
+    # counts, and what runs.history reads back) must hold it; `fit_time` alone says almost nothing.
+    import engine
+    from engine.spec import validate_spec
+
+    class Folds(engine.Reporter):
+        def __init__(self):
+            self.folds = []
+
+        def fold_done(self, **facts):
+            self.folds.append(facts)
+
+    iris_spec["models"] = [{"estimator": "KNeighborsClassifier", "params": {}}]
+    reporter = Folds()
+    engine.execute(validate_spec(iris_spec), reporter, tmp_path)
+    assert len(reporter.folds) == 3
+    for facts in reporter.folds:
+        assert facts["seconds"] > facts["fit_time"] > 0
+    assert sum(f["seconds"] for f in reporter.folds) > 2 * sum(f["fit_time"] for f in reporter.folds)
