@@ -41,7 +41,7 @@ def frame(texts):
 
 class Frames(list):
     """Texts to send in this order, framed once however many watchers send them (a crowd that connects at
-    once shares one replay read: runs/wsdb.shared)."""
+    once shares one replay read: live/wsdb.shared)."""
 
     _wire = None
 
