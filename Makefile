@@ -6,7 +6,8 @@
 # Also: make scale (make run with 2 daphne processes on the one port and 3 workers: the scale-out layout),
 #       make cluster (make run plus a local Dask scheduler and 2 Dask workers that CV runs fit on),
 #       make cli ARGS='run_experiment ...' (manage.py commands), make worker (one more RQ worker by hand),
-#       make screenshot (refresh docs/screenshot-run.png), make bench.
+#       make screenshot (refresh docs/screenshot-run.png), make bench,
+#       make test-fast (the unit tier only: no database, Redis, processes or browser; see docs/testing.md).
 
 PYTHON ?= python3
 PORT ?= 8000
@@ -35,10 +36,10 @@ EMBEDDED := $(if $(REDIS_URL)$(SYSTEM_REDIS),,-embedded)
 RUN_DEPS := $(VENV)/.installed-base$(EMBEDDED)
 TEST_DEPS := $(VENV)/.installed-test$(EMBEDDED)
 
-.PHONY: help check-python run scale cluster test cli worker screenshot bench
+.PHONY: help check-python run scale cluster test test-fast cli worker screenshot bench
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^# *//'
+	@sed -n '2,10p' Makefile | sed 's/^# *//'
 
 check-python:
 	@test -n "$(BASE_PYTHON)" || { echo "make: '$(PYTHON)' was not found. Runwatch needs Python 3.11 or newer."; \
@@ -109,6 +110,11 @@ test: $(TEST_DEPS)
 	  rc=$$?; echo $$rc > .runwatch/pytest-exit-code; \
 	  if [ $$rc -ne 0 ]; then echo "make test: pytest exited with code $$rc"; fi; \
 	  exit $$rc
+
+# The unit tier (tests/tiers.py): seconds, and nothing to start. ARGS passes more pytest options.
+test-fast: export DEBUG ?= 1
+test-fast: $(TEST_DEPS)
+	@$(PY) -m pytest -m unit $(ARGS)
 
 # The README's picture of the run page: the browser test that stops a run saves it in test-artifacts/
 # (tests never write tracked files); this copies it into docs/.

@@ -153,6 +153,12 @@ def recorded_redis_port():
 PRIVATE_REDIS_PORT = int(os.environ.get("RUNWATCH_REDIS_PORT") or recorded_redis_port() or 6389)
 REDIS_URL = os.environ.get("REDIS_URL") or f"redis://127.0.0.1:{PRIVATE_REDIS_PORT}/0"
 _redis_db = (urlsplit(REDIS_URL).path.strip("/") or "0")
+if os.environ.get("PYTEST_XDIST_WORKER", "").startswith("gw"):
+    # Each pytest-xdist worker (and the processes its tests start, which inherit the variable) takes the
+    # Redis database after the suite's own, as pytest-django gives it a database of its own: the tests
+    # flush their Redis database, and two workers must not flush each other's.
+    _redis_db = str(int(_redis_db) + 1 + int(os.environ["PYTEST_XDIST_WORKER"][2:]))
+    REDIS_URL = urlsplit(REDIS_URL)._replace(path=f"/{_redis_db}").geturl()
 
 RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 24 * 3600}}
 RQ = {"COMMIT_MODE": "on_db_commit"}

@@ -6,6 +6,8 @@ from django.contrib.auth.models import User
 from experiments.models import Experiment
 from tests.helpers import serve_daphne, start_monitor, start_worker
 
+pytest_plugins = ["tests.tiers"]
+
 IRIS_SPEC = {
     "dataset": {"kind": "builtin", "name": "iris"},
     "task": "classification",
@@ -33,10 +35,11 @@ def one_fit_at_a_time(settings):
 
 
 @pytest.fixture(autouse=True)
-def clean_redis(redis_client):
-    # The tests own this Redis database (REDIS_URL points at a number nothing else uses).
-    redis_client.flushdb()
-    yield
+def clean_redis(request):
+    # The tests own this Redis database (REDIS_URL points at a number nothing else uses). A unit test
+    # touches no Redis, so it does not wait for one (tests/tiers.py).
+    if request.node.get_closest_marker("unit") is None:
+        request.getfixturevalue("redis_client").flushdb()
 
 
 @pytest.fixture
@@ -89,7 +92,14 @@ def daphne_server(transactional_db):
     process.stop()
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(autouse=True)
+def websocket_database_threads_closed_at_the_end(request):
+    # Only a test that has a database needs it; a unit-only session never creates one.
+    if "django_db_setup" in request.fixturenames or request.node.get_closest_marker("django_db"):
+        request.getfixturevalue("close_websocket_database_threads")
+
+
+@pytest.fixture(scope="session")
 def close_websocket_database_threads(django_db_setup, django_db_blocker):
     # In-process WebSocket tests leave live.wsdb threads holding connections; PostgreSQL will not drop the
     # test database while they are open.

@@ -162,6 +162,7 @@ def test_it_tells_one_story_when_the_worker_starts_the_run_during_the_cancel(tra
 # --- Queued runs never start -------------------------------------------------------------------------------
 
 
+@pytest.mark.system
 def test_it_removes_a_cancelled_queued_run_from_the_queue_and_never_starts_it(transactional_db, owner, experiment):
     run = launch_run(owner, experiment=experiment)
     queue = get_queue()
@@ -273,6 +274,7 @@ SHORT_FITS_SPEC = {
 }
 
 
+@pytest.mark.system
 def test_it_writes_nothing_after_stopped_for_cancels_at_20_random_moments(transactional_db, owner):
     """20 runs on 3 workers (with a monitor), each cancelled once its stream reaches a random seq (0: while
     queued). For every run that ended Stopped, its Stopped event is the last thing written: no event, fold

@@ -23,6 +23,8 @@ from runs.models import Run
 from tests.helpers import start_worker, wait_for
 from tests.runwork import ONE_LONG_FIT_SPEC, horse_of, is_running, wait_for_status
 
+pytestmark = pytest.mark.system  # its tests start processes (tests/tiers.py)
+
 # Two fits of minutes each, one per fit process: both are fitting for as long as a test needs.
 TWO_LONG_FITS_SPEC = {**copy.deepcopy(ONE_LONG_FIT_SPEC), "n_jobs": 2}
 

@@ -18,6 +18,8 @@ from tests.runwork import MANY_FITS_SPEC, assert_nothing_more_written, wait_for_
 from tests.test_engine_dask import cluster, observer, runwatch_tasks  # noqa: F401 - fixtures
 from tests.test_engine_parallel import SPEC, Recorder, outcome_of, scores_by_fold
 
+pytestmark = pytest.mark.system  # its tests start processes (tests/tiers.py)
+
 
 @pytest.fixture
 def dask_worker(cluster, transactional_db):

@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import ROOT
+
+pytestmark = pytest.mark.system  # its tests start processes (tests/tiers.py)
 
 # Every module of the engine, so that a web import hidden in any of them shows.
 EVERY_MODULE = "import pkgutil, importlib, engine\n" \

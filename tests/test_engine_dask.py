@@ -15,6 +15,9 @@ from engine import dask_fits
 from tests.helpers import wait_for
 from tests.test_engine_parallel import SPEC, Recorder, scores_by_fold
 
+# loky children and Dask clusters are processes (tests/tiers.py).
+pytestmark = pytest.mark.system
+
 
 @pytest.fixture(scope="module")
 def cluster():

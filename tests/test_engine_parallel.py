@@ -15,6 +15,9 @@ from engine.reporting import Reporter
 from runs.models import FoldMetric, Run, RunEvent
 from tests.helpers import wait_for
 
+# loky children and Dask clusters are processes (tests/tiers.py).
+pytestmark = pytest.mark.system
+
 SPEC = {
     "runner": "cv", "task": "classification", "target": "target", "seed": 7, "metric": "accuracy",
     "dataset": {"kind": "synthetic", "generator": "classification", "n_samples": 400, "n_features": 8,

@@ -28,6 +28,7 @@ def eager_worker(transactional_db):
     process.stop()
 
 
+@pytest.mark.system
 def test_it_stops_early_once_the_score_stops_improving(eager_worker, owner, outsider):
     # GaussianNB learns everything in its first epoch, so the score is flat from then on: with patience 3
     # it stops at epoch 4, keeping epoch 1.

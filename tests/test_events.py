@@ -160,6 +160,7 @@ def test_it_writes_nothing_after_the_terminal_event_when_writers_race_the_finish
 # --- Concurrent writers: two OS processes and two threads --------------------------------------------
 
 
+@pytest.mark.system
 def test_it_keeps_sequence_numbers_strictly_increasing_under_concurrent_writers(transactional_db, owner, make_run):
     run = make_run(owner, Run.Status.RUNNING)
     barrier = f"rw-test-barrier-{uuid.uuid4().hex}"

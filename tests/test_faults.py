@@ -135,6 +135,7 @@ def test_it_keeps_a_queued_run_while_its_job_waits_for_a_worker(monitor, owner, 
         late.stop()
 
 
+@pytest.mark.system
 def test_it_loses_nothing_across_50_disconnects_and_restarts_of_daphne_and_redis(transactional_db, owner, tmp_path):
     """A watcher is dropped 50 times at random; daphne is killed and started again, and so is Redis (a private
     one: the shared Redis is never touched), each while the run works and the watcher is connected. The watcher

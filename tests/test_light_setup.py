@@ -29,6 +29,8 @@ from django.urls import get_resolver
 get_resolver().url_patterns
 loaded("urls")
 import config.asgi
+
+pytestmark = pytest.mark.system  # its tests start processes (tests/tiers.py)
 loaded("asgi")
 print(json.dumps(stages))
 """.format(heavy=HEAVY)

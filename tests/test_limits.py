@@ -48,6 +48,7 @@ def test_it_takes_the_limits_from_the_settings_then_the_spec_up_to_the_ceilings(
     assert limits.job_timeout({"limits": {"time_seconds": 120}}) == 120 + 5 + 60
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("limited_worker", [{"RUNWATCH_RUN_MEMORY_LIMIT_MB": "300"}], indirect=True)
 def test_it_fails_a_run_that_passes_its_memory_limit(limited_worker, owner):
     run = launch_run(owner, spec=BIG_DATA_SPEC, name="Too big")
@@ -73,6 +74,7 @@ def test_it_fails_a_run_that_passes_its_memory_limit(limited_worker, owner):
     wait_for_status(small, Run.Status.COMPLETED, timeout=90)
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("limited_worker", [{"RUNWATCH_RUN_TIME_LIMIT": "3"}], indirect=True)
 def test_it_ends_a_fit_that_outlasts_the_time_limit(limited_worker, owner):
     run = launch_run(owner, spec=ONE_LONG_FIT_SPEC, name="One long fit")
@@ -94,6 +96,7 @@ def test_it_ends_a_fit_that_outlasts_the_time_limit(limited_worker, owner):
     assert_nothing_more_written(run)
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("limited_worker", [{"RUNWATCH_RUN_TIME_LIMIT": "3"}], indirect=True)
 def test_it_stops_between_fits_at_the_time_limit_and_keeps_what_was_reported(limited_worker, owner):
     run = launch_run(owner, spec=MANY_FITS_SPEC, name="Many fits")

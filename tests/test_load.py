@@ -103,6 +103,7 @@ def subscriptions(redis_client, runs):
     return counted, redis_client.pubsub_channels(f"{prefix}*")
 
 
+@pytest.mark.system
 def test_it_serves_300_watchers_of_10_runs_on_2_daphnes_with_nothing_lost(owner, redis_client):
     cluster = Cluster(daphnes=2, workers=RUNS)
     try:

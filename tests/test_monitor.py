@@ -236,6 +236,7 @@ def test_it_runs_every_step_once(owner, make_run, capsys):
     assert set(Run.objects.values_list("status", flat=True)) == {Run.Status.FAILED}
 
 
+@pytest.mark.system
 @pytest.mark.django_db(transaction=True)
 def test_it_keeps_reaping_through_a_redis_outage(owner, make_run):
     """Redis is unreachable for the monitor process: the database-only steps still run, and it stays up."""

@@ -21,6 +21,8 @@ from experiments.models import Dataset, RegisteredModel
 from runs.models import Run
 from tests.helpers import Process, free_port, serve_daphne, session_key_for, start_worker, wait_for
 
+pytestmark = pytest.mark.system  # its tests start processes (tests/tiers.py)
+
 REGION = "us-east-1"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "runwatch-test", "AWS_SECRET_ACCESS_KEY": "runwatch-test-secret"}
 # 60 rows, two numeric features and a label that follows them, so a small model learns it.

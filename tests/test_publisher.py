@@ -41,7 +41,7 @@ def progress(seq, run_id=7):
 
 
 @pytest.fixture
-def publish():
+def publish(redis_client):
     sender = publisher.ThreadedPublisher()
     yield sender
     assert sender.flush(timeout=10)
@@ -79,6 +79,7 @@ def test_it_sends_the_waiting_rows_once_the_interval_is_over(publish, monkeypatc
     assert [m["seq"] for _, m in got] == [1, 5]  # the first at once, the newest when due: none in between
 
 
+@pytest.mark.integration  # a local socket server stands in for a partitioned Redis
 def test_it_pauses_after_a_send_fails_instead_of_waiting_on_every_batch(settings, monkeypatch):
     # A Redis that takes connections and never answers (a partition). The caller is the reporter's writer: a
     # send must give up after DOWN_PAUSE, and the batches after it must not try (and wait) again until the

@@ -74,6 +74,7 @@ def test_it_shows_field_errors_of_a_bad_spec_and_exits_2(owner, tmp_path):
     assert not Run.objects.exists()
 
 
+@pytest.mark.system
 def test_it_exits_2_for_a_bad_spec_from_the_shell(transactional_db, owner, tmp_path):
     path = tmp_path / "bad.json"
     path.write_text('{"dataset": {"kind": "builtin", "name": "iris"}, "cv": {"folds": 1}}')

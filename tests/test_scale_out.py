@@ -53,6 +53,7 @@ def cancel_with_session(server, user, run):
     assert answer.status_code == 204, answer.text  # the stream brings the new status
 
 
+@pytest.mark.system
 def test_it_watches_on_a_and_cancels_on_b_runs_of_every_worker(cluster, owner):
     a, b = cluster.daphnes
     Quota.objects.create(user=owner, running=3)  # one run on each worker at once
@@ -78,6 +79,7 @@ def test_it_watches_on_a_and_cancels_on_b_runs_of_every_worker(cluster, owner):
         assert 0 < run.finished_fits < run.total_fits
 
 
+@pytest.mark.system
 def test_it_survives_kill_9_of_a_worker_and_of_daphne_a(cluster, owner):
     a, b = cluster.daphnes
     Quota.objects.create(user=owner, running=3)  # one run on each worker at once

@@ -11,6 +11,8 @@ import pytest
 
 from tests.helpers import ROOT
 
+pytestmark = pytest.mark.system  # its tests start processes (tests/tiers.py)
+
 # Everything settings.py reads; a test starts from none of them so the developer's shell cannot leak in.
 CONFIG_VARIABLES = {
     *("SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "CSRF_TRUSTED_ORIGINS"),

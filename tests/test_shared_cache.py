@@ -21,6 +21,7 @@ def try_password(server):
     ).status_code
 
 
+@pytest.mark.system
 def test_it_shares_the_token_throttle_between_daphne_processes(owner, two_daphnes):
     a, b = two_daphnes
 

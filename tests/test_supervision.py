@@ -123,6 +123,7 @@ def app(transactional_db, owner, tmp_path):
     app.stop()
 
 
+@pytest.mark.system
 def test_it_replaces_a_killed_worker_and_fails_the_run_it_held(app):
     run = app.launch(MANY_FITS_SPEC, "Killed under it")
     wait_for_fitting(run, timeout=90)
@@ -143,6 +144,7 @@ def test_it_replaces_a_killed_worker_and_fails_the_run_it_held(app):
     assert app.worker_of(second) == replacement.name
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("which", ["-m daphne", "manage.py monitor", "redis-server"])
 def test_it_restarts_daphne_the_monitor_and_redis(app, which):
     def pids():
@@ -173,6 +175,7 @@ def scale_app(transactional_db, owner, tmp_path):
     app.stop()
 
 
+@pytest.mark.system
 def test_it_serves_the_scale_layout_on_one_port_and_stops_everything_on_ctrl_c(scale_app):
     app = scale_app
     wait_for(lambda: len(app.workers()) == 3, timeout=90, message="three live workers")
@@ -196,6 +199,7 @@ def test_it_serves_the_scale_layout_on_one_port_and_stops_everything_on_ctrl_c(s
         app.redis.ping()  # The private Redis is stopped too.
 
 
+@pytest.mark.system
 def test_it_leaves_no_process_behind_when_supervisord_is_killed(app):
     """kill -9 of `make run`'s foreground group (serve.sh, the Redis helper, supervisord): the programs, each in a
     process group of its own, end too (scripts/with_parent.py) rather than hold the ports as orphans."""
@@ -228,11 +232,13 @@ def start_under(name, command):
                            *command], capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.system
 def test_it_runs_a_program_that_supervisord_starts():
     done = start_under("supervisord", PRINT_RAN)
     assert (done.returncode, done.stdout) == (0, "ran\n")
 
 
+@pytest.mark.system
 def test_it_does_not_start_a_program_whose_supervisord_died_first():
     """What a program finds when supervisord was killed after forking it and before its Python set the parent-death
     signal: another parent (init, or a subreaper). Nobody would stop it, so it does not start."""
@@ -240,7 +246,7 @@ def test_it_does_not_start_a_program_whose_supervisord_died_first():
     assert (done.returncode, done.stdout) == (0, "")
 
 
-def test_it_stops_a_worker_whose_pubsub_thread_waits_for_a_subscription():
+def test_it_stops_a_worker_whose_pubsub_thread_waits_for_a_subscription(redis_client):
     """The worker's teardown ends although redis-py's pubsub thread sits in its wait for a subscription (up to RQ's
     60 s): how a worker outlived a killed supervisord (runs.worker.RunwatchWorker.unsubscribe)."""
     worker = RunwatchWorker(["default"], connection=redis.Redis.from_url(settings.REDIS_URL))

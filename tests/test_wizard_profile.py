@@ -38,6 +38,7 @@ def next_untouched(client, step):
     return client.post(NEW, {**defaults(page.content.decode()), "step": step, "action": action})
 
 
+@pytest.mark.system
 def test_it_runs_penguins_to_completion_on_the_wizards_defaults(media_worker, alice, owner):
     dataset = upload(alice, penguins_like(), "penguins.csv")
     start_on(alice, dataset)

@@ -126,6 +126,7 @@ def test_it_streams_a_real_run_across_random_disconnects(daphne_server, worker, 
     assert connections > 3
 
 
+@pytest.mark.system
 def test_it_streams_from_the_database_while_redis_is_down(owner, run):
     """Issue 14: the handshake answered HTTP 500 while Redis was down. Now the stream opens and serves what the
     database holds; the live path comes back with Redis."""

@@ -29,7 +29,8 @@ def test_it_returns_at_once_with_timeout_zero(api, run):
 def test_it_returns_at_once_for_a_finished_run(api, completed_run):
     started = time.monotonic()
     assert api.get(wait_url(completed_run, 30)).json()["status"] == "completed"
-    assert time.monotonic() - started < 15  # not the 30 s it was asked to wait (loose: the machine may be busy)
+    # Had it waited, it would have taken the 30 s it was allowed: the bound is the behaviour's, not a guess.
+    assert time.monotonic() - started < 30
 
 
 @pytest.mark.django_db
@@ -100,10 +101,11 @@ def test_it_wakes_up_when_the_run_ends(slow_recheck_api, owner, experiment, redi
     assert waiter.is_alive()
     run.mark_running("test")
     run.mark_completed({"best_score": 1.0})
-    waiter.join(timeout=40)
+    waiter.join(timeout=60)
     assert result["response"].json()["status"] == "completed"
-    # Its only re-read of the run was at the start, and the next is 60 s away: the event woke it.
-    assert result["elapsed"] < 40
+    # Its only re-read of the run was at the start, and the next is 60 s away: only the event could end it
+    # before its own 50 s timeout.
+    assert result["elapsed"] < 50
 
 
 def test_it_gives_up_after_the_timeout(live_api, owner, experiment):
@@ -112,7 +114,8 @@ def test_it_gives_up_after_the_timeout(live_api, owner, experiment):
     response = live_client(live_api, owner).get(wait_url(run, 1.5))
     elapsed = time.monotonic() - started
     assert response.status_code == 200 and response.json()["status"] == "queued"
-    assert 1.5 <= elapsed < 15
+    # It waited the whole timeout (and, had it not given up, httpx's 30 s would have raised).
+    assert elapsed >= 1.5
 
 
 def test_it_does_not_hold_a_thread_while_waiting(live_api, owner, experiment, redis_client):
@@ -123,9 +126,8 @@ def test_it_does_not_hold_a_thread_while_waiting(live_api, owner, experiment, re
         before = subscriptions(redis_client)
         waiters = [pool.submit(client.get, wait_url(run, 30)) for _ in range(40)]
         wait_for(lambda: subscriptions(redis_client) >= before + 40, timeout=25, message="40 waiters to subscribe")
-        started = time.monotonic()
         assert client.get(f"/api/v1/runs/{run.pk}/").status_code == 200
-        assert time.monotonic() - started < 10  # a held thread pool would block it until the waits end (30 s)
+        # A held thread pool would have answered only once the waits had ended (30 s): they are all still open.
         assert not any(w.done() for w in waiters)
         Run.objects.get(pk=run.pk).mark_stopped()
         assert all(w.result().json()["status"] == "stopped" for w in waiters)
