@@ -16,8 +16,9 @@ CODE = [*ROOT.glob("config/*.py"), *ROOT.glob("engine/*.py"), *ROOT.glob("script
           for path in ROOT.glob(f"{app}/**/*.py"))]
 READS = re.compile(r"""(?:env_bool|env_float|env_list|environ\.get|getenv)\(\s*["']([A-Z][A-Z0-9_]+)["']"""
                    r"""|\$\{([A-Z][A-Z0-9_]+):-""")
-# Read from the environment but not settings a person sets: the shell's own, and what one script hands the next.
-NOT_SETTINGS = {"PATH", "PWD", "DASK_SCHEDULERS"}
+# Read from the environment but not settings a person sets: the shell's own, what one script hands the next,
+# and pytest-xdist's worker name.
+NOT_SETTINGS = {"PATH", "PWD", "DASK_SCHEDULERS", "PYTEST_XDIST_WORKER"}
 
 
 def environment_variables():

@@ -13,6 +13,8 @@ import pytest
 
 from tests.helpers import ROOT
 
+pytestmark = pytest.mark.system  # its tests start processes (tests/tiers.py)
+
 HEAVY = ("sklearn", "pandas", "numpy", "scipy")
 
 # Prints the heavy packages loaded after each stage, in the order daphne reaches them.
@@ -30,7 +32,6 @@ get_resolver().url_patterns
 loaded("urls")
 import config.asgi
 
-pytestmark = pytest.mark.system  # its tests start processes (tests/tiers.py)
 loaded("asgi")
 print(json.dumps(stages))
 """.format(heavy=HEAVY)

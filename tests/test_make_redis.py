@@ -4,6 +4,7 @@ neither REDIS_URL nor RUNWATCH_REDIS_PORT is set, so the variable need not be re
 
 import sys
 
+import pytest
 import redis
 from rq.worker import Worker
 
@@ -18,6 +19,7 @@ def without_redis_settings(**env):
     return {"REDIS_URL": "", "RUNWATCH_REDIS_PORT": "", **env}
 
 
+@pytest.mark.system  # runs make, which starts Redis and a worker
 def test_it_runs_make_worker_on_the_redis_port_make_run_recorded(tmp_path):
     state, port = tmp_path / "state", free_port()
     # The private Redis as `make run` starts it, on a port that is not the default, holding the shell open.
