@@ -180,7 +180,9 @@ def test_it_serves_the_scale_layout_on_one_port_and_stops_everything_on_ctrl_c(s
     app = scale_app
     wait_for(lambda: len(app.workers()) == 3, timeout=90, message="three live workers")
     listening = f"Listening on TCP address 127.0.0.1:{app.port}"
-    wait_for(lambda: app.process.log_text().count(listening) == 2, timeout=90,
+    # At least twice: supervisord restarts a daphne that died while starting on a loaded machine, and the
+    # restarted one says it again. That there are two, and only two, is checked on the process tree below.
+    wait_for(lambda: app.process.log_text().count(listening) >= 2, timeout=90,
              message="both daphne processes listening on the one port")
     run = app.launch(MANY_FITS_SPEC, "Busy when Ctrl-C comes")
     wait_for_fitting(run, timeout=90)  # A work horse is busy too: it must go as well.
