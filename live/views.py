@@ -12,6 +12,7 @@ from config.query_params import whole_number
 from runs import listing, queue
 from runs.control import CannotCancel, cancel_run
 from runs.models import Run, events_after
+from runs.views import visible_run_or_404
 
 from . import fragments
 
@@ -19,14 +20,10 @@ from . import fragments
 POLL_BATCH = 1000
 
 
-def _get_run_for_user(request, run_id):
-    return access.get_visible_or_404(request.user, Run.objects.select_related("experiment", "owner"), pk=run_id)
-
-
 @login_required
 @never_cache
 def detail(request, run_id):
-    run = _get_run_for_user(request, run_id)
+    run = visible_run_or_404(request, run_id)
     waiting = queue.waiting_reason(run, queue.snapshot(request)) if run.status == Run.Status.QUEUED else None
     ctx = fragments.page_context(run, waiting)
     ctx["can_share"] = access.can_act(request.user, run)
@@ -36,7 +33,7 @@ def detail(request, run_id):
 @login_required
 @require_POST
 def cancel(request, run_id):
-    run = _get_run_for_user(request, run_id)
+    run = visible_run_or_404(request, run_id)
     try:
         run = cancel_run(run, by=request.user)
     except CannotCancel as e:
@@ -62,7 +59,7 @@ def cancel(request, run_id):
 @never_cache
 def logs(request, run_id):
     """Older log lines, before seq `before`: a chunk for "Load older", or a plain page without JavaScript."""
-    run = _get_run_for_user(request, run_id)
+    run = visible_run_or_404(request, run_id)
     try:
         before = whole_number(request.GET.get("before", ""))
     except ValueError:
@@ -80,7 +77,7 @@ def live(request, run_id):
     """The polling fallback: the same fragments the socket sends, for the events after `after`.
 
     Answers 286 (htmx: stop polling) once the client has everything up to a terminal state."""
-    return live_response(request, _get_run_for_user(request, run_id))
+    return live_response(request, visible_run_or_404(request, run_id))
 
 
 def live_response(request, run):

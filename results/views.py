@@ -12,7 +12,6 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from accounts import access
 from accounts.quotas import QuotaExceeded
 from experiments.describe import flatten_spec
 from experiments.models import RegisteredModel
@@ -26,17 +25,14 @@ from runs import resume as resuming
 from runs.resume import can_resume
 from runs.forms import NAME_MAX, PromoteForm
 from runs.models import Run
-
-
-def _get_run_for_user(request, run_id):
-    return access.get_visible_or_404(request.user, Run.objects.select_related("experiment", "owner"), pk=run_id)
+from runs.views import visible_run_or_404
 
 
 @login_required
 @never_cache
 def results(request, run_id):
     """The leaderboard (results.leaderboard), sortable by any metric without JavaScript, and the per-fold rows."""
-    return results_page(request, _get_run_for_user(request, run_id))
+    return results_page(request, visible_run_or_404(request, run_id))
 
 
 def results_page(request, run, share=None):
@@ -96,7 +92,7 @@ def _sort_headers(board, sort, better_first):
 @login_required
 def download_model(request, run_id):
     """The run's model bundle, verified against its SHA-256 before it is sent (experiments.downloads)."""
-    run = _get_run_for_user(request, run_id)
+    run = visible_run_or_404(request, run_id)
     if not run.model_file:
         raise Http404("This run has no model bundle")
     return serve_verified(request, run.model_file, run.model_sha256)
@@ -149,7 +145,7 @@ def results_extras(request, run, board):
 @login_required
 @require_POST
 def rerun(request, run_id):
-    run = _get_run_for_user(request, run_id)
+    run = visible_run_or_404(request, run_id)
     try:
         new = control.rerun(run, owner=request.user)
     except SpecError as e:  # e.g. its CSV dataset was deleted since
@@ -167,7 +163,7 @@ def rerun(request, run_id):
 @require_POST
 def resume(request, run_id):
     """A new run that reuses the finished folds of this stopped or failed one (runs/resume.py)."""
-    run = _get_run_for_user(request, run_id)
+    run = visible_run_or_404(request, run_id)
     try:
         new = resuming.resume(run, owner=request.user)
     except (resuming.CannotResume, QuotaExceeded) as e:
@@ -181,7 +177,7 @@ def resume(request, run_id):
 @login_required
 @require_POST
 def promote(request, run_id):
-    run = _get_run_for_user(request, run_id)
+    run = visible_run_or_404(request, run_id)
     back = reverse("results:run", args=[run.pk]) + "#actions"
     form = PromoteForm(request.POST)
     if not form.is_valid():

@@ -9,6 +9,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from accounts import access
 from accounts.quotas import QuotaExceeded
 from config.query_params import whole_number
 from engine.spec import SpecError
@@ -20,6 +21,11 @@ from .forms import LaunchForm
 from .models import Run
 
 RUNS_PER_PAGE = 25
+
+
+def visible_run_or_404(request, run_id):
+    """The run `run_id` if the user may see it (accounts.access), for every page of one run (live, results)."""
+    return access.get_visible_or_404(request.user, Run.objects.select_related("experiment", "owner"), pk=run_id)
 
 
 @login_required
