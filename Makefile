@@ -99,7 +99,7 @@ cli: $(RUN_DEPS)
 # One more RQ worker by hand, beside a running `make run` (its Redis, found in .runwatch/redis-port, and database).
 worker: export DEBUG ?= 1
 worker: $(RUN_DEPS)
-	@$(PY) manage.py rqworker default --worker-class runs.worker.RunwatchWorker
+	@$(PY) manage.py rqworker default --worker-class runs.worker.process.RunwatchWorker
 
 test: export DEBUG ?= 1
 test: $(TEST_DEPS)

@@ -8,7 +8,7 @@
 
 Quotas apply to staff too, with the same defaults: staff can raise their own in the admin, and that leaves a
 trace there, where a silent exemption would not. The scheduling of runs by these numbers lives with the runs
-(runs/scheduling.py). Datasets and models are looked up by name, not imported: they depend on this app.
+(runs/worker/scheduling.py). Datasets and models are looked up by name, not imported: they depend on this app.
 """
 
 from dataclasses import dataclass, replace

@@ -2,7 +2,7 @@
 
 Per tree (this checkout, and a baseline tree: another checkout, or a commit this script extracts with git
 archive), a driver process with that tree's code starts one RQ worker and the monitor exactly as
-config/supervisord.conf does (`rqworker default --worker-class runs.worker.RunwatchWorker`, `monitor` every 1 s),
+config/supervisord.conf does (`rqworker default --worker-class runs.worker.process.RunwatchWorker`, `monitor` every 1 s),
 on DATABASE_URL and REDIS_URL, with the RUNWATCH_* settings in effect, and measures, each on a fresh run:
 
 - cooperative: a CV run of ~0.1 s fits (tests.runwork.MANY_FITS_SPEC; the engine asks should_stop between fits)

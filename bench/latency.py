@@ -97,9 +97,10 @@ class Runwatch:
 
     def __init__(self, port, token, owner, stream, kind):
         self.port, self.token, self.owner, self.stream, self.kind = port, token, owner, stream, kind
-        from runs import events, execution
+        from runs import events
+        from runs.worker import execution
 
-        # As a worker publishes: one long-lived publisher thread (runs.execution.execute installs the same).
+        # As a worker publishes: one long-lived publisher thread (runs.worker.execution.execute installs the same).
         events.use_publisher(execution.publisher())
 
     def start(self):

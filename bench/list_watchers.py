@@ -137,7 +137,8 @@ def main():
             args.port = s.getsockname()[1]
     (BENCH.parent / ".runwatch").mkdir(exist_ok=True)
     owner, token = latency.setup_django()
-    from runs import events, execution
+    from runs import events
+    from runs.worker import execution
 
     events.use_publisher(execution.publisher())  # as a worker publishes
     daphne = start([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(args.port),

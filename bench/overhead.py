@@ -18,7 +18,7 @@ The figures, medians over the repetitions:
   same scorers (accuracy, f1_macro, roc_auc). The target is at most 1.03. Shown as wall time and as CPU
   time of the whole process (the reporter's writer and publisher threads included); on a busy machine the
   CPU figure is the steadier one, the wall figure the one a user feels.
-- whole run: `runs.execution.execute(run)` (status changes, data loading and validation, refit, export)
+- whole run: `runs.worker.execution.execute(run)` (status changes, data loading and validation, refit, export)
   vs plain loading + cross_validate + refit on all data + joblib.dump.
 The instrumented run's fold scores are checked to equal the plain ones, so both did the same work.
 - floors: the plain cross-validation plus one durable commit and one PUBLISH per fold, from a side thread
@@ -160,11 +160,12 @@ def floor(spec, inline=False):
 
 
 def instrumented(owner, spec):
-    """The engine through runs.execution, as a work horse runs it (minus the queue)."""
+    """The engine through runs.worker.execution, as a work horse runs it (minus the queue)."""
     from django.db import transaction
 
     from engine.spec import total_fits, validate_spec
-    from runs import events, execution
+    from runs import events
+    from runs.worker import execution
     from engine.steps import steps_for
     from runs.models import FoldMetric, Run, RunStep, append_event
 

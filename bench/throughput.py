@@ -85,7 +85,8 @@ def emit(args):
     from rest_framework.authtoken.models import Token
 
     from engine.spec import total_fits, validate_spec
-    from runs import events, execution
+    from runs import events
+    from runs.worker import execution
     from runs.models import FoldMetric, LogEntry, Run, RunEvent
     from runs.reporter import DbReporter
 
@@ -99,7 +100,7 @@ def emit(args):
     run = Run.objects.create(owner=owner, name="bench throughput", spec=spec, runner=spec["runner"],
                              total_fits=total_fits(spec), status=Run.Status.RUNNING, started_at=timezone.now())
     events.use_publisher(execution.publisher())
-    gc.freeze()  # as a work horse does before its job (runs/worker.py)
+    gc.freeze()  # as a work horse does before its job (runs/worker/process.py)
     print(json.dumps({"run": run.pk, "token": token.key}), flush=True)
     sys.stdin.readline()  # the watcher is connected
 

@@ -204,7 +204,7 @@ RUNWATCH = {
     "PROGRESS_MIN_INTERVAL": env_float("RUNWATCH_PROGRESS_INTERVAL", 0.1),
     # The API's wait/ re-reads the run this often even without an event (layer delivery is at-most-once).
     "WAIT_RECHECK_SECONDS": env_float("RUNWATCH_WAIT_RECHECK", 2.0),
-    # Per-run limits the work horse enforces (runs/limits.py). A spec's `limits` may ask for more, up to the
+    # Per-run limits the work horse enforces (runs/worker/limits.py). A spec's `limits` may ask for more, up to the
     # ceilings; past its limit a run ends Failed with a message saying which limit and how to raise it.
     "RUN_TIME_LIMIT_SECONDS": int(env_float("RUNWATCH_RUN_TIME_LIMIT", 3600)),
     "RUN_TIME_LIMIT_MAX_SECONDS": int(env_float("RUNWATCH_RUN_TIME_LIMIT_MAX", 86400)),

@@ -1,7 +1,7 @@
 """The Runwatch engine: executes a run spec with scikit-learn and reports through a reporter object.
 
 A plain module on purpose: no Django, Channels or DRF, and no runs.models. It can run in a work horse, in
-a test, or in the benchmark; runs.execution connects it to a Run (runs.reporter.DbReporter).
+a test, or in the benchmark; runs.worker.execution connects it to a Run (runs.reporter.DbReporter).
 
     outcome = execute(spec, reporter, workdir, dataset_path=..., bundle_path=..., bundle_sha256=...)
 

@@ -4,7 +4,7 @@ processes and the workers run on different machines. Nothing opens a media path.
 
 A stored file is named by its storage name (a FileField's `.name`, or Run.model_file). The engine is
 Django-free and works on local files: `download` fetches a stored file into a temporary directory of the
-process that needs it (runs.execution), and `store` uploads what the engine wrote. Temporary directories are
+process that needs it (runs.worker.execution), and `store` uploads what the engine wrote. Temporary directories are
 never shared between processes.
 """
 

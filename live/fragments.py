@@ -244,7 +244,7 @@ def stale_seconds(run):
 def page_context(run, waiting=None):
     """Everything the run page renders. `cursor` is read before the rest, so the stream resumes from a
     seq no later than the state shown; replayed regions are idempotent and the page drops rows and log
-    lines it already holds. `waiting` says why a queued run waits (runs.queue), where the caller knows."""
+    lines it already holds. `waiting` says why a queued run waits (runs.worker.queue), where the caller knows."""
     cursor = run.last_seq
     logs, has_older = latest_logs(run.pk)
     return {

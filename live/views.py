@@ -9,7 +9,8 @@ from django.views.decorators.http import require_POST
 
 from accounts import access
 from config.query_params import whole_number
-from runs import listing, queue
+from runs import listing
+from runs.worker import queue
 from runs.control import CannotCancel, cancel_run
 from runs.models import Run, events_after
 from runs.views import visible_run_or_404

@@ -19,7 +19,8 @@ from django_rq.settings import get_queues_map
 from accounts.quotas import QuotaExceeded
 from engine.spec import SpecError
 
-from . import control, formatting, scheduling
+from . import control, formatting
+from .worker import scheduling
 from . import resume as resuming
 from .models import FoldDiagnostic, FoldMetric, LogEntry, Run, RunEvent, RunStep
 

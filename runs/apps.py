@@ -6,4 +6,4 @@ class RunsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import scheduling  # noqa: F401  connects Run's slot_freed signal to the release of waiting runs
+        from .worker import scheduling  # noqa: F401  connects Run's slot_freed signal to the release of waiting runs

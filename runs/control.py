@@ -17,7 +17,8 @@ from rq.job import Job, JobStatus
 from experiments.models import validate_spec_for
 from engine.spec import total_fits
 
-from . import events, scheduling
+from . import events
+from .worker import scheduling
 from engine.steps import steps_for
 from .models import Run, RunStep, append_event
 
@@ -30,7 +31,7 @@ class CannotCancel(Exception):
 
 def launch_run(owner, *, experiment=None, spec=None, name=None, rerun_of=None, resumed_from=None, reused_fits=0):
     """Validate the spec, create the run and its steps, and enqueue its job once the transaction commits, if
-    the owner has a free running slot; otherwise it waits, queued, for one (runs/scheduling.py).
+    the owner has a free running slot; otherwise it waits, queued, for one (runs/worker/scheduling.py).
 
     Raises engine.spec.SpecError with field errors when the spec is not valid, and
     accounts.quotas.QuotaExceeded when the owner may queue no more runs. A resume (runs/resume.py) names the

@@ -5,8 +5,8 @@ import traceback
 
 from django.db import connections
 
-from .failures import public_text
-from .heartbeat import Heartbeat
+from .worker.failures import public_text
+from .worker.heartbeat import Heartbeat
 from .models import IllegalTransition, Run
 
 log = logging.getLogger(__name__)
@@ -22,11 +22,11 @@ def execute_run(run_id):
         # checks again under the row lock when it marks the run running, which closes the remaining race.
         log.info("Run %s is %s; not starting it", run_id, run.status)
         return None
-    from .execution import execute
+    from .worker.execution import execute
 
     try:
         # The heartbeat lives here, not in the engine: it is about the process staying alive, which the
-        # monitor relies on whatever the engine does (runs.monitor.reap_lost_workers).
+        # monitor relies on whatever the engine does (runs.worker.monitor.reap_lost_workers).
         with Heartbeat(run.pk):
             return execute(run)
     except BaseException as e:

@@ -7,7 +7,7 @@
 The page (views.run_list), the polling fallback (views.list_rows) and the live list stream (live/listfeed.py)
 all render rows through `decorate` and the `run-row` partial of templates/runs/list.html, so a row looks the
 same however it arrived. Decorating a page costs no query per row: steps come from the runner's fixed plan
-(engine.steps) and a page's queued runs share one queue snapshot (runs.queue).
+(engine.steps) and a page's queued runs share one queue snapshot (runs.worker.queue).
 """
 
 import json
@@ -21,7 +21,7 @@ from django.utils import timezone
 from config.query_params import whole_number
 from experiments.models import Experiment
 
-from . import queue
+from .worker import queue
 from engine.steps import steps_for
 from .models import Run
 

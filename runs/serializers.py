@@ -12,7 +12,8 @@ from config.drf import JSONObjectField
 from engine import stop_rules
 from experiments.models import Experiment
 
-from . import events, queue
+from . import events
+from .worker import queue
 from .models import FoldMetric, LogEntry, Run, RunStep
 
 # PostgreSQL bigint: larger ids and cursors cannot exist, and passing them to a query is a database error.

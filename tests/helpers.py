@@ -107,7 +107,7 @@ def manage(*args):
 
 
 def start_worker(name=None, **env):
-    args = manage("rqworker", "default", "--worker-class", "runs.worker.RunwatchWorker")
+    args = manage("rqworker", "default", "--worker-class", "runs.worker.process.RunwatchWorker")
     if name:
         args += ["--name", name]
     return Process(args, "worker", **env)

@@ -7,7 +7,7 @@ import pytest
 from rq.job import Job
 from rq.worker import Worker
 
-from runs.scheduling import get_queue
+from runs.worker.scheduling import get_queue
 from runs.models import FoldMetric, LogEntry, Run, RunEvent, RunStep
 from tests.helpers import wait_for
 

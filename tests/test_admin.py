@@ -19,7 +19,7 @@ from rq.job import Job, JobStatus
 from experiments.models import Dataset, Experiment, RegisteredModel
 from runs import events
 from runs.control import launch_run
-from runs.scheduling import get_queue
+from runs.worker.scheduling import get_queue
 from runs.models import FoldMetric, LogEntry, Run, RunEvent, RunStep, events_after
 
 pytestmark = pytest.mark.django_db

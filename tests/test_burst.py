@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from websockets.sync.client import connect
 
-from runs import events, execution
+from runs import events
+from runs.worker import execution
 from runs.reporter import DbReporter
 from tests.test_ws_token import key_of, ws_url
 

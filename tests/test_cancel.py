@@ -18,7 +18,7 @@ from accounts.models import Quota
 from engine.spec import validate_spec
 from runs import jobs
 from runs.control import CannotCancel, cancel_run, launch_run
-from runs.scheduling import get_queue
+from runs.worker.scheduling import get_queue
 from runs.models import FoldMetric, IllegalTransition, Run, RunEvent
 from tests.helpers import start_worker, wait_for
 from tests.runwork import (
@@ -128,7 +128,7 @@ def test_it_tells_one_story_when_the_worker_starts_the_run_during_the_cancel(tra
     worker_tried = threading.Event()
     outcome, threads = {}, []
 
-    def worker_side():  # What runs.execution.execute does first in the work horse.
+    def worker_side():  # What runs.worker.execution.execute does first in the work horse.
         try:
             worker_tried.set()
             Run.objects.get(pk=run.pk).mark_running(worker_name="w1")

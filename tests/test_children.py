@@ -15,10 +15,10 @@ import psutil
 import pytest
 from rq.command import send_stop_job_command
 
-from runs import limits
+from runs.worker import limits
 from runs.control import launch_run
-from runs.scheduling import get_queue
-from runs.execution import remove_scratch
+from runs.worker.scheduling import get_queue
+from runs.worker.execution import remove_scratch
 from runs.models import Run
 from tests.helpers import start_worker, wait_for
 from tests.runwork import ONE_LONG_FIT_SPEC, horse_of, is_running, wait_for_status

@@ -16,7 +16,8 @@ import pytest
 from django.conf import settings
 from websockets.asyncio.client import connect
 
-from runs import events, execution
+from runs import events
+from runs.worker import execution
 from runs.reporter import DbReporter
 from tests.helpers import wait_for
 from tests.test_ws_token import key_of, ws_url

@@ -14,7 +14,7 @@ from sklearn.preprocessing import StandardScaler
 
 from engine import diagnostics
 from engine.spec import validate_spec
-from runs import execution
+from runs.worker import execution
 from runs.control import launch_run
 from runs.models import FoldDiagnostic, Run
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 from experiments.models import Dataset
 from runs import events
 from runs.control import launch_run
-from runs.failures import public_text, readable
+from runs.worker.failures import public_text, readable
 from runs.models import Run, RunEvent
 from tests.runwork import wait_for_status
 

@@ -17,9 +17,9 @@ from websockets.sync.client import connect
 
 from engine.spec import validate_spec
 from runs.control import launch_run
-from runs.scheduling import get_queue
+from runs.worker.scheduling import get_queue
 from runs.models import Run
-from runs.worker import describe_exit
+from runs.worker.process import describe_exit
 from tests.cluster import RedisServer, launch, restart_daphne, token_for, ws_url
 from tests.helpers import child_env, serve_daphne, start_monitor, start_worker, wait_for
 from tests.runwork import (
@@ -70,7 +70,7 @@ def test_it_fails_the_run_when_the_whole_worker_is_killed(worker, monitor, owner
     horse = horse_of(worker)
 
     # kill -9 the worker. Its horse called setpgrp(), so it is not in the worker's group and survives the
-    # signal; runs.heartbeat makes such an orphan exit rather than finish unsupervised.
+    # signal; runs.worker.heartbeat makes such an orphan exit rather than finish unsupervised.
     os.killpg(worker.pid, signal.SIGKILL)
 
     wait_for(lambda: not is_running(horse), timeout=10, message="the orphaned work horse to exit")

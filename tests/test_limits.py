@@ -3,7 +3,7 @@ reaches one ends Failed with a message saying which limit, its value and how to 
 
 import pytest
 
-from runs import limits
+from runs.worker import limits
 from runs.control import launch_run
 from runs.models import Run, RunEvent, RunStep
 from tests.conftest import IRIS_SPEC

@@ -222,7 +222,7 @@ def test_it_deletes_a_run_with_the_rows_a_writer_committed_while_it_waited(owner
 
     from runs import rows
     from runs.models import LogEntry
-    from runs.reporter import EVENT_FIELDS, LOG_FIELDS
+    from runs.report_writer import EVENT_FIELDS, LOG_FIELDS
     from tests.helpers import wait_for
 
     run = make_run(owner, status=S.RUNNING)

@@ -11,8 +11,8 @@ from django.utils import timezone
 from rq.job import Job, JobStatus
 
 from engine.spec import validate_spec
-from runs import monitor
-from runs.scheduling import enqueue, get_queue
+from runs.worker import monitor
+from runs.worker.scheduling import enqueue, get_queue
 from runs.models import Run, RunEvent
 from tests.helpers import start_monitor, wait_for
 

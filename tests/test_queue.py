@@ -8,7 +8,7 @@ from html import unescape
 from django.urls import reverse
 
 from accounts.models import Quota
-from runs import queue
+from runs.worker import queue
 from runs.control import cancel_run, launch_run
 from runs.models import Run
 from tests.api.conftest import client_for

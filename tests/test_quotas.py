@@ -1,4 +1,4 @@
-"""Issue 31, point 5: per-user quotas (accounts/quotas.py) and fair shares of the workers (runs/scheduling.py).
+"""Issue 31, point 5: per-user quotas (accounts/quotas.py) and fair shares of the workers (runs/worker/scheduling.py).
 
 A launch past the queued quota is refused (409 in the API, a form error on the page); limits above the user's
 largest are a field error; runs past the running slots wait, queued, with the reason shown, and a slot that
@@ -17,10 +17,10 @@ from rq.job import Job
 from accounts.models import Quota
 from accounts.quotas import check_storage, quota_for
 from experiments.models import Dataset
-from runs import monitor, queue
+from runs.worker import monitor, queue
 from results import promotion
 from runs.control import cancel_run, launch_run
-from runs.scheduling import get_queue
+from runs.worker.scheduling import get_queue
 from runs.models import Run
 from tests.api.conftest import client_for
 from tests.helpers import wait_for

@@ -344,7 +344,7 @@ def test_it_holds_the_engine_once_a_whole_write_waits_and_keeps_order_across_wri
     # A burst bigger than one write (MAX_BATCH): once a whole write's worth waits behind the write in
     # flight, the engine waits for room (bounded memory, and the writer gets the GIL); the writes keep the
     # report order, and a progress inside the burst is dropped (not due) or written in its place, never moved.
-    monkeypatch.setattr("runs.reporter.MAX_BATCH", 40)
+    monkeypatch.setattr("runs.report_writer.MAX_BATCH", 40)
     reporter = HeldReporter(run)
     reporter.interval = 3600  # no progress is due after the first
     progress(reporter, 1)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.spec import validate_spec
-from runs import execution
+from runs.worker import execution
 from results import leaderboard
 from runs.control import cancel_run, launch_run
 from runs.models import FoldMetric, Run

@@ -13,7 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from runs.control import cancel_run, launch_run
-from runs.scheduling import get_queue
+from runs.worker.scheduling import get_queue
 from runs.models import Run
 from tests.helpers import ROOT, child_env, manage, wait_for
 from tests.runwork import MANY_FITS_SPEC, status_of, wait_for_fitting, wait_for_status

@@ -22,7 +22,7 @@ from rq.job import Job
 from rq.worker import Worker
 
 from runs.models import Run
-from runs.worker import RunwatchWorker
+from runs.worker.process import RunwatchWorker
 from tests.conftest import IRIS_SPEC
 from tests.helpers import ROOT, Process, free_port, wait_for
 from tests.runwork import MANY_FITS_SPEC, wait_for_fitting, wait_for_status
@@ -250,7 +250,7 @@ def test_it_does_not_start_a_program_whose_supervisord_died_first():
 
 def test_it_stops_a_worker_whose_pubsub_thread_waits_for_a_subscription(redis_client):
     """The worker's teardown ends although redis-py's pubsub thread sits in its wait for a subscription (up to RQ's
-    60 s): how a worker outlived a killed supervisord (runs.worker.RunwatchWorker.unsubscribe)."""
+    60 s): how a worker outlived a killed supervisord (runs.worker.process.RunwatchWorker.unsubscribe)."""
     worker = RunwatchWorker(["default"], connection=redis.Redis.from_url(settings.REDIS_URL))
     worker.subscribe()
     assert worker.pubsub.subscribed

@@ -1,8 +1,8 @@
-"""{% waiting_reason run as reason %}: why a queued run waits (runs.queue), read once per request."""
+"""{% waiting_reason run as reason %}: why a queued run waits (runs.worker.queue), read once per request."""
 
 from django import template
 
-from runs import queue
+from runs.worker import queue
 
 register = template.Library()
 

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from runs.control import launch_run
-from runs.scheduling import get_queue
+from runs.worker.scheduling import get_queue
 from runs.models import Run
 
 pytestmark = pytest.mark.django_db

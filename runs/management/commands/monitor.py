@@ -1,4 +1,4 @@
-"""`manage.py monitor`: runs the steps of runs.monitor every second, beside the workers (see the Procfile)."""
+"""`manage.py monitor`: runs the steps of runs.worker.monitor every second, beside the workers (see the Procfile)."""
 
 import logging
 import time
@@ -6,9 +6,9 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import connections
 
-from runs import monitor
+from runs.worker import monitor
 
-log = logging.getLogger("runs.monitor")
+log = logging.getLogger("runs.worker.monitor")
 
 
 class Command(BaseCommand):

@@ -17,9 +17,9 @@ from rq.job import Job, JobStatus
 from rq.utils import str_to_date
 
 from . import scheduling
-from .control import force_stop
+from ..control import force_stop
 from .scheduling import get_queue
-from .models import IllegalTransition, Run
+from ..models import IllegalTransition, Run
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def _end(run, method, *args):
 def reap_lost_workers(now=None):
     """End running runs whose heartbeat stopped: their worker died without a chance to say so.
 
-    A work horse whose worker is killed exits by itself (runs.heartbeat), so nothing is left writing.
+    A work horse whose worker is killed exits by itself (runs.worker.heartbeat), so nothing is left writing.
     """
     now = now or timezone.now()
     cutoff = now - _seconds("WORKER_LOST_SECONDS")
@@ -96,7 +96,7 @@ ENDED = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINI
 def reap_lost_queued(now=None):
     """Fail queued runs that can no longer start: their RQ job is gone or ended, or a worker took the job
     and died before the run began. Without this a run would show Queued forever. A run waiting for a running
-    slot has no job yet, by design (runs/scheduling.py): only runs released to RQ are judged, from then on."""
+    slot has no job yet, by design (runs/worker/scheduling.py): only runs released to RQ are judged, from then on."""
     now = now or timezone.now()
     cutoff = now - _seconds("QUEUED_LOST_SECONDS")
     runs = list(Run.objects.annotate(in_queue_since=Coalesce("released_at", "queued_at"))

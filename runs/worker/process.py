@@ -22,7 +22,7 @@ import engine.training  # noqa: F401
 from engine.parallel import is_resource_tracker
 
 from . import execution, failures, limits
-from .models import IllegalTransition, Run
+from ..models import IllegalTransition, Run
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class RunwatchWorker(Worker):
         message = f"The work horse running this job {describe_exit(ret_val)}."
         run_limits = limits.for_spec(run.spec)
         if run.started_at and (timezone.now() - run.started_at).total_seconds() > run_limits.time_seconds:
-            # RQ's backstop killed a horse wedged past its time limit (runs.limits.job_timeout).
+            # RQ's backstop killed a horse wedged past its time limit (runs.worker.limits.job_timeout).
             reason, hint = limits.time_exceeded(run_limits)
             message = failures.readable(run, reason, hint=hint)
         try:

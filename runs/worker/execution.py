@@ -6,9 +6,9 @@ state method, so the status and its event are written together:
 - it finished, but someone asked it to stop meanwhile: Stopped, results kept (Cancelling never completes);
 - engine.Cancelled: Stopped, with what was done so far kept and marked partial;
 - engine.RunError / DataError / LimitExceeded: Failed with a readable message (what failed, in which step, fold
-  and variant, and what to do; runs.failures) and the engine's reason as the run's short message;
+  and variant, and what to do; runs.worker.failures) and the engine's reason as the run's short message;
 - anything else: Failed the same way, with the exception's text (no server paths) as the reason;
-- a limit the engine cannot stop at between fits: runs.limits.Watchdog fails the run and ends the horse.
+- a limit the engine cannot stop at between fits: runs.worker.limits.Watchdog fails the run and ends the horse.
 The traceback goes only to Run.traceback, for staff.
 - events.RunClosed: someone else ended the run (a forced stop, the reaper): write nothing more.
 
@@ -18,7 +18,7 @@ temporary directory, the engine writes its bundle there too, and the bundle is u
 marked Completed (so `has_model` never names a file the web side cannot open). The temporary directory
 (`runwatch-run-<run id>-<job id>-*` in TMPDIR) is removed when the run ends, however it ends; when the work
 horse itself is killed (a forced stop, a memory limit), its worker removes it (remove_scratch,
-runs.worker.RunwatchWorker.monitor_work_horse); when the worker was killed too, the next job any worker on that
+runs.worker.process.RunwatchWorker.monitor_work_horse); when the worker was killed too, the next job any worker on that
 machine finishes removes it (remove_ended_scratch).
 """
 
@@ -35,10 +35,11 @@ from django.conf import settings
 from experiments import storage
 
 import engine
-from . import events, failures, history, limits, resume
-from .models import IllegalTransition, Run
-from .publisher import ThreadedPublisher
-from .reporter import DbReporter
+from .. import events, history, resume
+from . import failures, limits
+from ..models import IllegalTransition, Run
+from ..publisher import ThreadedPublisher
+from ..reporter import DbReporter
 
 log = logging.getLogger(__name__)
 

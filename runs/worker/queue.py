@@ -19,7 +19,7 @@ from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
 from . import scheduling
 from .scheduling import get_queue
-from .models import Run
+from ..models import Run
 
 log = logging.getLogger(__name__)
 

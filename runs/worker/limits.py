@@ -8,7 +8,7 @@ and why:
   space, not memory in use: OpenBLAS and glibc reserve hundreds of MB per thread that are never touched, so a
   limit low enough to protect the machine fails innocent runs, and the MemoryError it causes surfaces wherever
   the allocation happens to be (a reporter thread, scikit-learn internals), with no clear message.
-- Nothing outlives the horse: before the watchdog (or runs.heartbeat) exits it, every fit process is killed.
+- Nothing outlives the horse: before the watchdog (or runs.worker.heartbeat) exits it, every fit process is killed.
   loky's resource tracker is spared; it deletes the memmapped data and exits once the horse is gone. RQ's own
   kill (its timeout, a forced stop) goes through RunwatchWorker.kill_horse, which does the same.
 - Time: at the limit the engine stops between two fits (`check`, called from the reporter's should_stop, raises
@@ -33,7 +33,8 @@ import psutil
 from django.conf import settings
 from django.db import connection
 
-from . import events, failures
+from .. import events
+from . import failures
 from engine.errors import LimitExceeded
 
 log = logging.getLogger(__name__)
@@ -215,7 +216,7 @@ class Watchdog:
     def _end(self, reason, hint, detail=""):
         """End the run at a limit from this thread, then its fit processes and the horse, whatever the engine is
         doing. The run is marked first: killed children would make the engine fail it as "a fit process died"."""
-        from .models import IllegalTransition, Run
+        from ..models import IllegalTransition, Run
 
         log.error("Run %s: %s; ending the work horse", self.run_id, reason)
         try:

@@ -9,7 +9,7 @@ from django.db import connection
 from django.utils import timezone
 
 from .limits import end_children
-from .models import Run
+from ..models import Run
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from rq import Callback
 from accounts.quotas import ASK_STAFF, QuotaExceeded, lock_user, quota_for
 
 from . import limits
-from .models import Run, slot_freed
+from ..models import Run, slot_freed
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def enqueue(run):
         "runs.jobs.execute_run",
         run.pk,
         job_id=run.rq_job_id,
-        # The work horse ends a run at its time limit (runs.limits); RQ's timeout is only the backstop.
+        # The work horse ends a run at its time limit (runs.worker.limits); RQ's timeout is only the backstop.
         job_timeout=limits.job_timeout(run.spec),
         result_ttl=24 * 3600,
         failure_ttl=7 * 24 * 3600,
