@@ -1,6 +1,6 @@
-"""Measures each catalog estimator's folds the way a run fits them (engine.cv.cross_validate, n_jobs 1, one
+"""Measures each catalog estimator's folds the way a run fits them (engine.runners.cv.cross_validate, n_jobs 1, one
 thread: the fit, the scoring and the diagnostics of each fold, which is what the ETA observes), default
-parameters, on synthetic data of 344, 4,000 and 16,000 rows x 10 columns: the figures engine/costs.py is
+parameters, on synthetic data of 344, 4,000 and 16,000 rows x 10 columns: the figures engine/runners/costs.py is
 calibrated from.
 
     .venv/bin/python bench/calibrate_costs.py     (prints the COSTS table to paste; several minutes)
@@ -20,7 +20,8 @@ from pathlib import Path
 from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from engine import catalog, costs  # noqa: E402
+from engine import catalog
+from engine.runners import costs  # noqa: E402
 
 
 def main(folds):
@@ -56,7 +57,7 @@ def engine_seconds(name, task, rows, folds=3):
     time, not wall time, so that a shared machine's load (other processes taking turns) leaves the ratios
     between estimators as they are."""
     from engine.common import load_and_validate
-    from engine.cv import cross_validate
+    from engine.runners.cv import cross_validate
     from engine.reporting import Reporter
     from engine.spec import validate_spec
 

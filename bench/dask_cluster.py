@@ -4,7 +4,7 @@
 
 A LocalCluster (scheduler + `--workers` worker processes of 1 thread) on this machine. The grid, data and
 scorers are bench/parallel.py's (20 random-forest fits, then the refit). Sides, interleaved and rotated each
-round: Runwatch with `scheduler=` (engine/dask_fits.py), GridSearchCV under
+round: Runwatch with `scheduler=` (engine/runners/dask_fits.py), GridSearchCV under
 `joblib.parallel_config(backend="dask")`, and Runwatch with 2 loky processes for reference. Then the cost of
 each fit on the cluster: a grid of 60 fits that take milliseconds, on the cluster and in the work horse; the
 difference is Dask's share (submit, start event, result, bookkeeping), per fit, in slot-seconds.

@@ -1,5 +1,5 @@
 """The ETA at 50% of a run whose models differ ~10x in fit time, against the time the run really had left,
-the old way (the mean fit so far times the fits left) and the new (engine.eta: each fit left at its own
+the old way (the mean fit so far times the fits left) and the new (engine.runners.eta: each fit left at its own
 model's expected time); and the Review step's estimate before launch against the run's whole time.
 
     python bench/eta.py              # 3 repeats per case, one native thread per fit
@@ -13,7 +13,7 @@ fits vary 10x from one run to the next with the machine's load, which no estimat
 `engine.execute` with a Reporter that records every fold_done event, no Django, n_jobs 1, 5 folds, on synthetic
 binary classification data (6,000 x 10). The grid lists the fast model first, as a user's search would: 3
 LogisticRegression variants, then 3 HistGradientBoostingClassifier variants, so at 50% every fast fit is done and no slow one has started;
-the new ETA must then take the slow fits from the cost model (engine.costs), scaled by how the fast fits
+the new ETA must then take the slow fits from the cost model (engine.runners.costs), scaled by how the fast fits
 compared with it. Case "history": the same run with priors from an earlier run's folds' whole cost (as
 runs.history.fit_seconds reads them), so the slow model's time comes from history. The old and new ETA come from
 the same events of the same runs, so they are measured side by side; the runs of both cases alternate.
@@ -35,7 +35,8 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine import costs, execute  # noqa: E402
+from engine import execute
+from engine.runners import costs  # noqa: E402
 from engine.reporting import Reporter  # noqa: E402
 from engine.spec import validate_spec, variants  # noqa: E402
 from experiments.describe import RUN_OVERHEAD_SECONDS, estimate  # noqa: E402

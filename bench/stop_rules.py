@@ -1,4 +1,4 @@
-"""Stop rules (engine/stop_rules.py): fits and wall time saved against the full grid, and whether the best
+"""Stop rules (engine/runners/stop_rules.py): fits and wall time saved against the full grid, and whether the best
 variant is still the full grid's.
 
     python bench/stop_rules.py            # 5 interleaved repeats per dataset

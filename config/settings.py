@@ -198,9 +198,9 @@ RUNWATCH = {
     "QUOTA_STORAGE_MB": int(env_float("RUNWATCH_QUOTA_STORAGE_MB", 5120)),
     # Fits of one run at once, for a spec without "n_jobs": -1 is every core the worker may use (its CPU
     # affinity). With several RQ workers on one machine, give each cores / workers so they do not fight:
-    # children x native threads stay within the cores either way (engine/parallel.py caps the threads).
+    # children x native threads stay within the cores either way (engine/runners/parallel.py caps the threads).
     "N_JOBS_DEFAULT": int(env_float("RUNWATCH_N_JOBS", -1)),
-    # A Dask scheduler (tcp://host:8786) to spread a CV run's fits over a cluster (engine/dask_fits.py); empty:
+    # A Dask scheduler (tcp://host:8786) to spread a CV run's fits over a cluster (engine/runners/dask_fits.py); empty:
     # the fits stay on the worker's machine (loky). The Dask workers need this project installed (docs/dask.md).
     "DASK_SCHEDULER": os.environ.get("RUNWATCH_DASK_SCHEDULER", "").strip(),
     # The most a spec's "n_jobs" may ask for.

@@ -8,8 +8,8 @@ a test, or in the benchmark; runs.worker.execution connects it to a Run (runs.re
 `spec` is a validated spec (engine.spec.validate_spec). An uploaded CSV's file is passed as
 `dataset_path`; the evaluation runner's bundle as `bundle_path` with the SHA-256 recorded when it was
 exported. Bundles are written under `workdir`. The CV runner fits `spec["n_jobs"]` models at once, or
-`default_jobs` when the spec does not say (engine/parallel.py), or, given a Dask `scheduler` address, on that
-cluster (engine/dask_fits.py; a spec's n_jobs 1 still fits in this process); the training runner is sequential by
+`default_jobs` when the spec does not say (engine/runners/parallel.py), or, given a Dask `scheduler` address, on that
+cluster (engine/runners/dask_fits.py; a spec's n_jobs 1 still fits in this process); the training runner is sequential by
 nature (each epoch continues the last), and the evaluation runner scores one model.
 
 Raises DataError (bad data, with a readable message and the failed step), RunError (anything else the user
@@ -40,7 +40,7 @@ __all__ = [
 # runners and the export pull in scikit-learn, pandas, numpy and joblib (1-2 s of every django.setup()), so they
 # are imported where they are used: the runners by execute() (in the work horse), the export's names on first
 # access (PEP 562). tests/test_light_setup.py keeps it so.
-_RUNNER_MODULES = {"cv": "cv", "training": "training", "evaluation": "evaluation"}
+_RUNNER_MODULES = {"cv": "runners.cv", "training": "runners.training", "evaluation": "runners.evaluation"}
 _LAZY_NAMES = {"Bundle": "export", "load_bundle": "export", "read_metadata": "export"}
 
 
@@ -54,8 +54,8 @@ def execute(spec, reporter, workdir, *, dataset_path=None, bundle_path=None, bun
             scheduler="", resume=None, eta_priors=None):
     """Run the spec's runner. `resume` (cross-validation only): what an earlier run of the same spec finished,
     {"folds": {(branch, variant, fold): {"metrics", "fit_time", "seconds"}}, "data_sha256", "library_versions"}; those
-    folds are reused, not fitted again (engine/cv.py). `eta_priors` (cross-validation only): {estimator:
-    seconds per fit at work factor 1} from earlier runs on the same data, for the ETA (engine/eta.py)."""
+    folds are reused, not fitted again (engine/runners/cv.py). `eta_priors` (cross-validation only): {estimator:
+    seconds per fit at work factor 1} from earlier runs on the same data, for the ETA (engine/runners/eta.py)."""
     from .common import library_versions
 
     started = time.monotonic()
@@ -80,7 +80,7 @@ def execute(spec, reporter, workdir, *, dataset_path=None, bundle_path=None, bun
         "rows": data.n_rows,
         "features": data.n_features,
     }
-    if result.get("stop"):  # what the stop rule pruned and saved (engine/stop_rules.py)
+    if result.get("stop"):  # what the stop rule pruned and saved (engine/runners/stop_rules.py)
         summary.update(result["stop"])
     outcome = {
         "best_score": best["primary"],

@@ -19,7 +19,7 @@ class Reporter:
     def progress(self, message, *, progress, finished, total, eta_seconds=None, elapsed_seconds=None, **extra):
         """Where the run is: "Fitting fold 3/5 - Ridge", fraction 0..1, units finished of total, seconds left.
 
-        `extra` may hold eta_low and eta_high (the range of the seconds left, engine.eta), epoch, total_epochs,
+        `extra` may hold eta_low and eta_high (the range of the seconds left, engine.runners.eta), epoch, total_epochs,
         best_score, latest_score. The only event that may be coalesced:
         a later call supersedes an earlier one.
         """
@@ -48,7 +48,7 @@ class Reporter:
         counts and what a later run's history reads (runs.history), None where it is not known.
         `reused`: not fitted by this run but taken from the run it resumes (finished/total count only fits).
 
-        `eta_low`/`eta_high`: the range around `eta_seconds` (engine.eta), None when there is none.
+        `eta_low`/`eta_high`: the range around `eta_seconds` (engine.runners.eta), None when there is none.
         `running_mean` is the variant's primary-metric mean so far; `best_score` the best such mean of any
         variant so far; `finished`/`total` count fits. `diagnostics`: the fold's out-of-fold diagnostics
         (engine.diagnostics.fold), or None.
@@ -63,7 +63,7 @@ class Reporter:
 
     def stop_decision(self, *, decision, rule, branch, variant, description, folds, total_folds, metric, mean,
                       threshold, message, pruned, pruned_variants, variants, finished, total):
-        """The stop rule decided (engine/stop_rules.py): `decision` "pruned" (this variant stops after `folds`
+        """The stop rule decided (engine/runners/stop_rules.py): `decision` "pruned" (this variant stops after `folds`
         of `total_folds`: its `mean` is worse than `threshold`) or "target_reached" (this variant's mean reached
         `threshold`; the run ends). `pruned`: the rows this decision stops, [{"branch", "variant", "rule",
         "folds", "mean", "threshold", "message"}]; `pruned_variants` of `variants` rows are pruned so far;
@@ -80,7 +80,7 @@ class Reporter:
 class Clock:
     """Counts finished units of work and estimates the time left from what they actually took.
 
-    With a `plan` (engine.eta.Plan: which estimator each unit left is), the estimate is each unit at the
+    With a `plan` (engine.runners.eta.Plan: which estimator each unit left is), the estimate is each unit at the
     expected time of its own model, with a range; without one, the mean unit times the units left."""
 
     def __init__(self, total, plan=None):

@@ -265,7 +265,7 @@ METRIC_RANGES = {"accuracy": (0, 1), "f1_macro": (0, 1), "roc_auc": (0, 1), "r2"
 
 
 def check_stop_rule(errors, rule, runner, folds, task, metric):
-    """The optional stop rule (engine/stop_rules.py says what each does); returns the clean rule or None."""
+    """The optional stop rule (engine/runners/stop_rules.py says what each does); returns the clean rule or None."""
     if rule is None:
         return None
     kinds = ", ".join(f'"{k}"' for k in STOP_RULE_FIELDS)

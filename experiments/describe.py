@@ -3,8 +3,9 @@
 import json
 import statistics
 
-from engine import catalog, costs, stop_rules
-from engine.costs import work_factor
+from engine import catalog
+from engine.runners import costs, stop_rules
+from engine.runners.costs import work_factor
 from engine.spec import branches, total_fits, variants
 from .wizard import show_values
 
@@ -107,7 +108,7 @@ def estimate(spec, history=None, shape=None, default_jobs=1):
     own estimator, spread over the processes the run will use, plus the refit and the run's overhead.
 
     `history`: {estimator: seconds per fit at work factor 1} from this user's earlier runs on the same data
-    (runs.history.fit_seconds); estimators without any take the catalog's cost model (engine.costs) by data
+    (runs.history.fit_seconds); estimators without any take the catalog's cost model (engine.runners.costs) by data
     `shape` (rows, columns). `default_jobs`: the server's RUNWATCH_N_JOBS, for a spec that does not say."""
     history = history or {}
     rows, columns = shape or (1000, 20)
@@ -131,7 +132,7 @@ def estimate(spec, history=None, shape=None, default_jobs=1):
     fits = n_branches * len(per_variant) * folds
     jobs = costs.effective_jobs(spec.get("n_jobs", default_jobs), fits)
     work = n_branches * folds * sum(per_variant)
-    # Spread over the processes, with half the tail of the last fits, which cannot be shared out (engine.eta).
+    # Spread over the processes, with half the tail of the last fits, which cannot be shared out (engine.runners.eta).
     cv = work / jobs + (1 - 1 / jobs) * max(per_variant) / 2
     refit = statistics.fmean(per_variant) * folds / max(folds - 1, 1)
     seconds = RUN_OVERHEAD_SECONDS + (PROCESS_START_SECONDS if jobs > 1 else 0) + cv + refit

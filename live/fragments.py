@@ -104,7 +104,7 @@ def outcome_from_event(run_id, data):
 def progress_text(percent, message, elapsed, eta, finished, total, *, ticking, running, eta_range=(None, None)):
     """The progress region, every value already text, as log_line's are. The estimate shows only while the run
     runs: not while it is cancelling, and not once it has ended. `eta_range`: its (low, high); shown as a range
-    ("~2–4 min") only when it is wide (engine.eta.is_sure), else as the one value ("~40 s")."""
+    ("~2–4 min") only when it is wide (engine.runners.eta.is_sure), else as the one value ("~40 s")."""
     eta = eta if running else None
     low, high = formatting.wide_range(eta, *eta_range)
     return {

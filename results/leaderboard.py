@@ -60,7 +60,7 @@ def leaderboard(run, rows=None, rank_by=None):
     by_epoch = bool(rows) and rows[0]["fold"] is None and rows[0]["epoch"] is not None
     folds_expected = expected_folds(run)
 
-    # The rows the spec's stop rule stopped early (engine/stop_rules.py): shown with their partial mean, ranked
+    # The rows the spec's stop rule stopped early (engine/runners/stop_rules.py): shown with their partial mean, ranked
     # below every complete row (they are incomplete), and marked.
     pruned = {(p["branch"], p["variant"]): p for p in (run.pruned or []) if isinstance(p, dict)}
     groups = OrderedDict()

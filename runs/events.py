@@ -79,7 +79,7 @@ class ProgressData(TypedDict, total=False):
     finished_fits: Required[int]
     total_fits: Required[int]
     eta_seconds: float | None
-    eta_low: float | None  # the range of the seconds left (engine.eta); None when there is none
+    eta_low: float | None  # the range of the seconds left (engine.runners.eta); None when there is none
     eta_high: float | None
     elapsed_seconds: float | None
     epoch: int  # training runner only, with the rest below
@@ -170,7 +170,7 @@ class PrunedRow(TypedDict):
 
 
 class StopRuleData(TypedDict):
-    """One decision of the spec's stop rule (engine/stop_rules.py), as the log and the step panel say it."""
+    """One decision of the spec's stop rule (engine/runners/stop_rules.py), as the log and the step panel say it."""
 
     decision: str  # "pruned": this variant stops; "target_reached": its full mean reached the target, the run ends
     rule: str

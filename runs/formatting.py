@@ -44,9 +44,9 @@ def duration(value, missing=MISSING):
 
 
 def wide_range(seconds, low, high):
-    """(low, high) when the estimate is unsure enough to be shown as a range (engine.eta.is_sure), else
+    """(low, high) when the estimate is unsure enough to be shown as a range (engine.runners.eta.is_sure), else
     (None, None): the one value is shown."""
-    from engine.eta import is_sure
+    from engine.runners.eta import is_sure
 
     if seconds is None or low is None or high is None or is_sure(low, high):
         return None, None
@@ -199,7 +199,7 @@ def signed(value, digits=4, missing=MISSING):
 
 def stop_rule_summary(summary):
     """What a run's stop rule saved, from its summary: "pruned 14 of 30 variants; 52 of 150 fits saved"
-    (engine/stop_rules.py). "" for a run without a rule."""
+    (engine/runners/stop_rules.py). "" for a run without a rule."""
     if not isinstance(summary, dict) or not summary.get("stop_rule"):
         return ""
     variants, total = summary.get("variants") or 0, summary.get("fits_total") or 0

@@ -1,17 +1,17 @@
 """What a user's earlier runs on the same data say about how long each estimator takes to fit.
 
-Both estimates of a run's duration read it: the ETA while it runs (engine/eta.py takes it as plain priors)
+Both estimates of a run's duration read it: the ETA while it runs (engine/runners/eta.py takes it as plain priors)
 and the wizard's Review step before it is launched (experiments/describe.py). The source is what each fold
 cost as the ETA counts it (FoldMetric.seconds: the fit, its scoring and its diagnostics, which for the
 neighbours and the kernels is most of it), per estimator, divided by the work its parameters asked for
-(engine.costs.work_factor) and scaled to the rows of the run to come. Folds stored before that was recorded
+(engine.runners.costs.work_factor) and scaled to the rows of the run to come. Folds stored before that was recorded
 have only their fit time; they count only for an estimator no fold with the whole cost speaks for.
 """
 
 import statistics
 from collections import defaultdict
 
-from engine import costs, eta
+from engine.runners import costs, eta
 from engine.spec import variants
 
 from .models import FoldMetric, Run

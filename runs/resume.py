@@ -1,7 +1,7 @@
 """Resume: a new run of a stopped or failed cross-validation run's spec that reuses every fold it finished
 (same spec, folds and seeds, so the same scores) and fits only the rest. Its leaderboard equals that of an
 uninterrupted run. Refused, with the reason, where the reuse could not be exact; the engine checks the data
-and scikit-learn again when it loads the data (engine/cv.py check_resumable), since both can change while the
+and scikit-learn again when it loads the data (engine/runners/cv.py check_resumable), since both can change while the
 resume waits in the queue."""
 
 from importlib import metadata

@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.drf import JSONObjectField
-from engine import stop_rules
+from engine.runners import stop_rules
 from experiments.models import Experiment
 
 from . import events
@@ -64,7 +64,7 @@ class PrunedRowSerializer(serializers.Serializer):
 
 
 class StopRuleSerializer(serializers.Serializer):
-    """The spec's optional `stop_rule` (engine/stop_rules.py): one of {"kind": "median", "after_folds": 2},
+    """The spec's optional `stop_rule` (engine/runners/stop_rules.py): one of {"kind": "median", "after_folds": 2},
     {"kind": "successive_halving", "factor": 3}, {"kind": "target", "value": 0.95}."""
 
     kind = serializers.ChoiceField(choices=STOP_RULE_KINDS)

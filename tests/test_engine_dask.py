@@ -1,4 +1,4 @@
-"""Fits on a Dask cluster (engine/dask_fits.py), with real processes: a LocalCluster of two 1-thread workers.
+"""Fits on a Dask cluster (engine/runners/dask_fits.py), with real processes: a LocalCluster of two 1-thread workers.
 The same scores as one at a time, every fold once, the cluster's workers named, a stop that leaves nothing on
 the scheduler, and a readable failure when the scheduler cannot be reached."""
 
@@ -11,7 +11,7 @@ import pytest
 from distributed import Client, LocalCluster
 
 import engine
-from engine import dask_fits
+from engine.runners import dask_fits
 from tests.helpers import wait_for
 from tests.test_engine_parallel import SPEC, Recorder, scores_by_fold
 

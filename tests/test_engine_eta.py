@@ -1,8 +1,8 @@
-"""engine.eta: the ETA that knows models differ (issue 30)."""
+"""engine.runners.eta: the ETA that knows models differ (issue 30)."""
 
 import pytest
 
-from engine import eta
+from engine.runners import eta
 
 
 def _plan(**kwargs):
@@ -104,7 +104,7 @@ def test_it_scales_an_unseen_estimator_from_a_seen_one_on_another_branch_before_
 
 
 def test_it_follows_the_cost_model_through_its_measured_sizes():
-    from engine import costs
+    from engine.runners import costs
 
     small, mid, large = costs.COSTS["HistGradientBoostingClassifier"]
     assert costs.fit_seconds("HistGradientBoostingClassifier", {}, 4000, 10) == pytest.approx(mid)

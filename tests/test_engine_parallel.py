@@ -1,4 +1,4 @@
-"""Parallel fits (engine/parallel.py): the same scores as one at a time, every fold exactly once, and a
+"""Parallel fits (engine/runners/parallel.py): the same scores as one at a time, every fold exactly once, and a
 stop that ends the children."""
 
 import copy
@@ -10,7 +10,7 @@ import pytest
 import engine
 from runs import events
 from runs.control import launch_run
-from engine import parallel
+from engine.runners import parallel
 from engine.reporting import Reporter
 from runs.models import FoldMetric, Run, RunEvent
 from tests.helpers import wait_for

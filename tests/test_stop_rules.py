@@ -1,11 +1,11 @@
-"""engine/stop_rules.py: each rule's decisions, and that they do not depend on the order fits land in."""
+"""engine/runners/stop_rules.py: each rule's decisions, and that they do not depend on the order fits land in."""
 
 import itertools
 import random
 
 import pytest
 
-from engine import stop_rules
+from engine.runners import stop_rules
 
 
 def feed(rule, scores, order=None):

@@ -87,7 +87,7 @@ class CVStep(StepForm):
     shuffle = forms.BooleanField(label="Shuffle rows before splitting", required=False)
     seed = forms.IntegerField(label="Seed", min_value=0, required=False)
     metric = forms.ChoiceField(label="Primary metric")
-    # The optional stop rule (engine/stop_rules.py): its kind, and the one setting each kind has. The values go to
+    # The optional stop rule (engine/runners/stop_rules.py): its kind, and the one setting each kind has. The values go to
     # the spec as typed; the spec validator judges them (against the folds and the metric) like any other field.
     stop_rule = forms.ChoiceField(label="Stop rule", required=False, choices=[
         ("", "None: every variant gets every fold"),

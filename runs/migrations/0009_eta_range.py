@@ -18,6 +18,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='run',
             name='eta_low',
-            field=models.FloatField(blank=True, help_text='The range around the ETA (engine/eta.py).', null=True),
+            field=models.FloatField(blank=True, help_text='The range around the ETA (engine/runners/eta.py).', null=True),
         ),
     ]

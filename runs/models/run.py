@@ -88,7 +88,7 @@ class Run(models.Model):
     total_fits = models.PositiveIntegerField(default=0)
     finished_fits = models.PositiveIntegerField(default=0)
     eta_seconds = models.FloatField(null=True, blank=True)
-    eta_low = models.FloatField(null=True, blank=True, help_text="The range around the ETA (engine/eta.py).")
+    eta_low = models.FloatField(null=True, blank=True, help_text="The range around the ETA (engine/runners/eta.py).")
     eta_high = models.FloatField(null=True, blank=True)
     # Training runner
     early_stopped = models.BooleanField(default=False)

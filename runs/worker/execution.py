@@ -77,7 +77,7 @@ def execute(run):
 
 
 def _eta_priors(run):
-    """How long each estimator fitted in the owner's earlier runs on the same data, for the ETA (engine/eta.py)."""
+    """How long each estimator fitted in the owner's earlier runs on the same data, for the ETA (engine/runners/eta.py)."""
     if run.runner != "cv":
         return None
     return history.fit_seconds(run.owner_id, run.spec.get("dataset"), exclude=run.pk)

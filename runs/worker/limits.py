@@ -3,7 +3,7 @@
 The limits are the RUNWATCH settings, or the spec's `limits` block up to the ceilings. How they are enforced,
 and why:
 - Memory: a watchdog thread reads the run's resident anonymous memory (RssAnon in /proc/<pid>/status, of the
-  horse and of every process under it: the fit processes of engine.parallel) every POLL_SECONDS and ends the
+  horse and of every process under it: the fit processes of engine.runners.parallel) every POLL_SECONDS and ends the
   run as soon as it passes the limit (RunMemory says why RssAnon, and how often the children are looked up). RLIMIT_AS and RLIMIT_DATA limit address
   space, not memory in use: OpenBLAS and glibc reserve hundreds of MB per thread that are never touched, so a
   limit low enough to protect the machine fails innocent runs, and the MemoryError it causes surfaces wherever
@@ -200,7 +200,7 @@ class Watchdog:
         try:
             while not self._stop.wait(self.poll):
                 if self._memory.total_mb() > self.limits.memory_mb:
-                    from engine import parallel  # here, not at the top: see end_children
+                    from engine.runners import parallel  # here, not at the top: see end_children
 
                     self._end(*memory_exceeded(self.limits, len(parallel.fit_processes())),
                               detail=self._memory.describe())
@@ -245,9 +245,9 @@ def end_children():
     """Kill every fit process before the horse exits: an orphaned child would go on fitting, holding memory and
     cores with nobody to read its result. loky's resource tracker stays; it exits by itself once the horse is
     gone, after deleting the memmapped data."""
-    # Imported here, not at the top: runs.control imports this module in web processes, and engine.parallel
+    # Imported here, not at the top: runs.control imports this module in web processes, and engine.runners.parallel
     # brings joblib and scikit-learn, which only the work horse needs (tests/test_light_setup.py).
-    from engine import parallel
+    from engine.runners import parallel
 
     try:
         parallel.kill_children(managers=True)

@@ -16,10 +16,10 @@ from rq.worker.base import SHUTDOWN_SIGNAL
 # The engine's runners (with scikit-learn, pandas and Dask) are loaded here, once, so every work horse RQ forks
 # for a job inherits them instead of importing them again (about 0.25 s a run); since web processes no longer
 # load them at django.setup() (engine/__init__.py), the worker does it itself.
-import engine.cv  # noqa: F401
-import engine.evaluation  # noqa: F401
-import engine.training  # noqa: F401
-from engine.parallel import is_resource_tracker
+import engine.runners.cv  # noqa: F401
+import engine.runners.evaluation  # noqa: F401
+import engine.runners.training  # noqa: F401
+from engine.runners.parallel import is_resource_tracker
 
 from . import execution, failures, limits
 from ..models import IllegalTransition, Run

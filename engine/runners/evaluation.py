@@ -7,9 +7,9 @@ import time
 
 import numpy as np
 
-from . import datasets, export, pipeline
-from .common import library_versions, step
-from .errors import Cancelled, DataError, RunError
+from .. import datasets, export, pipeline
+from ..common import library_versions, step
+from ..errors import Cancelled, DataError, RunError
 
 
 def run(spec, reporter, workdir, *, dataset_path=None, bundle_path=None, bundle_sha256=None, timings):

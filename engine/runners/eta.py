@@ -11,7 +11,7 @@ from the best evidence there is, in this order:
      parameters ask for (work_factor: n_estimators, max_iter);
   3. a prior from earlier runs of the same estimator on the same data (`priors`: plain seconds per fit at
      work factor 1, which the web side reads from its database and passes in);
-  4. the catalog's cost model (engine.costs: by estimator, parameters and data shape), scaled by how this
+  4. the catalog's cost model (engine.runners.costs: by estimator, parameters and data shape), scaled by how this
      run's fits so far compared with it (the machine's speed, its load), or as it stands before any fit;
   5. the mean of every fit seen so far (an estimator with no cost).
 Each level is less sure than the one before, so each carries a wider factor around its expectation; the
@@ -165,7 +165,7 @@ def _band(mean, r):
 
 
 def for_cv(table, n_folds, reused=(), priors=None, shape=None):
-    """The plan of a cross-validation run: every (branch, variant) of `table` (engine.cv's entries) with its
+    """The plan of a cross-validation run: every (branch, variant) of `table` (engine.runners.cv's entries) with its
     folds still to fit (not the `reused` (branch, variant, fold) keys), and the refit. `shape`: (rows,
     columns) of the data, for the cost model."""
     reused = Counter((b, v) for b, v, _ in reused)

@@ -1,6 +1,6 @@
 """Fits of one run spread over a Dask cluster (dask.distributed), for when one machine is not enough.
 
-The same generator contract as engine/parallel.py `run_tasks`, plus one more kind of item: ("log", None,
+The same generator contract as engine/runners/parallel.py `run_tasks`, plus one more kind of item: ("log", None,
 message, running), something the run's log should say (a Dask worker was lost). cv uses this module when a
 scheduler address is configured (RUNWATCH_DASK_SCHEDULER); the work horse stays the only writer, the Dask
 workers only fit and score (parallel.fit_task) and return plain dicts.
@@ -29,7 +29,7 @@ import distributed
 from distributed import as_completed
 
 from . import parallel
-from .errors import Cancelled, RunError
+from ..errors import Cancelled, RunError
 
 WAIT_SECONDS = parallel.WAIT_SECONDS
 CONNECT_SECONDS = 10  # well within the 30 s a run may take to say that the scheduler cannot be reached

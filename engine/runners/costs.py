@@ -1,8 +1,8 @@
 """What one fit of a catalog estimator costs on one core, by the size of the data: the Review step's estimate
 when there is no history, and the ETA's guess for an estimator a run has not fitted yet (scaled by how fast
-this machine fits the ones it has: engine.eta).
+this machine fits the ones it has: engine.runners.eta).
 
-COSTS was measured by bench/calibrate_costs.py the way a run fits (engine.cv, n_jobs 1, one thread): a fold's
+COSTS was measured by bench/calibrate_costs.py the way a run fits (engine.runners.cv, n_jobs 1, one thread): a fold's
 fit, its scoring and its diagnostics (what the ETA observes; for the neighbours and the kernels the scoring is
 much of it), default parameters, a fold of three (two thirds of the rows), on synthetic data of 344, 4,000 and
 16,000 rows x 10 columns, with standard scaling. Between two of those sizes a fit's seconds follow the power law
@@ -107,7 +107,7 @@ def usable_cores():
 
 def effective_jobs(n_jobs, tasks):
     """How many fit processes a run starts: -1 is every usable core; never more than there are tasks or cores.
-    Here, not in engine.parallel, so the web side's estimate counts them without importing joblib."""
+    Here, not in engine.runners.parallel, so the web side's estimate counts them without importing joblib."""
     cores = usable_cores()
     wanted = cores if n_jobs is None or n_jobs < 0 else n_jobs
     return max(1, min(wanted, cores, tasks))

@@ -3,13 +3,14 @@ the primary metric's mean over folds is refitted on all the data and exported.""
 
 import time
 
-from .spec import branches, describe_variant, variants
+from ..spec import branches, describe_variant, variants
 
-from . import dask_fits, diagnostics, eta, export, parallel, pipeline, scoring, stop_rules
+from .. import diagnostics, export, pipeline, scoring
+from . import dask_fits, eta, parallel, stop_rules
 from .book import Book, summarise
-from .common import FitWarnings, build_for, library_versions, load_and_validate, step
-from .errors import Cancelled, RunError
-from .reporting import Clock
+from ..common import FitWarnings, build_for, library_versions, load_and_validate, step
+from ..errors import Cancelled, RunError
+from ..reporting import Clock
 
 
 def run(spec, reporter, workdir, *, dataset_path=None, timings, n_jobs=1, scheduler="", resume=None, priors=None):
@@ -76,12 +77,12 @@ def _not_resumable(why):
 
 
 def cross_validate(spec, data, reporter, n_jobs=1, scheduler="", reused=None, priors=None):
-    """Every (branch, variant, fold) fit the stop rule lets run (engine/stop_rules.py; without one, all), in this
+    """Every (branch, variant, fold) fit the stop rule lets run (engine/runners/stop_rules.py; without one, all), in this
     process (n_jobs 1), spread over children, or over the Dask cluster whose scheduler is at `scheduler`
-    (engine/dask_fits.py); the table and the events are the same every way: the folds are split once, here,
+    (engine/runners/dask_fits.py); the table and the events are the same every way: the folds are split once, here,
     and the rule sees each result in spec order. `reused`: the {(branch, variant, fold): {"metrics",
     "fit_time", "seconds"}} of a resumed run, offered first (they feed the rule) and not fitted.
-    `priors`: {estimator: seconds per fit} from earlier runs on the same data, for the ETA (engine.eta)."""
+    `priors`: {estimator: seconds per fit} from earlier runs on the same data, for the ETA (engine.runners.eta)."""
     task, metric = spec["task"], spec["metric"]
     chains, all_variants = branches(spec), variants(spec)
     folds = list(pipeline.splitter(spec["cv"], task).split(data.X, data.y))
@@ -97,7 +98,7 @@ def cross_validate(spec, data, reporter, n_jobs=1, scheduler="", reused=None, pr
             })
     rule = stop_rules.make(spec.get("stop_rule"), len(table), len(folds), scoring.greater_is_better(task, metric))
     # The clock counts the fits this run does: its progress and its ETA are about the work left, each fit left
-    # at the expected time of its own model (engine.eta).
+    # at the expected time of its own model (engine.runners.eta).
     clock = Clock(len(table) * len(folds) - len(reused), eta.for_cv(table, len(folds), reused, priors,
                                                                        (data.n_rows, data.n_features)))
     to_fit = len(table) * len(folds) - len(reused)

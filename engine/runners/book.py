@@ -1,13 +1,13 @@
-"""The parent's account of a cross-validation run's fits (engine/cv.py): what landed, what is stored, and what
-the stop rule decided (engine/stop_rules.py).
+"""The parent's account of a cross-validation run's fits (engine/runners/cv.py): what landed, what is stored, and what
+the stop rule decided (engine/runners/stop_rules.py).
 
 Every fit that lands, fitted here, in a child, on a Dask worker, or reused from the run a resume continues, is
 offered to the rule, which says when to store it (in a sequential run's order) and what it prunes. Storing is
 one fold_done event per fit; each decision is one stop_decision event, a log line, and fewer fits on the clock.
 """
 
-from . import scoring
-from .common import FitWarnings
+from .. import scoring
+from ..common import FitWarnings
 
 class Book:
     def __init__(self, spec, reporter, clock, table, n_variants, n_folds, rule, announce_on_store=False):

@@ -27,9 +27,9 @@ import joblib
 import psutil
 from threadpoolctl import threadpool_limits
 
-from . import diagnostics, pipeline
+from .. import diagnostics, pipeline
 from .costs import effective_jobs, usable_cores  # noqa: F401 (their home is light: the web side reads them)
-from .errors import Cancelled
+from ..errors import Cancelled
 
 WAIT_SECONDS = 0.2  # how often the parent looks at the stop flag while every child is busy
 

@@ -1,7 +1,7 @@
 """Stop rules: which rows of a cross-validation run stop before their last fold, and when the run ends early.
 
 A row is a leaderboard row, one (branch, variant) pair, numbered here 0..n-1 in spec order (branches outer,
-variants inner, as engine/cv.py builds its table). Folds are numbered from 1. The rules (the spec's
+variants inner, as engine/runners/cv.py builds its table). Folds are numbered from 1. The rules (the spec's
 `stop_rule`, engine/spec_models.py checks it):
 - median {"after_folds": k}: once a row has k or more folds (and still folds to go), it is pruned when its
   running mean is worse than the median of the running means, at the same fold, of the rows before it;
@@ -21,7 +21,7 @@ caller fits rung by rung (`waves`). Plain Python: the parent of the fits runs it
 import math
 import statistics
 
-from . import scoring
+from .. import scoring
 
 KINDS = ("median", "successive_halving", "target")
 

@@ -13,12 +13,13 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-from .spec import branches, describe_variant, variants
+from ..spec import branches, describe_variant, variants
 
-from . import eta, export, pipeline
-from .common import FitWarnings, build_for, load_and_validate, step
-from .errors import Cancelled, RunError
-from .reporting import Clock
+from .. import export, pipeline
+from . import eta
+from ..common import FitWarnings, build_for, load_and_validate, step
+from ..errors import Cancelled, RunError
+from ..reporting import Clock
 
 
 def run(spec, reporter, workdir, *, dataset_path=None, timings):
@@ -51,7 +52,7 @@ def train(spec, data, reporter):
     chains, all_variants = branches(spec), variants(spec)
     # Said once, so nobody waits for a second core: an epoch needs the one before it.
     reporter.log("info", "Training runs its epochs one after another in one process, variant after variant")
-    # Each epoch left at the expected time of its own variant's epochs (engine.eta); no refit: the best epoch's
+    # Each epoch left at the expected time of its own variant's epochs (engine.runners.eta); no refit: the best epoch's
     # model is the one exported. One epoch is one pass whatever max_iter says, so no work factor ({} params).
     plan = eta.Plan({(branch, v["index"]): (v["estimator"], {}, epochs) for branch, _ in chains
                      for v in all_variants}, refit=False)
