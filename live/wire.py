@@ -14,22 +14,19 @@ each other. Order with frames sent through ASGI (replay, STREAM_END) holds becau
 synchronous down to the same transport.
 
 This relies on daphne handing each application `partial(server.handle_reply, protocol)` as `send`, and on
-autobahn's and twisted's TCP classes. Anything else (another ASGI server, TLS, compression negotiated, a
-connection not open) gets `None` from `socket_for` or `False` from `write`, and the caller sends through ASGI
-as before. The daphne process logs once which way it writes, so a change in those libraries shows up.
+autobahn's and twisted's TCP classes, through runs/library_internals.py (version-pinned, with its test). Anything
+else (another ASGI server, TLS, compression negotiated, a connection not open) gets `None` from `socket_for`
+or `False` from `write`, and the caller sends through ASGI as before. The daphne process logs once which way
+it writes, so a change in those libraries shows up.
 """
 
 import logging
-from functools import partial
 
 from autobahn.websocket.protocol import PreparedMessage, WebSocketProtocol
 
-log = logging.getLogger(__name__)
+from runs import library_internals
 
-try:  # twisted's plain TCP connection: the only transport whose socket is written directly
-    from twisted.internet.tcp import Connection as _TcpConnection
-except ImportError:  # pragma: no cover - daphne depends on twisted
-    _TcpConnection = None
+log = logging.getLogger(__name__)
 
 _announced = set()
 
@@ -53,8 +50,8 @@ class Frames(list):
 
 def socket_for(send):
     """The daphne WebSocket protocol behind an ASGI `send`, or None where frames must go through ASGI."""
-    protocol = send.args[0] if isinstance(send, partial) and len(send.args) == 1 else None
-    if isinstance(protocol, WebSocketProtocol) and getattr(send.func, "__name__", None) == "handle_reply":
+    protocol = library_internals.daphne_protocol(send)
+    if protocol is not None:
         _announce("direct", "Live frames are written straight to daphne's WebSocket connections")
         return protocol
     _announce("asgi", "Live frames go through ASGI send (this server is not daphne as live.wire knows it)")
@@ -63,26 +60,15 @@ def socket_for(send):
 
 def write(protocol, data):
     """Write framed bytes to an open connection. False (nothing written) when the caller must use ASGI."""
-    if protocol.state != WebSocketProtocol.STATE_OPEN or protocol._perMessageCompress is not None:
+    if protocol.state != WebSocketProtocol.STATE_OPEN or library_internals.extensions_in_use(protocol):
         return False
-    if protocol.send_queue:  # autobahn's own queue (chopped or synchronous sends) comes first
+    if library_internals.autobahn_queued(protocol):  # autobahn's own queue comes first
         protocol.sendData(data)
         return True
-    transport = protocol.transport
-    if _TcpConnection is not None and isinstance(transport, _TcpConnection) and _idle(transport):
-        sent = transport.writeSomeData(data)
-        if isinstance(sent, int):  # otherwise the connection is lost: the buffered write below finds that out
-            if sent == len(data):
-                return True
-            data = data[sent:]
-    transport.write(data)
+    rest = library_internals.write_now(protocol.transport, data)
+    if rest:
+        protocol.transport.write(rest)
     return True
-
-
-def _idle(transport):
-    # Nothing of an earlier write still waits in twisted's buffers (abstract.FileDescriptor's attributes).
-    return (transport.connected and not transport.disconnecting and not transport._writeDisconnected
-            and not transport._tempDataBuffer and transport.offset >= len(transport.dataBuffer))
 
 
 def _announce(way, message):

@@ -8,10 +8,10 @@ list rows that are due in the same pipeline (one round trip).
 It publishes with redis-py's plain (blocking) client, not through the channel layer's asyncio one: on a run
 of short fits nearly every event is a write batch of its own, and publishing through the layer from a side
 thread was a third of what reporting cost the worker's CPU (bench/overhead.py --short-fit, with publishing
-and without). It sends exactly what the layer's group_send sends: the
-layer's own serializer, to the layer's group channel (RedisPubSubChannelLayer names it
-"<prefix>__group__<group>"), so consumers receive it through the layer as before (tests/test_publisher.py
-reads it back with the layer). Another layer backend is sent to through its own group_send.
+and without). It sends exactly what the layer's group_send sends: the layer's own serializer (its public
+serialize), to the layer's group channel (library_internals.group_channel, the one internal name relied on), so
+consumers receive it through the layer as before (tests/test_publisher.py reads it back with the layer).
+Another layer backend is sent to through its own group_send.
 """
 
 import logging
@@ -27,6 +27,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .events import STATUS_TYPES, group_name, html_group, layer_sends, pending_message, send_all
+from .library_internals import group_channel
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +167,7 @@ class _RedisSender:
                 raise
 
     def _channel(self, group):
-        # The layer's name for a group's pub/sub channel (RedisPubSubChannelLayer), so consumers receive it.
-        return f"{self.prefix}__group__{group}"
+        return group_channel(self.prefix, group)
 
     def _read_replies(self):
         if self._unread:

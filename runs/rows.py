@@ -19,9 +19,7 @@ import functools
 
 from django.conf import settings
 from django.db import connection
-from django.db.backends.postgresql.base import CursorDebugWrapper, ServerBindingCursor
-from django.db.backends.utils import CursorWrapper
-
+from . import library_internals
 from .events import to_json
 
 # Rows up to which PostgreSQL gets one INSERT ... VALUES (...), (...); COPY costs two round trips.
@@ -56,7 +54,7 @@ def insert_rows(model, fields, rows):
             cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {', '.join([values] * len(rows))}",
                            [value for row in rows for value in row])
         else:
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            with library_internals.copy(cursor, f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
 
@@ -108,28 +106,13 @@ def claim_and_insert(run_model, run_id, count, fields, closed_statuses, tables):
 
 
 def _prepared_cursor():
-    """A cursor whose statements PostgreSQL parses and plans once per connection: psycopg's server-side
-    binding, prepared at the first execution (settings.RUNWATCH["PREPARED_WRITES"]; otherwise Django's usual
-    cursor).
-
-    Django binds parameters on the client, so the server plans every statement anew. For claim_and_insert's
-    data-modifying WITH, planning took as long as executing (0.3 ms of 0.65, EXPLAIN ANALYZE), on a statement
-    that a quiet or short-fit run sends for nearly every event, before the event can be published. Django
-    leaves prepared statements off for poolers that do not carry them (PgBouncer before 1.21 in transaction
-    mode); the setting is the way out there. Only this cursor prepares: the connection's other cursors bind on
-    the client and never do, whatever prepare_threshold says."""
+    """A cursor whose statements PostgreSQL parses and plans once per connection (library_internals.
+    prepared_cursor), unless settings.RUNWATCH["PREPARED_WRITES"] is off: Django leaves prepared statements off
+    for poolers that do not carry them (PgBouncer before 1.21 in transaction mode), and the setting is the way
+    out there."""
     if not settings.RUNWATCH["PREPARED_WRITES"]:
         return connection.cursor()
-
-    # What connection.cursor() does first, then its wrapping: database errors become Django's, and the debug
-    # log and execute wrappers (CaptureQueriesContext) see the statement.
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    raw = connection.connection
-    raw.prepare_threshold = 0  # prepare at the first execution; psycopg keeps up to prepared_max per connection
-    cursor = ServerBindingCursor(raw)
-    return PreparedDebugWrapper(cursor, connection) if connection.queries_logged else connection.make_cursor(cursor)
+    return library_internals.prepared_cursor(connection)
 
 
 def _claim_sql(run_model, run_id, count, fields, closed_statuses):
@@ -179,11 +162,3 @@ def _json_value(field, i):
     value = f"(v.e->>{i})::{field.db_type(connection)}"
     return f"claimed.base + {value}" if field.name == "seq" else value
 
-
-class PreparedDebugWrapper(CursorDebugWrapper):
-    """DEBUG's query log of a _prepared_cursor: the statement as written, with its parameters. Django reads a
-    statement back from psycopg's client-side binding, which a server-bound cursor does not keep."""
-
-    def execute(self, sql, params=None):
-        with self.debug_sql(sql, params):
-            return CursorWrapper.execute(self, sql, params)  # past the debug wrappers' own logging
