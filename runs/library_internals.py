@@ -6,7 +6,7 @@ its series, and exercises each function against the real library objects, so an 
 reshapes what these rely on fails there, not in production. On an upgrade: read the library's change log for
 the names used here, run that test, then move CHECKED on.
 
-The imports of twisted and autobahn are deferred (_twisted_tcp, _autobahn_protocol): runs is imported by the
+The imports of twisted and autobahn are deferred (_TCP, _autobahn_protocol): runs is imported by the
 worker, which never writes to a WebSocket and should not pay their start-up (about 35 ms).
 """
 
@@ -27,10 +27,14 @@ CHECKED = {
 }
 
 
-@functools.cache
+_TCP = None  # twisted.internet.tcp.Connection, once a write has looked it up
+
+
 def _twisted_tcp():
+    global _TCP
     from twisted.internet import tcp
-    return tcp.Connection
+    _TCP = tcp.Connection
+    return _TCP
 
 
 @functools.cache
@@ -78,18 +82,15 @@ def write_now(transport, data):
     each way, per frame per socket, 13% of daphne's loop at 500 watchers (docs/decisions/0003). Twisted's public
     interface has no "write now"; this uses abstract.FileDescriptor's buffer attributes and
     tcp.Connection.writeSomeData as of twisted 26.10.0. Anything but a plain TCP connection (TLS) is left to
-    transport.write whole."""
-    if not (isinstance(transport, _twisted_tcp()) and _idle(transport)):
+    transport.write whole. Called per watcher per batch, so the check is inline."""
+    if not (isinstance(transport, _TCP or _twisted_tcp()) and transport.connected and not transport.disconnecting
+            and not transport._writeDisconnected and not transport._tempDataBuffer
+            and transport.offset >= len(transport.dataBuffer)):
         return data
     sent = transport.writeSomeData(data)
     if not isinstance(sent, int):  # the connection is lost: the buffered write finds that out
         return data
-    return data[sent:]
-
-
-def _idle(transport):
-    return (transport.connected and not transport.disconnecting and not transport._writeDisconnected
-            and not transport._tempDataBuffer and transport.offset >= len(transport.dataBuffer))
+    return b"" if sent == len(data) else data[sent:]
 
 
 # --- channels_redis 4.3.0 (runs/publisher.py) ---
