@@ -11,14 +11,6 @@ brings the Redis subscriptions in line with them: a run nobody here watches any 
 when its last watcher vanished mid-handshake. If Redis is down the task retries; watchers meanwhile get
 their events from the database through the idle check.
 
-While a process has a fragment watcher of a run, it also subscribes to the run's html group (a mark the
-worker counts), and the worker then announces each small batch before it commits it (events.PENDING_TYPE).
-The Topic renders the announced batch at once, while the worker commits, and uses that render for the
-committed batch if it is the same; a pending batch never reaches a watcher. The worker and daphne are separate
-processes, so on two cores the render overlaps the commit instead of following it. (Rendering in the worker
-during the commit did not help: the render thread held the GIL the writer needed to send the statement, and
-the two ran one after the other.)
-
 Per run, a Topic delivers batches in order. A batch that skips seqs (the layer dropped a message) is
 completed from the database once for all watchers, and a run that stays silent is checked once per
 IDLE_CHECK_SECONDS for events whose publish was lost and for its end, again once for all watchers.
@@ -91,11 +83,6 @@ class Batch:
             self._wire["html"] = wire.frame(frame["text"] for frame in html)
         return self._wire["html"]
 
-    def use_html(self, frames):
-        """Frames rendered already, from these very messages as the worker announced them (Topic.pending)."""
-        self._html = asyncio.get_running_loop().create_future()
-        self._html.set_result(frames)
-
     async def html_frames(self):
         # One render per batch per process, from the messages alone (no database). A small batch (a quiet run:
         # well under a millisecond) renders right here; a thread hop would cost more than the render and the
@@ -134,11 +121,6 @@ class Topic:
         self.group = events.group_name(run_id)
         self.watchers = set()
         self.subscribed = asyncio.Event()
-        # Subscribed to the run's html group too: only a mark, nothing is sent to it. While a process with a
-        # fragment watcher is there, the worker announces each small batch before it commits it, and the
-        # announced batch is rendered here meanwhile: (its messages, their frames), until the next batch.
-        self.html_subscribed = False
-        self.pending = None
         self.last_seq = None  # the highest seq this process delivered for the run
         self.last_batch_at = time.monotonic()
         self.queue = asyncio.Queue()
@@ -153,16 +135,6 @@ class Topic:
         if messages:
             self.last_batch_at = time.monotonic()
             self.queue.put_nowait((self._deliver_one, messages))
-
-    def put_pending(self, messages):
-        """A batch the worker is committing (events.PENDING_TYPE): render it now, send it only once committed."""
-        messages = valid(messages)
-        if messages and any(w.fragments for w in self.watchers):
-            self.queue.put_nowait((self._render_pending, messages))
-
-    async def _render_pending(self, messages):
-        self.pending = None
-        self.pending = (messages, await Batch(self.run_id, messages).html_frames())
 
     async def _deliver(self):
         # One task per run delivers batches and idle checks in the order they came: watchers never see a
@@ -180,15 +152,12 @@ class Topic:
             await watcher.idle(state)
 
     async def _deliver_one(self, messages):
-        pending, self.pending = self.pending, None
         if self.last_seq is not None and messages[0]["seq"] > self.last_seq + 1:
             # The layer lost something in between: read it once here rather than once per watcher.
             missing = await wsdb.run(events_after, self.run_id, self.last_seq,
                                      limit=min(messages[0]["seq"] - self.last_seq - 1, FILL_LIMIT))
             messages = [m for m in missing if m["seq"] < messages[0]["seq"]] + messages
         batch = Batch(self.run_id, messages)
-        if pending is not None and pending[0] == messages:
-            batch.use_html(pending[1])  # what was announced is what was stored: rendered already
         self.last_seq = max(self.last_seq or 0, batch.last)
         html = None
         if any(w.fragments for w in self.watchers):
@@ -278,8 +247,6 @@ class Hub:
             if topic.watchers and not topic.subscribed.is_set():
                 await self.layer.group_add(topic.group, self.channel)
                 topic.subscribed.set()
-            if isinstance(topic, Topic):
-                await self._mark_html(topic)
             if not topic.watchers:
                 if topic.subscribed.is_set():
                     await self.layer.group_discard(topic.group, self.channel)
@@ -294,24 +261,9 @@ class Hub:
             self._reader.cancel()
             self._reader = self.channel = None
 
-    async def _mark_html(self, topic):
-        wanted = any(w.fragments for w in topic.watchers)
-        if wanted != topic.html_subscribed:
-            group = events.html_group(topic.run_id)
-            if wanted:
-                await self.layer.group_add(group, self.channel)
-            else:
-                await self.layer.group_discard(group, self.channel)
-            topic.html_subscribed = wanted
-
     async def _read(self, channel):
         while True:
             message = await self.layer.receive(channel)
-            if message.get("type") == events.PENDING_TYPE:
-                topic = self.topics.get(message.get("run"))
-                if topic is not None and isinstance(topic, Topic):
-                    topic.put_pending(events.layer_events(message))
-                continue
             if message.get("type") == events.ROW_LAYER_TYPE:
                 feed = self.topics.get(message.get("group"))
                 if feed is not None and feed.watchers:

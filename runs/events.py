@@ -267,12 +267,6 @@ def group_name(run_id):
     return f"run-{run_id}"
 
 
-def html_group(run_id):
-    """A daphne process with a fragment watcher of the run subscribes here. Nothing is sent to it: the worker
-    counts its subscribers (runs/publisher.py) to know whether to announce the run's batches (PENDING_TYPE)."""
-    return f"run-{run_id}.html"
-
-
 # The runs list streams (live/listfeed.py): a user's list watches the group of the runs they own; staff watch
 # the staff group, which carries every run. Neither is per run, so a run launched elsewhere reaches the list.
 STAFF_GROUP = "runs-staff"
@@ -320,37 +314,10 @@ def layer_message(run_id, messages):
     return {"type": LAYER_TYPE, "run": run_id, "events": list(messages)}
 
 
-# Before a write batch commits, the worker may announce it to the run's group: {"type": "run.pending", "run":
-# id, "events": [the messages as it expects to store them]}. Nothing pending ever reaches a watcher. A daphne
-# process with a fragment watcher renders the batch while the worker commits it (the two are separate
-# processes, so the render overlaps the commit instead of following it), and sends that render once the
-# committed batch arrives and is the same. The worker announces only while some process subscribes to the run's
-# html_group, and only small batches (a quiet or short-fit run, where the render is a third of the wait).
-PENDING_TYPE = "run.pending"
-
-
-def pending_message(run_id, messages):
-    return {"type": PENDING_TYPE, "run": run_id, "events": list(messages)}
-
-
-def announce(run_id, messages):
-    """Tell watching processes what the writer is about to commit (see PENDING_TYPE); never waits, never
-    fails the write: a lost announcement only means the batch is rendered once it has committed."""
-    try:
-        if hasattr(_publisher, "announce"):  # the worker's (runs/publisher.py); a web process never announces
-            _publisher.announce(run_id, messages)
-    except Exception:
-        log.exception("Could not announce events for run %s", run_id)
-
-
 def layer_events(message):
-    """The messages a channel-layer message carries (stored, or about to be for a pending one); also reads the
-    one-event form ("run.event", {"event": ...}) that publishers before batching sent, so a worker of the
-    previous release still works."""
-    if message.get("type") in (LAYER_TYPE, PENDING_TYPE):
+    """The stored messages a run's channel-layer message carries."""
+    if message.get("type") == LAYER_TYPE:
         return [m for m in message.get("events") or [] if isinstance(m, dict)]
-    if message.get("type") == "run.event" and isinstance(message.get("event"), dict):
-        return [message["event"]]
     return []
 
 
@@ -359,10 +326,8 @@ class LayerPublisher:
     wrong for a worker that emits thousands of events, which installs a ThreadedPublisher instead."""
 
     def send(self, run_id, messages, owner_id=None):
-        """Returns how many daphne processes have a fragment watcher of the run, when it knows: never here."""
         if messages:
             async_to_sync(send_all)(get_channel_layer(), layer_sends(run_id, messages, owner_id))
-        return None
 
     def flush(self, timeout=5.0):
         return True
@@ -383,12 +348,10 @@ def flush(timeout=5.0):
 
 
 def publish(run_id, messages, owner_id=None):
-    """`owner_id` (when known) also tells the owner's and the staff's runs lists (row_messages). Returns how
-    many daphne processes have a fragment watcher of the run, or None when the publisher cannot tell."""
+    """`owner_id` (when known) also tells the owner's and the staff's runs lists (row_messages)."""
     try:
-        return _publisher.send(run_id, messages, owner_id=owner_id)
+        _publisher.send(run_id, messages, owner_id=owner_id)
     except Exception:
         # The event is already stored; watchers will read it back from the database. Never let a Redis
         # hiccup fail the write that produced the event.
         log.exception("Could not publish events for run %s", run_id)
-        return None

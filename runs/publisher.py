@@ -26,7 +26,7 @@ from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .events import STATUS_TYPES, group_name, html_group, layer_sends, pending_message, send_all
+from .events import STATUS_TYPES, layer_sends, send_all
 from .library_internals import group_channel
 
 log = logging.getLogger(__name__)
@@ -54,22 +54,15 @@ class ThreadedPublisher:
         self._thread.start()
 
     def send(self, run_id, messages, owner_id=None):
-        """Returns how many daphne processes have a fragment watcher of the run (None if unknown), counted in
-        the same round trip as the publish."""
         if not messages:
-            return None
+            return
         run_send, *row_sends = layer_sends(run_id, messages, owner_id)
         with self._cond:
             self._rows.update(((group, run_id), message) for group, message in row_sends)
             rows = self._take_rows(force=any(m.get("type") in STATUS_TYPES for m in messages))
             if self._rows:
                 self._cond.notify()
-        return self._publish([run_send, *rows], count=html_group(run_id))
-
-    def announce(self, run_id, messages):
-        """Send a batch about to be committed (events.PENDING_TYPE) without waiting for Redis to answer."""
-        if messages and time.monotonic() >= self._down_until:
-            self._send.announce(group_name(run_id), pending_message(run_id, messages))
+        self._publish([run_send, *rows])
 
     def flush(self, timeout=5.0):
         """Send the rows that wait (before the work horse exits). Everything else is sent already."""
@@ -95,11 +88,11 @@ class ThreadedPublisher:
                 rows = self._take_rows(force=True)
             self._publish(rows)
 
-    def _publish(self, sends, count=None):
+    def _publish(self, sends):
         if not sends or time.monotonic() < self._down_until:
-            return None
+            return
         try:
-            return self._send(sends, count)
+            self._send(sends)
         except Exception:
             # Stored already; watchers fill the gap from the database, and list feeds check idle rows. The
             # caller is the reporter's writer: while Redis is unreachable, it must not wait out a timeout for
@@ -107,12 +100,10 @@ class ThreadedPublisher:
             self._down_until = time.monotonic() + DOWN_PAUSE
             log.exception("Publishing %s channel-layer message(s) failed; none are sent for %s s", len(sends),
                           DOWN_PAUSE)
-            return None
 
 
 def _sender(layer):
-    """What sends [(group, message)] as the layer's group_send would: one round trip, and returns how many
-    processes subscribe to group `count` (None when not asked, or not known)."""
+    """What sends [(group, message)] as the layer's group_send would, in one round trip."""
     config = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
     hosts = config.get("hosts") or []
     # One Redis given as a URL (what config/settings.py gives); the layer would shard over several.
@@ -122,16 +113,13 @@ def _sender(layer):
 
 
 class _LayerSender:
-    """Another layer backend: through its own group_send. It cannot count subscribers, so nothing is announced."""
+    """Another layer backend: through its own group_send."""
 
     def __init__(self, layer):
         self.layer = layer
 
-    def __call__(self, sends, count=None):
+    def __call__(self, sends):
         async_to_sync(send_all)(self.layer, sends)
-
-    def announce(self, group, message):
-        pass
 
 
 class _RedisSender:
@@ -140,49 +128,11 @@ class _RedisSender:
         # No retries: a failed send is dropped (see _publish), not repeated while the writer waits.
         self.client = redis.Redis.from_url(url, socket_timeout=DOWN_PAUSE, socket_connect_timeout=DOWN_PAUSE,
                                            retry=Retry(NoBackoff(), 0))
-        # Announcements go on a connection of their own and nobody waits for their replies: the writer sends
-        # one just before it commits, and reads the reply when it publishes the committed batch.
-        self._announcer = self.client.connection_pool.make_connection()
-        self._unread = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, sends, count=None):
-        self._read_replies()
+    def __call__(self, sends):
         pipe = self.client.pipeline(transaction=False)
         for group, message in sends:
             pipe.publish(self._channel(group), self.layer.serialize(message))
-        if count is not None:
-            pipe.pubsub_numsub(self._channel(count))
-        replies = pipe.execute()
-        return replies[-1][0][1] if count is not None else None
-
-    def announce(self, group, message):
-        with self._lock:
-            try:
-                self._read_replies_locked()
-                self._announcer.send_command("PUBLISH", self._channel(group), self.layer.serialize(message))
-                self._unread += 1
-            except Exception:
-                self._reset()
-                raise
+        pipe.execute()
 
     def _channel(self, group):
         return group_channel(self.prefix, group)
-
-    def _read_replies(self):
-        if self._unread:
-            with self._lock:
-                try:
-                    self._read_replies_locked()
-                except Exception:
-                    self._reset()
-                    log.warning("An announcement's reply could not be read", exc_info=True)
-
-    def _read_replies_locked(self):
-        while self._unread:
-            self._announcer.read_response()
-            self._unread -= 1
-
-    def _reset(self):
-        self._unread = 0
-        self._announcer.disconnect()

@@ -10,10 +10,6 @@ was reported, with group commit:
 - progress is coalesced to one event per PROGRESS_MIN_INTERVAL: a progress that is not yet due when a later
   event is written is dropped, because writing it after that event would break the order and writing it
   every time would break the rate. The newest progress is written once due, and always at close().
-While a run page watches (the publish counts it, runs/publisher.py), each small batch is announced to the
-run's group just before its write (events.announce), so daphne renders the page's fragments while the batch
-commits; the announcement carries the seqs the writer expects, and daphne uses its render only if the
-committed batch is the same.
 Nothing but progress is ever dropped. The Run's progress fields are written with each batch, so they are
 current even when a progress event was dropped.
 
@@ -34,9 +30,6 @@ from .models import FoldDiagnostic, FoldMetric, LogEntry, Run, RunEvent, RunStep
 
 # The most items one write takes: bounds a transaction and a channel-layer message during a burst.
 MAX_BATCH = 2000
-# Write batches up to this many events are announced before they commit (events.PENDING_TYPE) while a page
-# watches. A bigger batch means the writer is behind the engine; its render would hold up the rest anyway.
-ANNOUNCE_MAX = 16
 # Column order of the rows _store inserts.
 EVENT_FIELDS = ("run", "seq", "type", "data", "created")
 LOG_FIELDS = ("run", "seq", "created", "level", "message", "step", "fold", "branch", "variant")
@@ -81,10 +74,6 @@ class BatchWriter:
         self._closing = False
         self._error = None
         self._seen = (None, float("-inf"))  # (the run's status, when) as the writer last wrote it
-        # The writer's guess of the next write's first seq, and whether the last publish counted a fragment
-        # watcher of the run: then the writer announces each small batch before it commits it (events.announce).
-        self._next_seq = run.last_seq + 1
-        self._announce = False
         self._thread = None
         if background:
             self._thread = threading.Thread(target=self._writer, name=f"reporter-{run.pk}", daemon=True)
@@ -221,10 +210,6 @@ class BatchWriter:
         fields = {**fields, "updated_at": now}
         closed = f"Run {self.run_id} has ended; nothing more is written for it."
         steps = [item.step for item in items if item.step]
-        if self._announce and items and len(items) <= ANNOUNCE_MAX:
-            # A page watches: its daphne renders the batch while this commits it. A wrong guess of the seqs
-            # (someone else appended meanwhile) only makes that render go unused.
-            events.announce(self.run_id, self._messages(items, self._next_seq, now))
         if rows.one_statement(len(items)):
             # PostgreSQL, a small batch (the writer keeps up): one statement claims the seqs, writes the run's
             # fields and inserts every row (seqs relative to the batch until the statement adds the run's): one
@@ -246,7 +231,6 @@ class BatchWriter:
                     rows.insert_rows(*table)
                 self._written(items, claimed[0], now, steps)
         self._seen = (claimed[1], time.monotonic())  # should_stop() reads this instead of asking again
-        self._next_seq = claimed[0] + len(items)
 
     def _rows(self, items, first, created, adapt_json):
         """What runs.models.append_events stores, for a whole write batch at a time: [(model, fields, rows)]
@@ -282,7 +266,7 @@ class BatchWriter:
             transaction.on_commit(lambda: self._publish(messages))
 
     def _publish(self, messages):
-        self._announce = bool(events.publish(self.run_id, messages, owner_id=self.owner_id))
+        events.publish(self.run_id, messages, owner_id=self.owner_id)
 
 
 def _as_is(value):

@@ -141,7 +141,7 @@ def test_it_drops_duplicates(owner, run):
         await comm.connect(timeout=TIMEOUT)
         stored = await database_sync_to_async(events_after)(run.pk, 1)
         layer = get_channel_layer()
-        await layer.group_send(events.group_name(run.pk), {"type": "run.event", "event": stored[0]})
+        await layer.group_send(events.group_name(run.pk), events.layer_message(run.pk, stored[:1]))
         assert await comm.receive_nothing(timeout=0.5)
         await append(run, events.JOB_LOG, {"level": "info", "message": "new"})
         assert (await receive_json(comm))["seq"] == 3

@@ -1,13 +1,11 @@
 """The fan-out hub (live/fanout.py): a live batch reaches every watcher with no database query and the same
 bytes, and a watcher that goes away, at any moment, leaves no Redis subscription behind."""
 
-import asyncio
 import socket as raw_socket
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db.backends import utils as db_utils
 from websockets.sync.client import connect
@@ -126,70 +124,3 @@ def test_it_holds_one_subscription_per_process_and_none_after_watchers_leave(dap
     wait_for(lambda: not redis_client.pubsub_channels(f"{prefix}*"), timeout=15, message="no channel of ours left")
 
 
-def html_subscribers(redis_client, run):
-    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
-    channel = f"{prefix}__group__{events.html_group(run.pk)}"
-    return dict(redis_client.pubsub_numsub(channel))[channel.encode()]
-
-
-def test_it_marks_the_run_for_the_worker_only_while_a_page_watches_it(daphne_server, owner, run, redis_client):
-    # The worker announces a run's batches only while some process subscribes to its html group.
-    url = ws_url(daphne_server, run, token=key_of(owner))
-    with connect(url) as json_watcher:
-        json_watcher.recv(timeout=10)
-        assert subscribers(redis_client, run) == 1
-        assert html_subscribers(redis_client, run) == 0  # an API client alone: nothing is announced
-        with connect(url.replace(f"/ws/runs/{run.pk}/", f"/ws/runs/{run.pk}/fragments/")) as page:
-            page.recv(timeout=10)
-            wait_for(lambda: html_subscribers(redis_client, run) == 1, timeout=10, message="the html mark")
-        wait_for(lambda: html_subscribers(redis_client, run) == 0, timeout=10, message="the mark to go")
-        assert subscribers(redis_client, run) == 1  # the JSON watcher still gets the run's events
-    wait_for(lambda: subscribers(redis_client, run) == 0, timeout=10, message="the subscription to go")
-
-
-def test_it_renders_an_announced_batch_before_it_commits_and_sends_it_only_once_committed(owner, run, monkeypatch):
-    monkeypatch.setattr(fanout, "IDLE_CHECK_SECONDS", 60.0)
-    renders = []
-    render = fragments.render_messages
-    monkeypatch.setattr(fragments, "render_messages", lambda *a: renders.append(a) or render(*a))
-
-    def store(text):
-        previous = events.use_publisher(DroppingPublisher())
-        try:
-            rows = append_events(run, [(events.JOB_LOG, {"level": "info", "message": text})])
-        finally:
-            events.use_publisher(previous)
-        return [row.to_message() for row in rows]
-
-    async def until(condition):
-        deadline = asyncio.get_running_loop().time() + 30
-        while not condition():
-            assert asyncio.get_running_loop().time() < deadline, "timed out"
-            await asyncio.sleep(0.01)
-
-    async def scenario():
-        pages = [await socket(f"/ws/runs/{run.pk}/fragments/?after=2", owner) for _ in range(3)]
-        for comm in pages:
-            assert (await comm.connect(timeout=30))[0]
-            await comm.receive_from(timeout=30)  # the "up to date" cursor
-        layer, group = get_channel_layer(), events.group_name(run.pk)
-        messages = await database_sync_to_async(store)("announced")
-        renders.clear()
-        await layer.group_send(group, events.pending_message(run.pk, messages))
-        await until(lambda: renders)  # rendered on the announcement...
-        assert all([await comm.receive_nothing(timeout=0.2) for comm in pages])  # ...and sent to nobody yet
-        await layer.group_send(group, events.layer_message(run.pk, messages))
-        got = [await comm.receive_from(timeout=30) for comm in pages]
-        assert len(renders) == 1 and "announced" in got[0] and got == [got[0]] * 3
-        # Announced with the seq the writer guessed, stored with another: the announced render goes unused.
-        messages = await database_sync_to_async(store)("guessed wrong")
-        guessed = [{**messages[0], "seq": messages[0]["seq"] + 1}]
-        await layer.group_send(group, events.pending_message(run.pk, guessed))
-        await until(lambda: len(renders) == 2)
-        await layer.group_send(group, events.layer_message(run.pk, messages))
-        got = [await comm.receive_from(timeout=30) for comm in pages]
-        assert len(renders) == 3 and all(f'data-last="{messages[0]["seq"]}"' in html for html in got)
-        for comm in pages:
-            await comm.disconnect()
-
-    async_to_sync(scenario)()
