@@ -15,6 +15,7 @@ This app sits below every other (runs, experiments and sharing import it), so it
 
 from dataclasses import dataclass
 
+from django.db import models
 from django.http import Http404
 
 
@@ -54,6 +55,14 @@ def can_act(viewer, obj):
     if viewer is None or isinstance(viewer, ShareGrant) or not viewer.is_authenticated:
         return False
     return viewer.is_staff or viewer.pk == obj.owner_id
+
+
+class OwnedQuerySet(models.QuerySet):
+    """The manager of every owned model (datasets, experiments, promoted models): `visible_to` is `visible`."""
+
+    def visible_to(self, user):
+        """What `user` may see and use: their own objects, or everything for staff."""
+        return visible(user, self)
 
 
 def get_visible_or_404(viewer, queryset, **lookup):

@@ -81,7 +81,7 @@ def spec_ceilings_for(user, ceilings):
 def storage_used(user):
     """Bytes of the user's uploaded datasets and promoted models."""
     total = 0
-    for model in (apps.get_model("experiments", "Dataset"), apps.get_model("experiments", "RegisteredModel")):
+    for model in (apps.get_model("datasets", "Dataset"), apps.get_model("experiments", "RegisteredModel")):
         total += model.objects.filter(owner_id=user.pk).aggregate(total=Sum("size_bytes"))["total"] or 0
     return total
 

@@ -7,7 +7,8 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from experiments.api import DatasetViewSet, ExperimentViewSet, RegisteredModelViewSet
+from datasets.api import DatasetViewSet
+from experiments.api import ExperimentViewSet, RegisteredModelViewSet
 from results.api import RunResultsViewSet
 from runs import api
 

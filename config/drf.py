@@ -1,7 +1,7 @@
 """The pieces every DRF API module here shares: the JSON parser, the JSON object field, spec errors as field
 errors, and the schema class that documents the error answers DRF gives.
 
-It lives in config/ because it belongs to no one app: runs/api.py and experiments/api.py both build on it.
+It lives in config/ because it belongs to no one app: runs/api.py, experiments/api.py and datasets/api.py build on it.
 """
 
 import io
@@ -9,7 +9,7 @@ import math
 
 from drf_spectacular import openapi
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
-from rest_framework import parsers, serializers, status
+from rest_framework import parsers, serializers, status, viewsets
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.permissions import AllowAny
 
@@ -149,3 +149,12 @@ class AutoSchema(openapi.AutoSchema):
                 responses[code] = self._get_response_for_code(response.response, code, direction=direction)
                 responses[code]["description"] = response.description
         return responses
+
+
+class OwnedViewSet(viewsets.GenericViewSet):
+    """Objects of the requesting user; staff see everyone's. Anyone else's object is a 404, never a 403."""
+
+    schema = AutoSchema()
+
+    def get_queryset(self):
+        return super().get_queryset().visible_to(self.request.user).select_related("owner")

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "csp",
     "axes",
     "accounts",
+    "datasets",
     "experiments",
     "runs",
     "results",
@@ -208,7 +209,7 @@ RUNWATCH = {
     # Branches x variants x folds (x epochs) one run may ask for (engine.spec).
     "MAX_TOTAL_FITS": int(env_float("RUNWATCH_MAX_TOTAL_FITS", 10000)),
     # The largest CSV a dataset upload may be, in megabytes (shown on the page), and its most columns; the
-    # same for the page, the API and the admin (experiments.dataset_checks).
+    # same for the page, the API and the admin (datasets.checks).
     "DATASET_MAX_UPLOAD_MB": int(env_float("RUNWATCH_DATASET_MAX_UPLOAD_MB", 50)),
     "DATASET_MAX_COLUMNS": int(env_float("RUNWATCH_DATASET_MAX_COLUMNS", 1000)),
     # Finished runs that ended longer ago than this carry an "outdated" flag in the runs list (its filter too).
@@ -270,8 +271,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Django's two handlers, but a file stops being kept once it passes DATASET_MAX_UPLOAD_MB; the form, the API
 # and the admin then refuse it with the size message. Datasets are the only files users upload.
 FILE_UPLOAD_HANDLERS = [
-    "experiments.dataset_checks.LimitedMemoryFileUploadHandler",
-    "experiments.dataset_checks.LimitedTemporaryFileUploadHandler",
+    "datasets.checks.LimitedMemoryFileUploadHandler",
+    "datasets.checks.LimitedTemporaryFileUploadHandler",
 ]
 DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
 STORAGES = {
@@ -287,7 +288,7 @@ STORAGES = {
 
 # With RUNWATCH_S3_BUCKET set, uploaded CSVs and model bundles live in an S3-compatible object store
 # (django-storages), so web processes and workers on different machines share them; everything reads and
-# writes them through the storage API (experiments.storage). Credentials come from AWS_ACCESS_KEY_ID and
+# writes them through the storage API (datasets.storage). Credentials come from AWS_ACCESS_KEY_ID and
 # AWS_SECRET_ACCESS_KEY, or boto3's other usual sources (an instance role, ~/.aws). Downloads always pass
 # through Django (the SHA-256 is checked first), so objects need no public URL.
 S3_BUCKET = os.environ.get("RUNWATCH_S3_BUCKET", "")

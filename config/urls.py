@@ -5,7 +5,7 @@ from django.urls import include, path
 from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
-from experiments.urls import account_urlpatterns, dataset_urlpatterns
+from experiments.urls import account_urlpatterns
 
 urlpatterns = [
     path("admin/rq/", include("django_rq.urls")),
@@ -15,7 +15,7 @@ urlpatterns = [
     path("api/v1/", include("sharing.api_urls")),  # before runs': its catch-all answers 404 for the rest
     path("api/v1/", include("config.api_urls")),
     path("experiments/", include("experiments.urls")),
-    path("datasets/", include((dataset_urlpatterns, "datasets"))),
+    path("datasets/", include("datasets.urls")),
     path("", include(account_urlpatterns)),
     path("", include("sharing.urls")),
     path("", include("runs.urls")),

@@ -5,10 +5,10 @@ uploaded file once, asks for every problem at once, and turns each into the step
 that fixes it, so the Review step can list them all rather than the run failing on the first.
 """
 
-from engine.spec import branches, variants
+from datasets import profiling
+from datasets.storage import read_stored_csv
 
-from . import profiling
-from .storage import read_stored_csv
+from engine.spec import branches, variants
 
 ENCODE = "under “Text and categorical columns” choose “One-hot encode them” or “Leave text columns out”"
 FILL = "choose how to “Fill missing numbers with”"

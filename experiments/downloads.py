@@ -1,6 +1,6 @@
 """The one model download: every bundle (a run's export, a promoted model; page or API) is served here.
 
-The file is read through the storage (experiments.storage: MEDIA_ROOT or an object store), hashed on the
+The file is read through the storage (datasets.storage: MEDIA_ROOT or an object store), hashed on the
 server before a byte is sent, and the very file object that was hashed is the one streamed, so a file
 swapped in the storage between the check and the send cannot slip through. A file whose SHA-256
 differs from the recorded one is refused with 409 and a message saying so: the client never receives a wrong
@@ -13,7 +13,7 @@ from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
 from engine.files import file_sha256
-from experiments.storage import open_stored
+from datasets.storage import open_stored
 
 CORRUPTED = ("The stored file does not match its recorded SHA-256 checksum, so it was not sent. "
              "It may be corrupted or changed where it is stored; re-run or re-export the model.")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import accounts, dataset_views, views
+from . import accounts, views
 
 app_name = "experiments"
 urlpatterns = [
@@ -12,14 +12,6 @@ urlpatterns = [
     path("<int:experiment_id>/clone/", views.clone, name="clone"),
     path("<int:experiment_id>/launch/", views.experiment_launch, name="launch"),
     path("<int:experiment_id>/delete/", views.experiment_delete, name="delete"),
-]
-
-# Included under /datasets/ with the namespace "datasets" (config/urls.py).
-dataset_urlpatterns = [
-    path("", dataset_views.dataset_list, name="list"),
-    path("upload/", dataset_views.dataset_upload, name="upload"),
-    path("<int:dataset_id>/", dataset_views.dataset_detail, name="detail"),
-    path("<int:dataset_id>/delete/", dataset_views.dataset_delete, name="delete"),
 ]
 
 # Sign-up (when settings.RUNWATCH["SIGNUP_ENABLED"]) and password change, at the site root.

@@ -17,16 +17,18 @@ from django.views.decorators.http import require_POST
 
 from accounts.quotas import QuotaExceeded
 from config.query_params import MAX_DB_INT, whole_number
+from datasets import profiling
+from datasets.models import Dataset
+from datasets.views import _get_dataset
 from runs import formatting, history
 from runs.control import launch_run
 from runs.models import Run
 
 from engine import catalog
-from . import describe, profiling, wizard
+from . import describe, wizard
 from .data_problems import data_problems
-from .dataset_views import _get_dataset
 from .forms import STEP_FORMS
-from .models import Dataset, Experiment, RegisteredModel, validate_spec_for
+from .models import Experiment, RegisteredModel, validate_spec_for
 from engine.spec import SpecError
 
 

@@ -11,9 +11,9 @@ import math
 import re
 from functools import cache
 
-from engine import catalog
+from datasets import profiling
 
-from . import profiling
+from engine import catalog
 
 STEPS = [
     ("dataset", "Dataset"),

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from accounts.quotas import check_storage, lock_user
 from engine.files import file_sha256, path_size
 from experiments.models import RegisteredModel
-from experiments.storage import open_stored
+from datasets.storage import open_stored
 
 from runs.models import Run
 
@@ -39,7 +39,7 @@ def promote(run, owner, name):
     """Copy the run's bundle into a new RegisteredModel named `name`, owned by `owner`; returns it.
 
     The copy keeps its own checksum, taken from the copied bytes, so the registry never depends on the run's
-    file again. Both files go through the storage (experiments.storage). Raises CannotPromote, NameTaken or
+    file again. Both files go through the storage (datasets.storage). Raises CannotPromote, NameTaken or
     OverQuota with a message a user can read. The storage quota is checked before the copy, and again under the
     owner's lock as it is recorded, so two promotions at once cannot both take the last of it.
     """

@@ -103,7 +103,7 @@ def _data_changed(run):
     ref = run.spec.get("dataset") or {}
     if ref.get("kind") != "csv" or not run.data_hash:
         return None  # generated data comes from the spec and its seed; the worker checks its hash anyway
-    from experiments.models import Dataset
+    from datasets.models import Dataset
 
     dataset = Dataset.objects.filter(pk=ref.get("id")).first()
     if dataset is None:

@@ -16,7 +16,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.authtoken.models import Token
 
 from experiments.forms import DatasetUploadForm
-from experiments.models import Dataset, Experiment, RegisteredModel
+from datasets.models import Dataset
+from experiments.models import Experiment, RegisteredModel
 from results import promotion
 from runs.models import FoldDiagnostic, FoldMetric, LogEntry, Run, RunEvent, RunStep
 from sharing.models import ShareLink

@@ -16,7 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 from rq.job import Job, JobStatus
 
-from experiments.models import Dataset, Experiment, RegisteredModel
+from datasets.models import Dataset
+from experiments.models import Experiment, RegisteredModel
 from runs import events
 from runs.control import launch_run
 from runs.worker.scheduling import get_queue
@@ -363,7 +364,7 @@ def test_it_describes_an_uploaded_csv_dataset(staff_client, owner, settings, tmp
     data = {"owner": owner.pk, "name": "Houses", "kind": "csv", "params": "{}",
             "file": SimpleUploadedFile("houses.csv", content, "text/csv")}
 
-    response = staff_client.post(reverse("admin:experiments_dataset_add"), data)
+    response = staff_client.post(reverse("admin:datasets_dataset_add"), data)
 
     assert response.status_code == 302
     dataset = Dataset.objects.get(name="Houses")
@@ -378,7 +379,7 @@ def test_it_refuses_an_unreadable_csv(staff_client, owner, settings, tmp_path):
     data = {"owner": owner.pk, "name": "Empty", "kind": "csv", "params": "{}",
             "file": SimpleUploadedFile("empty.csv", b"", "text/csv")}
 
-    response = staff_client.post(reverse("admin:experiments_dataset_add"), data)
+    response = staff_client.post(reverse("admin:datasets_dataset_add"), data)
 
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["file"]

@@ -147,7 +147,7 @@ def test_it_rejects_an_unreadable_csv(tmp_path):
 def test_it_fails_the_run_with_its_message_through_a_worker(worker, owner, outsider, tmp_path):
     from django.core.files.base import ContentFile
 
-    from experiments.models import Dataset
+    from datasets.models import Dataset
 
     dataset = Dataset(owner=owner, name="constant")
     content = ContentFile(rows(12, y=lambda i: 3.0).encode(), name="constant.csv")

@@ -102,7 +102,7 @@ def test_it_exports_a_bundle_that_reloads_and_predicts(worker, owner, iris_spec)
 def test_it_cross_validates_branches_and_text_columns_from_a_csv(worker, owner, tmp_path):
     from django.core.files import File
 
-    from experiments.models import Dataset
+    from datasets.models import Dataset
 
     rng = np.random.default_rng(0)
     n = 60

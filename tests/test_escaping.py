@@ -16,7 +16,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils.html import escape
 
-from experiments.models import Dataset, Experiment
+from datasets.models import Dataset
+from experiments.models import Experiment
 from results import promotion
 from runs.control import launch_run
 from live.fragments import render_messages
@@ -123,7 +124,7 @@ def test_it_escapes_payloads_in_the_admin(staged, staff):
     client.force_login(staff)
     s = staged
     for url in ("/admin/runs/run/", f"/admin/runs/run/{s['live'].pk}/change/", "/admin/runs/logentry/",
-                "/admin/experiments/experiment/", f"/admin/experiments/dataset/{s['dataset'].pk}/change/"):
+                "/admin/experiments/experiment/", f"/admin/datasets/dataset/{s['dataset'].pk}/change/"):
         response = client.get(url)
         assert response.status_code == 200, url
         html = response.content.decode()

@@ -6,7 +6,7 @@ from html import unescape
 from django.core.files.base import ContentFile
 from django.urls import reverse
 
-from experiments.models import Dataset
+from datasets.models import Dataset
 from runs import events
 from runs.control import launch_run
 from runs.worker.failures import public_text, readable

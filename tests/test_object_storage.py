@@ -17,7 +17,8 @@ import httpx
 import pytest
 from rest_framework.authtoken.models import Token
 
-from experiments.models import Dataset, RegisteredModel
+from datasets.models import Dataset
+from experiments.models import RegisteredModel
 from runs.models import Run
 from tests.helpers import Process, free_port, serve_daphne, session_key_for, start_worker, wait_for
 

@@ -16,7 +16,7 @@ from rq.job import Job
 
 from accounts.models import Quota
 from accounts.quotas import check_storage, quota_for
-from experiments.models import Dataset
+from datasets.models import Dataset
 from runs.worker import monitor, queue
 from results import promotion
 from runs.control import cancel_run, launch_run
@@ -259,7 +259,7 @@ def test_it_refuses_an_upload_past_the_storage_quota_on_the_page_and_in_the_api(
     from django.core.files.uploadedfile import SimpleUploadedFile
     from rest_framework.test import APIClient
 
-    from experiments.models import Dataset
+    from datasets.models import Dataset
 
     Quota.objects.update_or_create(user=owner, defaults={"storage_mb": 0})
     csv = "a,b,label\n" + "".join(f"{i},{i * 2},{i % 2}\n" for i in range(40))

@@ -51,7 +51,7 @@ PARAMS = {
     "object_id": {
         "admin/runs/run/": "run", "admin/runs/runstep/": "step", "admin/runs/foldmetric/": "fold",
         "admin/runs/logentry/": "log", "admin/runs/runevent/": "event",
-        "admin/experiments/experiment/": "experiment", "admin/experiments/dataset/": "dataset",
+        "admin/experiments/experiment/": "experiment", "admin/datasets/dataset/": "dataset",
         "admin/experiments/registeredmodel/": "model", "admin/auth/user/": "owner", "admin/auth/group/": "group",
         "admin/authtoken/tokenproxy/": "owner",  # the proxy's pk is its user's
         "admin/axes/accessattempt/": "access_attempt", "admin/axes/accesslog/": "access_log",

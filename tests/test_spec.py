@@ -8,7 +8,8 @@ from engine import catalog
 
 from experiments import describe, wizard
 from experiments.forms.model_steps import CVStep
-from experiments.models import Dataset, validate_spec_for
+from datasets.models import Dataset
+from experiments.models import validate_spec_for
 from engine.spec import MAX_VARIANTS, SpecError, total_fits, validate_spec, variants
 from engine import scoring
 from runs.models import Run

@@ -6,7 +6,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from engine import catalog
-from experiments.models import Dataset, Experiment
+from datasets.models import Dataset
+from experiments.models import Experiment
 from runs.models import FoldMetric, Run
 
 NEW = "/experiments/new/"

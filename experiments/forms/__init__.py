@@ -1,10 +1,9 @@
-"""The dataset upload form and the wizard's step forms (one per step of experiments.wizard.STEPS)."""
+"""The wizard's step forms (one per step of experiments.wizard.STEPS)."""
 
 from .model_steps import CVStep, ModelsStep, ReviewStep, RunnerStep
 from .steps import DatasetStep, PreprocessingStep, TargetStep
-from .upload import DatasetUploadForm, max_upload_mb
 
 STEP_FORMS = {"dataset": DatasetStep, "target": TargetStep, "preprocessing": PreprocessingStep,
               "models": ModelsStep, "cv": CVStep, "runner": RunnerStep, "review": ReviewStep}
 
-__all__ = ["STEP_FORMS", "DatasetUploadForm", "max_upload_mb"]
+__all__ = ["STEP_FORMS"]

@@ -7,10 +7,11 @@ caused it, or on the form when no field matches.
 
 from django import forms
 
-from engine import catalog
+from datasets import profiling
+from datasets.models import Dataset
 
-from .. import profiling, wizard
-from ..models import Dataset
+from engine import catalog
+from .. import wizard
 
 
 class StepForm(forms.Form):

@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts import access
 from engine import catalog
 
-from experiments import storage
+from datasets import storage
 
 from .. import events, formatting
 from .records import LogEntry, RunEvent, RunStep

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from experiments import storage
+from datasets import storage
 
 import engine
 from .. import events, history, resume
@@ -198,7 +198,7 @@ def _resources(run, reporter, scratch):
     spec, found = run.spec, {}
     ref = spec["dataset"]
     if ref["kind"] == "csv":
-        from experiments.models import Dataset
+        from datasets.models import Dataset
 
         dataset = Dataset.objects.filter(pk=ref["id"]).first()
         if dataset is None or not dataset.file:

@@ -6,7 +6,7 @@ import os
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from experiments.models import Dataset
+from datasets.models import Dataset
 from tests.api.conftest import client_for
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,8 @@ import re
 import subprocess
 import sys
 
-from experiments.models import Dataset, Experiment
+from datasets.models import Dataset
+from experiments.models import Experiment
 from runs.control import launch_run
 from runs.models import FoldMetric, LogEntry
 from tests.api.conftest import client_for, complete

@@ -4,7 +4,8 @@ and the leaderboard shows a score without a swipe."""
 import pytest
 from django.core.files.base import ContentFile
 
-from experiments.models import Dataset, Experiment
+from datasets.models import Dataset
+from experiments.models import Experiment
 from runs.models import Run
 from tests.browser.conftest import screenshot
 from tests.browser.test_layout import PHONE, finished_run, page_width

@@ -11,7 +11,7 @@ from django.core.files.base import ContentFile
 from django.db import connection
 from playwright.sync_api import expect
 
-from experiments.models import Dataset
+from datasets.models import Dataset
 from runs import events
 from runs.control import launch_run
 from runs.models import LogEntry, Run, append_events

@@ -4,10 +4,10 @@ columns that are no use as features, and the suggested target and task; only the
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from experiments import profiling
-from experiments.models import Dataset
+from datasets import profiling
+from datasets.models import Dataset
 from tests.datasets_like import diamonds_like, penguins_like, titanic_like
-from tests.test_datasets_pages import alice, media  # noqa: F401 (fixtures: a logged-in owner, a private MEDIA_ROOT)
+from tests.datasets.test_pages import alice, media  # noqa: F401 (fixtures: a logged-in owner, a private MEDIA_ROOT)
 
 
 def upload(client, text, name):

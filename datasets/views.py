@@ -1,18 +1,14 @@
 """The datasets pages: list, upload with its checks, preview, delete. Each user sees only their own uploads."""
 
-from collections import Counter
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 
-from runs.models import Run
-
 from engine import catalog
-from . import profiling
+from . import profiling, usage
 from .forms import DatasetUploadForm, max_upload_mb
-from .models import Dataset, Experiment
+from .models import Dataset
 from .storage import read_stored_csv
 
 
@@ -20,19 +16,10 @@ def _get_dataset(request, dataset_id):
     return get_object_or_404(Dataset, pk=dataset_id, owner=request.user)
 
 
-def _runs_using(user, dataset):
-    return Run.objects.filter(owner=user, spec__dataset__kind="csv", spec__dataset__id=dataset.pk)
-
-
-def _experiments_using(user, dataset):
-    return Experiment.objects.filter(owner=user, spec__dataset__kind="csv", spec__dataset__id=dataset.pk)
-
-
 @login_required
 def dataset_list(request):
     datasets = list(Dataset.objects.filter(owner=request.user, kind=Dataset.Kind.CSV))
-    used = Counter(Run.objects.filter(owner=request.user, spec__dataset__kind="csv")
-                   .values_list("spec__dataset__id", flat=True))
+    used = usage.counts("runs", request.user)
     for d in datasets:
         d.run_count = used.get(d.pk, 0)
     return render(request, "datasets/list.html", {
@@ -72,8 +59,8 @@ def dataset_detail(request, dataset_id):
         "dataset": dataset, "columns": columns, "rows": rows, "problem": problem,
         "suggested_target": target, "suggested_task": task,
         "flagged": [c for c in columns if c.get("flags")],
-        "runs": _runs_using(request.user, dataset).order_by("-id")[:20],
-        "experiments": _experiments_using(request.user, dataset),
+        "runs": usage.using("runs", request.user, dataset).order_by("-id")[:20],
+        "experiments": usage.using("experiments", request.user, dataset),
     })
 
 
@@ -99,7 +86,7 @@ def dataset_delete(request, dataset_id):
         messages.success(request, f"Deleted {dataset.name}.")
         return redirect("datasets:list")
     return render(request, "datasets/delete.html", {
-        "dataset": dataset, "experiments": _experiments_using(request.user, dataset),
-        "run_count": _runs_using(request.user, dataset).count(),
-        "active_count": _runs_using(request.user, dataset).filter(status__in=Run.ACTIVE).count(),
+        "dataset": dataset, "experiments": usage.using("experiments", request.user, dataset),
+        "run_count": usage.using("runs", request.user, dataset).count(),
+        "active_count": usage.active_using("runs", request.user, dataset).count(),
     })

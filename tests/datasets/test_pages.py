@@ -10,7 +10,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFileUploadHandler
 from django.test import Client
 
-from experiments.models import Dataset, Experiment
+from datasets.models import Dataset
+from experiments.models import Experiment
 from runs.models import Run
 from tests.api.conftest import client_for
 
@@ -122,7 +123,7 @@ def refusals(client, api, staff_client, owner, content):
     assert page.status_code == 400
     answer = api.post("/api/v1/datasets/", {"file": SimpleUploadedFile("data.csv", content)}, format="multipart")
     assert answer.status_code == 400, answer.content
-    admin = staff_client.post("/admin/experiments/dataset/add/", {
+    admin = staff_client.post("/admin/datasets/dataset/add/", {
         "owner": owner.pk, "name": "x", "kind": "csv", "params": "{}", "file": SimpleUploadedFile("data.csv", content)})
     assert admin.status_code == 200
     errors = (page.context["form"].errors["file"], answer.json()["file"], admin.context["adminform"].form.errors["file"])

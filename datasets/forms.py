@@ -1,10 +1,10 @@
-"""The dataset upload page's form. The checks are experiments.dataset_checks, the same as the API's and the
+"""The dataset upload page's form. The checks are datasets.checks, the same as the API's and the
 admin's; saving is Dataset.save_with_file, which keeps the row and its file together."""
 
 from django import forms
 
-from ..dataset_checks import max_upload_mb
-from ..models import Dataset
+from .checks import max_upload_mb
+from .models import Dataset
 
 __all__ = ["DatasetUploadForm", "max_upload_mb"]
 
