@@ -15,7 +15,7 @@ from django.core import serializers
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.authtoken.models import Token
 
-from experiments.forms import DatasetUploadForm
+from datasets.forms import DatasetUploadForm
 from datasets.models import Dataset
 from experiments.models import Experiment, RegisteredModel
 from results import promotion

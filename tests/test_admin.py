@@ -84,7 +84,7 @@ def test_it_renders_every_changelist_and_change_form_for_staff(staff_client, own
         assert changelist.status_code == 200, opts.model_name
         change = staff_client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk]))
         assert change.status_code == 200, opts.model_name
-    for name in ("experiments_experiment", "experiments_dataset", "experiments_registeredmodel"):
+    for name in ("experiments_experiment", "datasets_dataset", "experiments_registeredmodel"):
         assert staff_client.get(reverse(f"admin:{name}_add")).status_code == 200
 
 

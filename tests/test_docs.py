@@ -12,7 +12,7 @@ DOCS = [ROOT / "README.md", ROOT / "BENCHMARKS.md", *sorted((ROOT / "docs").rglo
 # knobs, documented where they are used.
 CODE = [*ROOT.glob("config/*.py"), *ROOT.glob("engine/*.py"), *ROOT.glob("scripts/*"), ROOT / "runwatch_client.py",
         ROOT / "Makefile",
-        *(path for app in ("accounts", "experiments", "runs", "results", "live", "sharing")
+        *(path for app in ("accounts", "datasets", "experiments", "runs", "results", "live", "sharing")
           for path in ROOT.glob(f"{app}/**/*.py"))]
 READS = re.compile(r"""(?:env_bool|env_float|env_list|environ\.get|getenv)\(\s*["']([A-Z][A-Z0-9_]+)["']"""
                    r"""|\$\{([A-Z][A-Z0-9_]+):-""")

@@ -13,7 +13,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from playwright.sync_api import expect
 
-from experiments.forms import DatasetUploadForm
+from datasets.forms import DatasetUploadForm
 from runs.control import launch_run
 from tests.browser.test_run_page import WATCH_SPEC, off_loop
 from tests.helpers import reporter_for
