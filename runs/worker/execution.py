@@ -12,7 +12,7 @@ state method, so the status and its event are written together:
 The traceback goes only to Run.traceback, for staff.
 - events.RunClosed: someone else ended the run (a forced stop, the reaper): write nothing more.
 
-Files go through the storage only (experiments.storage), so a worker needs no disk shared with the web
+Files go through the storage only (datasets.storage), so a worker needs no disk shared with the web
 processes: the uploaded CSV and the bundle an evaluation loads are fetched into this work horse's own
 temporary directory, the engine writes its bundle there too, and the bundle is uploaded before the run is
 marked Completed (so `has_model` never names a file the web side cannot open). The temporary directory
