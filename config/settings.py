@@ -133,11 +133,12 @@ def recorded_redis_port():
 PRIVATE_REDIS_PORT = int(os.environ.get("RUNWATCH_REDIS_PORT") or recorded_redis_port() or 6389)
 REDIS_URL = os.environ.get("REDIS_URL") or f"redis://127.0.0.1:{PRIVATE_REDIS_PORT}/0"
 _redis_db = (urlsplit(REDIS_URL).path.strip("/") or "0")
-if os.environ.get("PYTEST_XDIST_WORKER", "").startswith("gw"):
-    # Each pytest-xdist worker (and the processes its tests start, which inherit the variable) takes the
-    # Redis database after the suite's own, as pytest-django gives it a database of its own: the tests
-    # flush their Redis database, and two workers must not flush each other's.
-    _redis_db = str(int(_redis_db) + 1 + int(os.environ["PYTEST_XDIST_WORKER"][2:]))
+_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ... under pytest-xdist
+if _xdist_worker.startswith("gw"):
+    # Each pytest-xdist worker takes the Redis database after the suite's own, as pytest-django gives it a
+    # database of its own: the tests flush their Redis database, and two workers must not flush each other's.
+    # The processes its tests start get the resulting URL itself (tests.helpers.child_env), not the variable.
+    _redis_db = str(int(_redis_db) + 1 + int(_xdist_worker[2:]))
     REDIS_URL = urlsplit(REDIS_URL)._replace(path=f"/{_redis_db}").geturl()
 
 RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 24 * 3600}}
@@ -265,7 +266,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = STATE_DIR / "staticfiles"
-MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", STATE_DIR / "media"))
+# An xdist worker's runs have the same ids as the other worker's (each has its own test database), and a run's
+# files are named by its id: each worker keeps its own media folder.
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", STATE_DIR / (f"media-{_xdist_worker}" if _xdist_worker else "media")))
 MEDIA_URL = "media/"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Django's two handlers, but a file stops being kept once it passes DATASET_MAX_UPLOAD_MB; the form, the API

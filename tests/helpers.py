@@ -41,6 +41,13 @@ def child_env(**extra):
     # The browser tests allow sync ORM calls beside Playwright's loop in the test process only; the
     # worker and daphne processes keep Django's safety check.
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    # Under pytest-xdist the child gets this worker's Redis database and media folder as plain settings
+    # (config/settings.py derives them from PYTEST_XDIST_WORKER), so a REDIS_URL a test hands a child
+    # (a private Redis of its own) means what it says instead of being shifted once more.
+    env.pop("PYTEST_XDIST_WORKER", None)
+    from django.conf import settings
+
+    env.update(REDIS_URL=settings.REDIS_URL, MEDIA_ROOT=str(settings.MEDIA_ROOT))
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
         DEBUG="1",

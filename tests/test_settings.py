@@ -17,7 +17,7 @@ pytestmark = pytest.mark.system  # its tests start processes (tests/tiers.py)
 CONFIG_VARIABLES = {
     *("SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "CSRF_TRUSTED_ORIGINS"),
     *("CHANNEL_PREFIX", "MEDIA_ROOT", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "LOG_LEVEL", "TOKEN_THROTTLE_RATE"),
-    "RQ_API_TOKEN",
+    "RQ_API_TOKEN", "PYTEST_XDIST_WORKER",
 }
 
 PRODUCTION = {
