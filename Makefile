@@ -106,7 +106,7 @@ test: $(TEST_DEPS)
 	@scripts/ensure_chromium.sh
 	@mkdir -p .runwatch/staticfiles  # whitenoise warns on every request without it
 	@$(PY) scripts/private_redis.py --port $(RUNWATCH_TEST_REDIS_PORT) --port-var RUNWATCH_TEST_REDIS_PORT \
-	    --dir .runwatch/redis-test --ephemeral -- $(PY) -m pytest $(ARGS); \
+	    --dir .runwatch/redis-test --ephemeral -- env PY=$(PY) scripts/test.sh $(ARGS); \
 	  rc=$$?; echo $$rc > .runwatch/pytest-exit-code; \
 	  if [ $$rc -ne 0 ]; then echo "make test: pytest exited with code $$rc"; fi; \
 	  exit $$rc

@@ -18,7 +18,7 @@ READS = re.compile(r"""(?:env_bool|env_float|env_list|environ\.get|getenv)\(\s*[
                    r"""|\$\{([A-Z][A-Z0-9_]+):-""")
 # Read from the environment but not settings a person sets: the shell's own, what one script hands the next,
 # and pytest-xdist's worker name.
-NOT_SETTINGS = {"PATH", "PWD", "DASK_SCHEDULERS", "PYTEST_XDIST_WORKER"}
+NOT_SETTINGS = {"PATH", "PWD", "DASK_SCHEDULERS", "PYTEST_XDIST_WORKER", "PY"}
 
 
 def environment_variables():

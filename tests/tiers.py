@@ -150,14 +150,24 @@ def pytest_terminal_summary(terminalreporter, config):
     results = config.stash.get(_results, {})
     if not results or hasattr(config, "workerinput"):
         return
+    rows = {tier: {"tests": len(row["tests"]), "failed": len(row["failed"]), "wall": row["stop"] - row["start"],
+                   "seconds": row["seconds"]} for tier, row in results.items()}
+    # scripts/test.sh runs the suite as two pytest runs (the cheap tiers on xdist workers, then the rest); the
+    # second prints the tiers of both, from the file the first wrote.
+    carry = os.environ.get("RUNWATCH_TIERS_CARRY")
+    if carry:
+        carried = Path(config.rootpath) / carry
+        if carried.is_file():
+            rows = {**json.loads(carried.read_text()), **rows}
+        carried.parent.mkdir(parents=True, exist_ok=True)
+        carried.write_text(json.dumps(rows))
     write = terminalreporter.write_line
     terminalreporter.section("tiers")
     write(f"{'tier':<12}{'tests':>7}{'failed':>8}{'wall':>10}{'test time':>11}")
     for tier in TIERS:
-        row = results.get(tier)
+        row = rows.get(tier)
         if row:
-            wall = row["stop"] - row["start"]
-            write(f"{tier:<12}{len(row['tests']):>7}{len(row['failed']):>8}{wall:>9.0f}s{row['seconds']:>10.0f}s")
+            write(f"{tier:<12}{row['tests']:>7}{row['failed']:>8}{row['wall']:>9.0f}s{row['seconds']:>10.0f}s")
     durations = {nodeid: round(seconds, 3) for row in results.values() for nodeid, seconds in row["durations"].items()}
     out = Path(config.rootpath) / ".runwatch" / "test-durations.json"
     if out.parent.is_dir():
