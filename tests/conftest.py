@@ -2,6 +2,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.test import override_settings
 
 from experiments.models import Experiment
 from tests.helpers import serve_daphne, start_monitor, start_worker
@@ -25,6 +26,16 @@ def redis_client():
     except redis.ConnectionError as e:
         pytest.fail(f"Redis is not reachable at {settings.REDIS_URL} ({e}). `make test` starts a private one.")
     return client
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fresh_media(tmp_path_factory):
+    # Stored files are named by run id (models/run-<id>/...), and ids start again with each test database:
+    # files a run left in a reused folder would make the storage rename the next run's. Each session (each
+    # xdist worker) stores into a folder of its own, never the `make run` one; the processes tests start are
+    # handed it (tests.helpers.child_env). override_settings also resets the default storage's location.
+    with override_settings(MEDIA_ROOT=tmp_path_factory.mktemp("media")):
+        yield
 
 
 @pytest.fixture(autouse=True)
