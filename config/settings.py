@@ -266,9 +266,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = STATE_DIR / "staticfiles"
-# An xdist worker's runs have the same ids as the other worker's (each has its own test database), and a run's
-# files are named by its id: each worker keeps its own media folder.
-MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", STATE_DIR / (f"media-{_xdist_worker}" if _xdist_worker else "media")))
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", STATE_DIR / "media"))
 MEDIA_URL = "media/"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Django's two handlers, but a file stops being kept once it passes DATASET_MAX_UPLOAD_MB; the form, the API
